@@ -1,0 +1,244 @@
+//! The D1 endpoints the tools use (d1-api.md): databases, query, export. Results are decoded
+//! tolerantly: unknown fields are ignored, missing optional ones are `None`.
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use serde_json::{json, Value};
+
+/// One entry of the database list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Database {
+    pub uuid: String,
+    pub name: String,
+    pub file_size: Option<u64>,
+    pub num_tables: Option<u64>,
+}
+
+impl Database {
+    fn from_json(v: &Value) -> Result<Database> {
+        let uuid = v
+            .get("uuid")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::failed("database entry without a uuid in the API answer"))?;
+        Ok(Database {
+            uuid: uuid.to_string(),
+            name: v
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            file_size: v.get("file_size").and_then(Value::as_u64),
+            num_tables: v.get("num_tables").and_then(Value::as_u64),
+        })
+    }
+}
+
+/// Whether `s` looks like a D1 database id (a UUID), as opposed to a name.
+pub fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && [8, 4, 4, 4, 12]
+            .iter()
+            .zip(&parts)
+            .all(|(n, p)| p.len() == *n && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Percent-encodes a query value (names may hold anything).
+fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Lists databases (all pages), filtered by `name` on the server when given.
+pub fn list_databases(c: &Client, name: Option<&str>) -> Result<Vec<Database>> {
+    let mut all = Vec::new();
+    for page in 1..=1000 {
+        let mut url = format!("{}?page={page}&per_page=100", c.d1_url());
+        if let Some(n) = name {
+            url.push_str(&format!("&name={}", encode(n)));
+        }
+        let ans = c.get(&url).map_err(|e| e.context("listing databases"))?;
+        let items = ans.result.as_array().cloned().unwrap_or_default();
+        for it in &items {
+            all.push(Database::from_json(it)?);
+        }
+        if items.len() < 100 {
+            break;
+        }
+    }
+    Ok(all)
+}
+
+pub fn get_database(c: &Client, uuid: &str) -> Result<Database> {
+    let ans = c
+        .get(&format!("{}/{uuid}", c.d1_url()))
+        .map_err(|e| e.context(format!("database {uuid}")))?;
+    Database::from_json(&ans.result)
+}
+
+/// Resolves a UUID or a name to a database. An unknown or ambiguous name is exit 2.
+pub fn resolve(c: &Client, name_or_uuid: &str) -> Result<Database> {
+    if is_uuid(name_or_uuid) {
+        return get_database(c, name_or_uuid);
+    }
+    // The server's name filter may match more loosely than equality: keep exact matches.
+    let found: Vec<Database> = list_databases(c, Some(name_or_uuid))?
+        .into_iter()
+        .filter(|d| d.name == name_or_uuid)
+        .collect();
+    match found.len() {
+        0 => Err(Error::usage(format!("no database named {name_or_uuid:?}"))),
+        1 => Ok(found.into_iter().next().expect("one element")),
+        n => Err(Error::usage(format!(
+            "{n} databases are named {name_or_uuid:?}; name one by its id: {}",
+            found
+                .iter()
+                .map(|d| d.uuid.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Runs SQL through the `query` endpoint; one entry per statement, each its rows as objects.
+pub fn query(c: &Client, uuid: &str, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>> {
+    let ans = c.post(
+        &format!("{}/{uuid}/query", c.d1_url()),
+        &json!({"sql": sql, "params": params}),
+    )?;
+    let stmts = ans
+        .result
+        .as_array()
+        .ok_or_else(|| Error::failed("query answer without a result array"))?;
+    Ok(stmts
+        .iter()
+        .map(|s| {
+            s.get("results")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect())
+}
+
+/// `dump_options` of an export.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DumpOptions {
+    pub no_data: bool,
+    pub no_schema: bool,
+    pub tables: Vec<String>,
+}
+
+impl DumpOptions {
+    pub fn to_json(&self) -> Value {
+        let mut o = json!({"no_data": self.no_data, "no_schema": self.no_schema});
+        if !self.tables.is_empty() {
+            o["tables"] = json!(self.tables);
+        }
+        o
+    }
+}
+
+/// Where an export (or import) stands. Anything but `complete` and `error` is still running
+/// (d1-api.md: the reference lists two values, wrangler adds `active`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Running,
+    Complete,
+    Error,
+}
+
+/// One answer of the export endpoint.
+#[derive(Debug, Clone)]
+pub struct ExportAnswer {
+    pub status: Status,
+    pub at_bookmark: Option<String>,
+    pub messages: Vec<String>,
+    pub error: Option<String>,
+    pub filename: Option<String>,
+    pub signed_url: Option<String>,
+    pub raw: Value,
+}
+
+impl ExportAnswer {
+    pub fn from_json(v: Value) -> ExportAnswer {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let status = match v.get("status").and_then(Value::as_str) {
+            Some("complete") => Status::Complete,
+            Some("error") => Status::Error,
+            _ => Status::Running,
+        };
+        // `success: false` with an error string is a failure, not a retry (d1-api.md).
+        let failed = v.get("success").and_then(Value::as_bool) == Some(false);
+        let inner = v.get("result");
+        let inner_s = |k: &str| {
+            inner
+                .and_then(|r| r.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        ExportAnswer {
+            status: if failed { Status::Error } else { status },
+            at_bookmark: s("at_bookmark"),
+            messages: v
+                .get("messages")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            error: s("error"),
+            filename: inner_s("filename"),
+            signed_url: inner_s("signed_url"),
+            raw: v,
+        }
+    }
+}
+
+/// Starts an export (no bookmark) or polls one (the latest bookmark received).
+pub fn export(
+    c: &Client,
+    uuid: &str,
+    bookmark: Option<&str>,
+    opts: &DumpOptions,
+) -> Result<ExportAnswer> {
+    let mut body = json!({"output_format": "polling", "dump_options": opts.to_json()});
+    if let Some(b) = bookmark {
+        body["current_bookmark"] = json!(b);
+    }
+    let ans = c.post(&format!("{}/{uuid}/export", c.d1_url()), &body)?;
+    Ok(ExportAnswer::from_json(ans.result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_told_from_names() {
+        assert!(is_uuid("0c7fd0a4-6d3e-4c51-9d1b-2f0f1f6e8a11"));
+        assert!(!is_uuid("prod-db"));
+        assert!(!is_uuid("0c7fd0a4-6d3e-4c51-9d1b-2f0f1f6e8a1z"));
+    }
+
+    #[test]
+    fn export_answer_reads_complete_and_error_and_unknown_status() {
+        let a = ExportAnswer::from_json(json!({"status":"complete","at_bookmark":"b",
+            "result":{"filename":"f.sql","signed_url":"https://x/f.sql?s=1"}}));
+        assert_eq!(a.status, Status::Complete);
+        assert_eq!(a.signed_url.as_deref(), Some("https://x/f.sql?s=1"));
+        let e = ExportAnswer::from_json(json!({"success":false,"status":"active","error":"boom"}));
+        assert_eq!(e.status, Status::Error);
+        let r = ExportAnswer::from_json(json!({"status":"queued"}));
+        assert_eq!(r.status, Status::Running);
+    }
+}

@@ -1,0 +1,148 @@
+//! Files that appear whole or not at all (design.md): written to a temporary name in the target
+//! folder with mode 0600, fsynced, renamed into place, the folder fsynced. On any failure or
+//! signal the temporary file is removed (dropping an uncommitted [`AtomicFile`] removes it).
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub struct AtomicFile {
+    temp: tempfile::NamedTempFile,
+    target: PathBuf,
+}
+
+impl AtomicFile {
+    /// Starts writing `target`. Fails at once (before any download) when the target exists and
+    /// `overwrite` is false, or the folder is not writable.
+    pub fn create(target: &Path, overwrite: bool) -> Result<AtomicFile> {
+        if !overwrite && target.symlink_metadata().is_ok() {
+            return Err(Error::usage(format!(
+                "{} already exists (use --force to overwrite)",
+                target.display()
+            )));
+        }
+        if target.is_dir() {
+            return Err(Error::usage(format!("{} is a directory", target.display())));
+        }
+        let dir = parent_dir(target);
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".part")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
+        Ok(AtomicFile {
+            temp,
+            target: target.to_path_buf(),
+        })
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    pub fn temp_path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        self.temp.as_file_mut()
+    }
+
+    /// fsync, rename into place (refusing to replace a file that appeared meanwhile unless
+    /// `overwrite`), fsync the folder so the rename survives a crash.
+    pub fn commit(self, overwrite: bool) -> Result<PathBuf> {
+        let target = self.target.clone();
+        self.temp
+            .as_file()
+            .sync_all()
+            .map_err(|e| Error::io(format!("syncing {}", target.display()), e))?;
+        crate::signal::check()?;
+        let persisted = if overwrite {
+            self.temp.persist(&target)
+        } else {
+            self.temp.persist_noclobber(&target)
+        };
+        persisted.map_err(|e| {
+            // `e.file` is dropped here, which removes the temporary file.
+            Error::io(
+                format!("moving the download into place at {}", target.display()),
+                e.error,
+            )
+        })?;
+        sync_dir(&parent_dir(&target))?;
+        Ok(target)
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.temp.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.temp.flush()
+    }
+}
+
+fn parent_dir(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("syncing folder {}", dir.display()), e))
+}
+
+/// Writes a small file (a sidecar, a manifest, a metrics file) atomically.
+pub fn write_small(target: &Path, contents: &[u8], overwrite: bool) -> Result<()> {
+    let mut f = AtomicFile::create(target, overwrite)?;
+    f.write_all(contents)
+        .map_err(|e| Error::io(format!("writing {}", target.display()), e))?;
+    f.commit(overwrite)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn committed_file_is_0600_and_dropped_file_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("a.sql");
+        let mut f = AtomicFile::create(&t, false).unwrap();
+        f.write_all(b"x").unwrap();
+        f.commit(false).unwrap();
+        let mode = std::fs::metadata(&t).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+
+        let t2 = dir.path().join("b.sql");
+        let mut f = AtomicFile::create(&t2, false).unwrap();
+        f.write_all(b"half").unwrap();
+        drop(f);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "only a.sql remains");
+    }
+
+    #[test]
+    fn existing_target_is_refused_without_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("a.sql");
+        std::fs::write(&t, "old").unwrap();
+        let e = AtomicFile::create(&t, false).err().unwrap();
+        assert_eq!(e.code, crate::ExitCode::Usage);
+        assert!(e.message.contains("already exists"));
+        write_small(&t, b"new", true).unwrap();
+        assert_eq!(std::fs::read_to_string(&t).unwrap(), "new");
+    }
+}

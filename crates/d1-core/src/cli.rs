@@ -1,0 +1,125 @@
+//! What every binary's `main` shares: the options all tools take, `--help`/`--version`, and
+//! the one place where an outcome becomes an exit code (style.md: thin mains).
+
+use crate::error::{Error, ExitCode, Result};
+use crate::retry::{Deadline, Policy};
+use lexopt::prelude::*;
+use lexopt::Arg;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Options every tool takes the same way.
+#[derive(Debug, Clone)]
+pub struct Common {
+    pub json: bool,
+    pub quiet: bool,
+    pub timeout: Option<Duration>,
+    pub token_file: Option<PathBuf>,
+    pub retries: u32,
+}
+
+impl Default for Common {
+    fn default() -> Common {
+        Common {
+            json: false,
+            quiet: false,
+            timeout: None,
+            token_file: None,
+            retries: Policy::default().retries,
+        }
+    }
+}
+
+/// The help lines for [`Common`], for each tool's help text.
+pub const COMMON_HELP: &str = "\
+      --json             one JSON object per line on stdout instead of plain records
+      --timeout DUR      deadline for the whole run (90, 90s, 10m, 1h); exit 75 when reached
+      --retries N        retries of a failed request before giving up (default 5)
+      --token-file PATH  read the API token from PATH instead of CLOUDFLARE_API_TOKEN
+  -q, --quiet            no progress line and no informational messages
+  -h, --help             print this help
+  -V, --version          print the version";
+
+impl Common {
+    /// Consumes `arg` if it is a common option; `Ok(false)` leaves it to the tool.
+    pub fn parse(&mut self, arg: &Arg, parser: &mut lexopt::Parser, help: &str) -> Result<bool> {
+        match arg {
+            Long("json") => self.json = true,
+            Short('q') | Long("quiet") => {
+                self.quiet = true;
+                crate::msg::set_quiet(true);
+            }
+            Long("timeout") => {
+                let v: String = parser.value()?.string()?;
+                self.timeout = Some(crate::retry::parse_duration(&v)?);
+            }
+            Long("retries") => {
+                let v: String = parser.value()?.string()?;
+                self.retries = v.parse().ok().filter(|n| *n <= 100).ok_or_else(|| {
+                    Error::usage(format!("--retries: {v:?} is not a number from 0 to 100"))
+                })?;
+            }
+            Long("token-file") => self.token_file = Some(parser.value()?.into()),
+            Long("token") => return Err(Error::usage(
+                "the token is not taken from the command line (other users can read it in ps); \
+                     set CLOUDFLARE_API_TOKEN or use --token-file",
+            )),
+            Short('h') | Long("help") => {
+                print!("{help}");
+                std::process::exit(0);
+            }
+            Short('V') | Long("version") => {
+                println!("{} {}", crate::msg::tool(), env!("CARGO_PKG_VERSION"));
+                std::process::exit(0);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    pub fn policy(&self) -> Policy {
+        Policy {
+            retries: self.retries,
+            ..Policy::default()
+        }
+    }
+
+    pub fn deadline(&self) -> Deadline {
+        Deadline::after(self.timeout)
+    }
+
+    /// Loads the configuration and builds an API client under this run's deadline.
+    pub fn client(&self) -> Result<(crate::Config, crate::client::Client)> {
+        let cfg = crate::Config::load(self.token_file.as_deref())?;
+        let client = crate::client::Client::new(&cfg, self.policy(), self.deadline());
+        Ok((cfg, client))
+    }
+}
+
+/// A usage error for an argument the tool does not know, with the hint to try --help.
+pub fn unexpected(arg: Arg) -> Error {
+    Error::usage(format!("{} (try --help)", arg.unexpected()))
+}
+
+/// Runs a tool: sets its name for messages, installs the signal handlers, prints the final
+/// error (redacted, one line) and exits with the code design.md gives it. `run` returns the
+/// worst outcome of the records it handled, having reported each failure itself.
+pub fn main(tool: &'static str, run: impl FnOnce() -> Result<ExitCode>) -> ! {
+    crate::msg::set_tool(tool);
+    crate::signal::install();
+    let code = match run() {
+        Ok(code) => code,
+        // stdout closed by the reader (`| head`): end quietly.
+        Err(e) if e.code == ExitCode::Ok => ExitCode::Ok,
+        Err(e) => {
+            crate::msg::error(&e.message);
+            e.code
+        }
+    };
+    let code = if crate::signal::interrupted() {
+        ExitCode::Interrupted
+    } else {
+        code
+    };
+    std::process::exit(code.code())
+}

@@ -1,0 +1,19 @@
+//! d1-core: what the d1-tools share — configuration, the Cloudflare API client, pipe records,
+//! errors and exit codes, redaction, messages, atomic files. Each module holds one idea.
+
+pub mod api;
+pub mod atomic;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod msg;
+pub mod record;
+pub mod redact;
+pub mod retry;
+pub mod signal;
+pub mod url;
+
+pub use config::Config;
+pub use error::{Error, ExitCode, Result};

@@ -1,0 +1,71 @@
+//! HTTPS only, except loopback (design.md): a token or a dump must never cross a network in
+//! clear text; plain HTTP is allowed for the emulator on 127.0.0.1.
+
+use crate::error::{Error, Result};
+
+/// Accepts `https://…` anywhere and `http://…` only on a loopback host.
+pub fn check(url: &str) -> Result<()> {
+    let shown = crate::redact::url(url);
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| Error::usage(format!("not a URL: {shown}")))?;
+    let host = host_of(rest);
+    if host.is_empty() {
+        return Err(Error::usage(format!("URL has no host: {shown}")));
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(()),
+        "http" if is_loopback(host) => Ok(()),
+        "http" => Err(Error::usage(format!(
+            "refusing plain http to a non-loopback host: {shown} (use https)"
+        ))),
+        _ => Err(Error::usage(format!(
+            "unsupported URL scheme {scheme:?}: {shown} (use https)"
+        ))),
+    }
+}
+
+/// The host part of `host:port/path?query`, brackets kept for IPv6.
+fn host_of(after_scheme: &str) -> &str {
+    let authority = after_scheme
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    if authority.starts_with('[') {
+        return authority
+            .find(']')
+            .map(|i| &authority[..=i])
+            .unwrap_or(authority);
+    }
+    authority.split(':').next().unwrap_or_default()
+}
+
+fn is_loopback(host: &str) -> bool {
+    let h = host.to_ascii_lowercase();
+    h == "localhost"
+        || h == "[::1]"
+        || h.strip_prefix("127.").is_some_and(|r| {
+            r.split('.').count() == 3 && r.split('.').all(|p| p.parse::<u8>().is_ok())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+
+    #[test]
+    fn https_anywhere_http_only_on_loopback() {
+        assert!(check("https://api.cloudflare.com/client/v4").is_ok());
+        assert!(check("http://127.0.0.1:8787/client/v4").is_ok());
+        assert!(check("http://localhost/x").is_ok());
+        assert!(check("http://[::1]:80/x").is_ok());
+        let e = check("http://example.com/d.sql?sig=s3cret").unwrap_err();
+        assert_eq!(e.code, crate::ExitCode::Usage);
+        assert!(!e.message.contains("s3cret"));
+        assert!(check("http://127.0.0.1.evil.com/").is_err());
+        assert!(check("http://user@evil.com:80/127.0.0.1").is_err());
+        assert!(check("ftp://127.0.0.1/x").is_err());
+        assert!(check("not a url").is_err());
+    }
+}
