@@ -1,0 +1,521 @@
+//! The emulator's shared state and its router: classify the request, count it, fire a fault if
+//! one is armed for it, check auth, then hand over to the endpoint.
+
+use crate::cli::Options;
+use crate::dbs::{self, Databases, DbInfo};
+use crate::envelope;
+use crate::faults::{self, Endpoint, Fault, Faults, Kind};
+use crate::http::{Request, Response};
+use crate::signing::Signer;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A finished dump, held in memory (never in the data folder).
+pub struct Dump {
+    pub body: Vec<u8>,
+    pub etag: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Active,
+    Complete,
+    Error(String),
+    Cancelled,
+}
+
+impl Status {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Complete => "complete",
+            Status::Error(_) => "error",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+pub struct Export {
+    pub id: u64,
+    pub bookmark: String,
+    pub database: String,
+    pub status: Status,
+    /// `active` answers given so far (the start call included).
+    pub active_answers: u32,
+    pub polls: u32,
+    pub answers: u32,
+    pub last_touch: Instant,
+    /// The dump's file name, or the error the export ends with.
+    pub outcome: Result<String, String>,
+}
+
+pub struct Import {
+    pub bookmark: String,
+    pub database: String,
+    pub etag: String,
+    pub status: Status,
+    pub polls: u32,
+    /// The finished answer's `result` (complete) for init shortcuts and polls.
+    pub result: Value,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub faults: Faults,
+    pub counters: BTreeMap<&'static str, u64>,
+    pub exports: Vec<Export>,
+    pub dumps: HashMap<String, Arc<Dump>>,
+    pub uploads: HashMap<String, Arc<Vec<u8>>>,
+    pub imports: Vec<Import>,
+    pub seq: u64,
+}
+
+pub struct App {
+    pub opts: Options,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub dbs: Databases,
+    pub signer: Signer,
+    state: Mutex<State>,
+}
+
+/// Counted endpoint names, reported (zeros included) by `/__emulator/state`.
+const COUNTED: &[Endpoint] = &[
+    Endpoint::List,
+    Endpoint::Get,
+    Endpoint::Create,
+    Endpoint::Query,
+    Endpoint::ExportStart,
+    Endpoint::ExportPoll,
+    Endpoint::Download,
+    Endpoint::Import,
+    Endpoint::Upload,
+    Endpoint::Other,
+];
+
+/// What the router made of a request.
+enum Route {
+    List,
+    Create,
+    Get(String),
+    Query(String),
+    Export(String),
+    Import(String),
+    Download,
+    Upload,
+    Verify,
+    NotFound,
+    BadMethod,
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    let _ = getrandom::fill(&mut b);
+    hex::encode(b)
+}
+
+impl App {
+    pub fn new(opts: Options, base: String, dbs: Databases) -> App {
+        let mut state = State::default();
+        state.faults.arm(opts.faults.clone());
+        for ep in COUNTED {
+            state.counters.insert(ep.name(), 0);
+        }
+        App {
+            opts,
+            base,
+            dbs,
+            signer: Signer::new(),
+            state: Mutex::new(state),
+        }
+    }
+
+    /// The state lock; a panicking handler must not wedge every other request.
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn signed_url(&self, path: &str) -> String {
+        format!("{}{}", self.base, self.signer.sign(path, self.opts.url_ttl))
+    }
+
+    pub fn handle(&self, req: &Request) -> Response {
+        if let Some(rest) = req.path.strip_prefix("/__emulator/") {
+            return self.control(rest, req);
+        }
+        let (route, account) = route(req);
+        let endpoint = match &route {
+            Route::List => Endpoint::List,
+            Route::Create => Endpoint::Create,
+            Route::Get(_) => Endpoint::Get,
+            Route::Query(_) => Endpoint::Query,
+            Route::Export(_) => {
+                let polling = serde_json::from_slice::<Value>(&req.body)
+                    .ok()
+                    .and_then(|v| v.get("current_bookmark").cloned())
+                    .is_some_and(|b| !b.is_null());
+                if polling {
+                    Endpoint::ExportPoll
+                } else {
+                    Endpoint::ExportStart
+                }
+            }
+            Route::Import(_) => Endpoint::Import,
+            Route::Download => Endpoint::Download,
+            Route::Upload => Endpoint::Upload,
+            Route::Verify | Route::NotFound | Route::BadMethod => Endpoint::Other,
+        };
+        let fault = {
+            let mut st = self.state();
+            *st.counters.entry(endpoint.name()).or_insert(0) += 1;
+            if endpoint == Endpoint::Other {
+                None
+            } else {
+                st.faults.take(endpoint, req.method == "HEAD")
+            }
+        };
+        let s3 = matches!(endpoint, Endpoint::Download | Endpoint::Upload);
+        let fault = match fault {
+            Some(f) => match early_fault(&f, s3) {
+                Some(resp) => return resp,
+                None => Some(f),
+            },
+            None => None,
+        };
+        match route {
+            Route::Download => return self.download(req, fault.as_ref()),
+            Route::Upload => return self.upload(req, fault.as_ref()),
+            Route::NotFound => return envelope::error(404, 7000, "No route for that URI"),
+            Route::BadMethod => return envelope::error(405, 7001, "Method not allowed"),
+            _ => {}
+        }
+        if let Err(resp) = self.authorize(req, account.as_deref(), matches!(route, Route::Verify)) {
+            return resp;
+        }
+        match route {
+            Route::Verify => envelope::ok(json!({
+                "id": "emulator-token-id", "status": "active",
+                "not_before": null, "expires_on": null
+            })),
+            Route::List => self.list(req),
+            Route::Create => self.create(req),
+            Route::Get(id) => match self.dbs.find(&id) {
+                Some(db) => envelope::ok(dbs::describe(&db)),
+                None => not_found(&id),
+            },
+            Route::Query(id) => self.with_db(&id, |db| self.query(db, req)),
+            Route::Export(id) => self.with_db(&id, |db| self.export(db, req, fault.as_ref())),
+            Route::Import(id) => self.with_db(&id, |db| self.import(db, req)),
+            _ => envelope::error(404, 7000, "No route for that URI"),
+        }
+    }
+
+    fn with_db(&self, id: &str, f: impl FnOnce(&DbInfo) -> Response) -> Response {
+        match self.dbs.find(id) {
+            Some(db) => f(&db),
+            None => not_found(id),
+        }
+    }
+
+    /// Bearer token, then account id. A read-only token is valid but refused on D1 endpoints.
+    fn authorize(
+        &self,
+        req: &Request,
+        account: Option<&str>,
+        verify: bool,
+    ) -> Result<(), Response> {
+        let token = req
+            .header("Authorization")
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
+        let read_only = self.opts.read_only_token.as_deref();
+        match token {
+            Some(t) if t == self.opts.token => {}
+            Some(t) if Some(t) == read_only => {
+                if !verify {
+                    return Err(forbidden());
+                }
+            }
+            _ => return Err(envelope::error(401, 10000, "Authentication error")),
+        }
+        if let Some(acct) = account {
+            if acct != self.opts.account_id {
+                return Err(forbidden());
+            }
+        }
+        Ok(())
+    }
+
+    fn list(&self, req: &Request) -> Response {
+        let page = req.query_param("page").unwrap_or_else(|| "1".into());
+        let per_page = req.query_param("per_page").unwrap_or_else(|| "100".into());
+        let (Ok(page), Ok(per_page)) = (page.parse::<usize>(), per_page.parse::<usize>()) else {
+            return envelope::error(400, 7400, "page and per_page must be whole numbers");
+        };
+        let (page, per_page) = (page.max(1), per_page.clamp(1, 10_000));
+        let name = req.query_param("name").unwrap_or_default();
+        // Cloudflare filters by name loosely; here: a substring match (exact names match too).
+        let all: Vec<DbInfo> = self
+            .dbs
+            .list()
+            .into_iter()
+            .filter(|d| name.is_empty() || d.name.contains(&name))
+            .collect();
+        let total = all.len();
+        let items: Vec<Value> = all
+            .iter()
+            .skip((page - 1).saturating_mul(per_page))
+            .take(per_page)
+            .map(dbs::describe)
+            .collect();
+        let info =
+            json!({"page": page, "per_page": per_page, "count": items.len(), "total_count": total});
+        envelope::ok_with(Value::Array(items), &[("result_info", info)])
+    }
+
+    fn create(&self, req: &Request) -> Response {
+        let name = serde_json::from_slice::<Value>(&req.body)
+            .ok()
+            .and_then(|v| v.get("name").and_then(Value::as_str).map(str::to_string));
+        let Some(name) = name else {
+            return envelope::error(
+                400,
+                7400,
+                "Request body must be JSON with a \"name\" string",
+            );
+        };
+        if !dbs::valid_name(&name) {
+            return envelope::error(
+                400,
+                7400,
+                "Invalid database name: use letters, digits, '-' and '_', at most 64 characters",
+            );
+        }
+        let _guard = self.state(); // serialise creations
+        if self.dbs.by_name(&name).is_some() {
+            return envelope::error(
+                409,
+                7502,
+                &format!("A database with the name {name} already exists"),
+            );
+        }
+        match self.dbs.create(&name) {
+            Ok(db) => envelope::ok(dbs::describe(&db)),
+            Err(e) => envelope::error(500, 7500, &e),
+        }
+    }
+
+    fn query(&self, db: &DbInfo, req: &Request) -> Response {
+        let body: Value = match serde_json::from_slice(&req.body) {
+            Ok(v) => v,
+            Err(_) => return envelope::error(400, 7400, "Request body must be JSON"),
+        };
+        let Some(sql) = body.get("sql").and_then(Value::as_str) else {
+            return envelope::error(400, 7400, "Request body must have a \"sql\" string");
+        };
+        let params = match body.get("params") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a.clone(),
+            Some(_) => return envelope::error(400, 7400, "\"params\" must be an array"),
+        };
+        let mut conn = match dbs::open_rw(&db.path) {
+            Ok(c) => c,
+            Err(e) => return envelope::error(500, 7500, &e.to_string()),
+        };
+        match crate::query::run(&mut conn, sql, &params) {
+            Ok((result, _)) => envelope::ok_raw(&result),
+            Err(msg) => envelope::error(400, 7500, &msg),
+        }
+    }
+
+    fn control(&self, what: &str, req: &Request) -> Response {
+        match (req.method.as_str(), what) {
+            ("POST", "faults") => {
+                let text = String::from_utf8_lossy(&req.body);
+                match faults::parse_many(&text) {
+                    Ok(fs) => {
+                        let n = fs.len();
+                        let mut st = self.state();
+                        st.faults.arm(fs);
+                        envelope::json_response(
+                            200,
+                            &json!({"armed": n, "pending": st.faults.pending()}),
+                        )
+                    }
+                    Err(e) => envelope::json_response(400, &json!({"error": e})),
+                }
+            }
+            ("DELETE", "faults") => {
+                self.state().faults.clear();
+                envelope::json_response(200, &json!({"pending": 0}))
+            }
+            ("GET", "state") => {
+                let mut st = self.state();
+                self.expire_exports(&mut st);
+                let exports: Vec<Value> = st
+                    .exports
+                    .iter()
+                    .map(|e| {
+                        json!({"bookmark": e.bookmark, "database": e.database,
+                                    "status": e.status.name(), "polls": e.polls})
+                    })
+                    .collect();
+                let imports: Vec<Value> = st
+                    .imports
+                    .iter()
+                    .map(|i| {
+                        json!({"bookmark": i.bookmark, "database": i.database,
+                                    "status": i.status.name(), "polls": i.polls, "etag": i.etag})
+                    })
+                    .collect();
+                envelope::json_response(
+                    200,
+                    &json!({"exports": exports, "imports": imports,
+                            "faults_pending": st.faults.pending(), "requests": st.counters}),
+                )
+            }
+            _ => envelope::json_response(404, &json!({"error": "unknown control endpoint"})),
+        }
+    }
+
+    /// Cancels active exports nobody polled for `--cancel-after-ms`.
+    pub fn expire_exports(&self, st: &mut State) {
+        let limit = Duration::from_millis(self.opts.cancel_after_ms);
+        for e in st.exports.iter_mut() {
+            if e.status == Status::Active && e.last_touch.elapsed() > limit {
+                e.status = Status::Cancelled;
+            }
+        }
+    }
+}
+
+fn forbidden() -> Response {
+    envelope::error(
+        403,
+        7403,
+        "The given account is not valid or is not authorized to access this service",
+    )
+}
+
+fn not_found(id: &str) -> Response {
+    envelope::error(404, 7404, &format!("The database {id} could not be found"))
+}
+
+/// Faults answered before the endpoint runs: statuses, HTML, resets; `slow` sleeps here.
+fn early_fault(f: &Fault, s3: bool) -> Option<Response> {
+    match f.kind {
+        Kind::Status(code) => {
+            let mut resp = match (code, s3) {
+                (429, false) => envelope::error(
+                    429,
+                    971,
+                    "Please wait and consider throttling your request speed",
+                ),
+                (429, true) | (503, true) => {
+                    envelope::s3_error(code, "SlowDown", "Please reduce your request rate.")
+                }
+                (_, true) => envelope::s3_error(
+                    code,
+                    "InternalError",
+                    "We encountered an internal error. Please try again.",
+                ),
+                (503, false) => envelope::error(503, 7500, "Service unavailable"),
+                _ => envelope::error(code, 7500, "Internal error"),
+            };
+            if let Some(secs) = f.retry_after {
+                resp = resp.with_header("Retry-After", secs.to_string());
+            }
+            Some(resp)
+        }
+        Kind::Html502 => Some(envelope::html_502()),
+        Kind::Reset => Some(Response::reset()),
+        Kind::Slow => {
+            std::thread::sleep(Duration::from_millis(f.ms));
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Maps method and path to a route, with the account id from the path when there is one.
+fn route(req: &Request) -> (Route, Option<String>) {
+    let m = req.method.as_str();
+    if req.path.starts_with("/dumps/") {
+        return (
+            if m == "GET" || m == "HEAD" {
+                Route::Download
+            } else {
+                Route::BadMethod
+            },
+            None,
+        );
+    }
+    if req.path.starts_with("/uploads/") {
+        return (
+            if m == "PUT" {
+                Route::Upload
+            } else {
+                Route::BadMethod
+            },
+            None,
+        );
+    }
+    let Some(rest) = req.path.strip_prefix("/client/v4/") else {
+        return (Route::NotFound, None);
+    };
+    let seg: Vec<String> = rest
+        .trim_end_matches('/')
+        .split('/')
+        .map(crate::http::percent_decode)
+        .collect();
+    let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
+    let r = match seg.as_slice() {
+        ["user", "tokens", "verify"] => {
+            return (
+                if m == "GET" {
+                    Route::Verify
+                } else {
+                    Route::BadMethod
+                },
+                None,
+            )
+        }
+        ["accounts", acct, "tokens", "verify"] => {
+            return (
+                if m == "GET" {
+                    Route::Verify
+                } else {
+                    Route::BadMethod
+                },
+                Some(acct.to_string()),
+            )
+        }
+        ["accounts", _, "d1", "database"] => match m {
+            "GET" => Route::List,
+            "POST" => Route::Create,
+            _ => Route::BadMethod,
+        },
+        ["accounts", _, "d1", "database", id] if m == "GET" => Route::Get(id.to_string()),
+        ["accounts", _, "d1", "database", id, "query"] if m == "POST" => {
+            Route::Query(id.to_string())
+        }
+        ["accounts", _, "d1", "database", id, "export"] if m == "POST" => {
+            Route::Export(id.to_string())
+        }
+        ["accounts", _, "d1", "database", id, "import"] if m == "POST" => {
+            Route::Import(id.to_string())
+        }
+        ["accounts", _, "d1", "database", _] | ["accounts", _, "d1", "database", _, _] => {
+            Route::BadMethod
+        }
+        _ => Route::NotFound,
+    };
+    let account = match seg.as_slice() {
+        ["accounts", acct, ..] => Some(acct.to_string()),
+        _ => None,
+    };
+    (r, account)
+}

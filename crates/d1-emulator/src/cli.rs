@@ -1,0 +1,131 @@
+//! Command line: a plain lexopt loop into `Options`, with the help text beside it.
+
+use crate::faults::{self, Fault};
+use std::path::PathBuf;
+
+pub const HELP: &str = "\
+d1-emulator: a local, faithful Cloudflare D1 REST API backed by SQLite files
+
+USAGE:
+    d1-emulator [OPTIONS]
+
+Prints `http://127.0.0.1:PORT/client/v4` on stdout once listening; stops on SIGTERM/SIGINT.
+
+OPTIONS:
+    --data-dir DIR          folder of databases, DIR/NAME.sqlite each (default: a temporary
+                            folder removed on exit)
+    --port N                port on 127.0.0.1 (default 0: any free port)
+    --token T               accepted bearer token (default emulator-token)
+    --read-only-token T     a valid token without D1 Edit: 403/7403 on every D1 endpoint
+    --account-id ID         account id (default emulator-account)
+    --seed-sample           create database `sample` with tricky data if absent
+    --export-polls N        active answers before an export completes, the start call
+                            counting as the first (default 2)
+    --poll-hold-ms MS       how long each export poll is held (default 100)
+    --bookmark-changes      new bookmark on every export answer; only the latest is accepted
+    --cancel-after-ms MS    cancel an active export nobody polled for this long (default 5000)
+    --url-ttl SECS          signed URL lifetime (default 3600)
+    --legacy-dump           older dump form: INSERTs without columns, Infinity/-Infinity
+    --fault SPEC            arm a fault, ENDPOINT:FAULT[:key=val,...] (repeatable)
+    -v, --verbose           log requests to stderr
+    -h, --help              print this help
+    -V, --version           print the version
+
+See docs/d1-emulator.md for endpoints and fault syntax.
+";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub data_dir: Option<PathBuf>,
+    pub port: u16,
+    pub token: String,
+    pub read_only_token: Option<String>,
+    pub account_id: String,
+    pub seed_sample: bool,
+    pub export_polls: u32,
+    pub poll_hold_ms: u64,
+    pub bookmark_changes: bool,
+    pub cancel_after_ms: u64,
+    pub url_ttl: u64,
+    pub legacy_dump: bool,
+    pub faults: Vec<Fault>,
+    pub verbose: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            data_dir: None,
+            port: 0,
+            token: "emulator-token".into(),
+            read_only_token: None,
+            account_id: "emulator-account".into(),
+            seed_sample: false,
+            export_polls: 2,
+            poll_hold_ms: 100,
+            bookmark_changes: false,
+            cancel_after_ms: 5000,
+            url_ttl: 3600,
+            legacy_dump: false,
+            faults: Vec::new(),
+            verbose: false,
+        }
+    }
+}
+
+/// What the command line asks for.
+pub enum Command {
+    Run(Box<Options>),
+    Help,
+    Version,
+}
+
+fn num<T: std::str::FromStr>(p: &mut lexopt::Parser, flag: &str) -> Result<T, String> {
+    let v = p.value().map_err(|e| e.to_string())?;
+    let s = v.to_string_lossy().into_owned();
+    s.parse()
+        .map_err(|_| format!("{flag} needs a whole number, got {s:?}"))
+}
+
+fn text(p: &mut lexopt::Parser) -> Result<String, String> {
+    let v = p.value().map_err(|e| e.to_string())?;
+    v.into_string()
+        .map_err(|v| format!("not valid UTF-8: {}", v.to_string_lossy()))
+}
+
+/// `args` starts with the program name, as `std::env::args_os()` does.
+pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Command, String> {
+    use lexopt::prelude::*;
+    let mut o = Options::default();
+    let mut p = lexopt::Parser::from_iter(args);
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("data-dir") => o.data_dir = Some(p.value().map_err(|e| e.to_string())?.into()),
+            Long("port") => o.port = num(&mut p, "--port")?,
+            Long("token") => o.token = text(&mut p)?,
+            Long("read-only-token") => o.read_only_token = Some(text(&mut p)?),
+            Long("account-id") => o.account_id = text(&mut p)?,
+            Long("seed-sample") => o.seed_sample = true,
+            Long("export-polls") => o.export_polls = num(&mut p, "--export-polls")?,
+            Long("poll-hold-ms") => o.poll_hold_ms = num(&mut p, "--poll-hold-ms")?,
+            Long("bookmark-changes") => o.bookmark_changes = true,
+            Long("cancel-after-ms") => o.cancel_after_ms = num(&mut p, "--cancel-after-ms")?,
+            Long("url-ttl") => {
+                o.url_ttl = num(&mut p, "--url-ttl")?;
+                if o.url_ttl == 0 {
+                    return Err("--url-ttl must be at least 1".into());
+                }
+            }
+            Long("legacy-dump") => o.legacy_dump = true,
+            Long("fault") => o.faults.push(faults::parse(&text(&mut p)?)?),
+            Short('v') | Long("verbose") => o.verbose = true,
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('V') | Long("version") => return Ok(Command::Version),
+            _ => return Err(arg.unexpected().to_string()),
+        }
+    }
+    if o.token.is_empty() {
+        return Err("--token must not be empty".into());
+    }
+    Ok(Command::Run(Box::new(o)))
+}

@@ -1,0 +1,180 @@
+//! The object-store side: signed dump downloads (GET/HEAD, Range) and import uploads (PUT),
+//! answering errors the S3 way (XML), with the download faults applied to the body.
+
+use crate::app::App;
+use crate::envelope::s3_error;
+use crate::faults::{Fault, Kind};
+use crate::http::{Delivery, Request, Response};
+use crate::signing::Refusal;
+use md5::{Digest, Md5};
+use std::sync::Arc;
+
+/// A parsed `Range` header against a body of `len` bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Range {
+    /// No (usable) Range header: the whole body.
+    Full,
+    /// Inclusive byte range.
+    Part(usize, usize),
+    Unsatisfiable,
+}
+
+/// Supports one range: `bytes=N-`, `bytes=N-M`, `bytes=-S`. Anything else is ignored (full body),
+/// as RFC 9110 allows.
+pub fn parse_range(header: Option<&str>, len: usize) -> Range {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Range::Full;
+    };
+    if spec.contains(',') {
+        return Range::Full;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Range::Full;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        let Ok(suffix) = b.parse::<usize>() else {
+            return Range::Full;
+        };
+        if suffix == 0 || len == 0 {
+            return Range::Unsatisfiable;
+        }
+        return Range::Part(len.saturating_sub(suffix), len - 1);
+    }
+    let Ok(start) = a.parse::<usize>() else {
+        return Range::Full;
+    };
+    let end = if b.is_empty() {
+        usize::MAX
+    } else {
+        match b.parse::<usize>() {
+            Ok(e) if e >= start => e,
+            _ => return Range::Full,
+        }
+    };
+    if start >= len {
+        return Range::Unsatisfiable;
+    }
+    Range::Part(start, end.min(len - 1))
+}
+
+fn refusal(r: Refusal) -> Response {
+    match r {
+        Refusal::Missing => s3_error(
+            403,
+            "AccessDenied",
+            "Query-string authentication requires the X-Amz-Expires and X-Amz-Signature parameters",
+        ),
+        Refusal::BadSignature => s3_error(
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+        ),
+        Refusal::Expired => s3_error(403, "AccessDenied", "Request has expired"),
+    }
+}
+
+impl App {
+    fn check_signature(&self, req: &Request) -> Result<(), Response> {
+        let expires = req.query_param("X-Amz-Expires");
+        let sig = req.query_param("X-Amz-Signature");
+        self.signer
+            .verify(&req.path, expires.as_deref(), sig.as_deref())
+            .map_err(refusal)
+    }
+
+    pub fn download(&self, req: &Request, fault: Option<&Fault>) -> Response {
+        if let Err(resp) = self.check_signature(req) {
+            return resp;
+        }
+        let name = crate::http::percent_decode(req.path.trim_start_matches("/dumps/"));
+        let Some(dump) = self.state().dumps.get(&name).cloned() else {
+            return s3_error(404, "NoSuchKey", "The specified key does not exist.");
+        };
+        let kind = fault.map(|f| &f.kind);
+        let len = dump.body.len();
+        let range = if kind == Some(&Kind::NoRange) {
+            Range::Full
+        } else {
+            parse_range(req.header("Range"), len)
+        };
+        let (status, mut body, content_range) = match range {
+            Range::Full => (200, dump.body.clone(), None),
+            Range::Part(a, b) => (
+                206,
+                dump.body[a..=b].to_vec(),
+                Some(format!("bytes {a}-{b}/{len}")),
+            ),
+            Range::Unsatisfiable => {
+                return s3_error(
+                    416,
+                    "InvalidRange",
+                    "The requested range is not satisfiable",
+                )
+                .with_header("Content-Range", format!("bytes */{len}"))
+            }
+        };
+        let mut delivery = Delivery::Normal;
+        match (kind, fault) {
+            (Some(Kind::ResetMidBody | Kind::Truncate), Some(f)) => {
+                let send = f.after.unwrap_or(body.len() / 2).min(body.len());
+                delivery = Delivery::Cut {
+                    declared: body.len(),
+                    send,
+                };
+            }
+            (Some(Kind::WrongLength), _) => {
+                delivery = Delivery::Cut {
+                    declared: body.len() + 100,
+                    send: body.len(),
+                };
+            }
+            (Some(Kind::Corrupt), _) if !body.is_empty() => {
+                let mid = body.len() / 2;
+                body[mid] ^= 0x01;
+            }
+            _ => {}
+        }
+        let mut resp = Response::new(status, "application/sql", body)
+            .with_header("ETag", format!("\"{}\"", dump.etag))
+            .with_header("Accept-Ranges", "bytes");
+        if let Some(cr) = content_range {
+            resp = resp.with_header("Content-Range", cr);
+        }
+        resp.delivery = delivery;
+        resp
+    }
+
+    pub fn upload(&self, req: &Request, fault: Option<&Fault>) -> Response {
+        if let Err(resp) = self.check_signature(req) {
+            return resp;
+        }
+        let name = crate::http::percent_decode(req.path.trim_start_matches("/uploads/"));
+        let mut etag = hex::encode(Md5::digest(&req.body));
+        self.state()
+            .uploads
+            .insert(name, Arc::new(req.body.clone()));
+        if fault.is_some_and(|f| f.kind == Kind::EtagMismatch) {
+            etag = hex::encode(Md5::digest(format!("not {etag}").as_bytes()));
+        }
+        Response::new(200, "application/xml", Vec::new()).with_header("ETag", format!("\"{etag}\""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_like_s3() {
+        assert_eq!(parse_range(None, 10), Range::Full);
+        assert_eq!(parse_range(Some("bytes=2-"), 10), Range::Part(2, 9));
+        assert_eq!(parse_range(Some("bytes=2-4"), 10), Range::Part(2, 4));
+        assert_eq!(parse_range(Some("bytes=2-400"), 10), Range::Part(2, 9));
+        assert_eq!(parse_range(Some("bytes=-3"), 10), Range::Part(7, 9));
+        assert_eq!(parse_range(Some("bytes=10-"), 10), Range::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), Range::Full);
+        assert_eq!(parse_range(Some("items=0-1"), 10), Range::Full);
+        assert_eq!(parse_range(Some("bytes=5-2"), 10), Range::Full);
+    }
+}

@@ -1,0 +1,393 @@
+//! A small HTTP/1.1 server: one thread per connection, keep-alive, Content-Length and chunked
+//! request bodies.
+//!
+//! Why not tiny_http: the emulator must be able to misbehave on purpose (close a keep-alive
+//! connection before any response, or after part of a body, or with a lying Content-Length).
+//! tiny_http owns the socket and keeps reading the next request after a partial response, so
+//! the client would hang instead of seeing the reset. Owning the `TcpStream` makes every fault
+//! exact.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest accepted request head, and body (an import upload is held in memory).
+const MAX_HEAD: usize = 64 * 1024;
+const MAX_BODY: u64 = 1 << 30;
+
+/// A parsed request, body fully read.
+#[derive(Debug)]
+pub struct Request {
+    pub method: String,
+    /// Path without the query string, still percent-encoded.
+    pub path: String,
+    /// The raw query string (without `?`).
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// First header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Decoded query parameter.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k) == name).then(|| percent_decode(v))
+        })
+    }
+}
+
+/// How the body is sent.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// A normal response.
+    Normal,
+    /// Close the connection without writing anything.
+    Reset,
+    /// Declare `declared` bytes in Content-Length, write the first `send` bytes of the body, close.
+    Cut { declared: usize, send: usize },
+}
+
+/// A response to write.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub delivery: Delivery,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type".to_string(), content_type.to_string())],
+            body,
+            delivery: Delivery::Normal,
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Response {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub fn reset() -> Response {
+        Response {
+            status: 0,
+            headers: Vec::new(),
+            body: Vec::new(),
+            delivery: Delivery::Reset,
+        }
+    }
+}
+
+/// Accepts connections forever, each served on its own thread by `handler`.
+pub fn serve<H>(listener: TcpListener, handler: Arc<H>, verbose: bool)
+where
+    H: Fn(&Request) -> Response + Send + Sync + 'static,
+{
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let handler = Arc::clone(&handler);
+        let spawned = std::thread::Builder::new()
+            .name("conn".into())
+            .spawn(move || {
+                if let Err(e) = serve_connection(stream, &*handler, verbose) {
+                    if verbose {
+                        eprintln!("d1-emulator: connection: {e}");
+                    }
+                }
+            });
+        if spawned.is_err() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn serve_connection<H>(stream: TcpStream, handler: &H, verbose: bool) -> io::Result<()>
+where
+    H: Fn(&Request) -> Response,
+{
+    stream.set_nodelay(true).ok();
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    loop {
+        let (req, keep_alive) = match read_request(&mut reader) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let body = format!("bad request: {e}\n").into_bytes();
+                let resp = Response::new(400, "text/plain", body);
+                write_response(&mut writer, "GET", &resp, false).ok();
+                return Ok(());
+            }
+        };
+        let resp = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&req))) {
+            Ok(r) => r,
+            Err(_) => crate::envelope::error(500, 7500, "Internal error in d1-emulator"),
+        };
+        if verbose {
+            eprintln!(
+                "d1-emulator: {} {} -> {}",
+                req.method,
+                req.path,
+                match resp.delivery {
+                    Delivery::Reset => "reset".to_string(),
+                    _ => resp.status.to_string(),
+                }
+            );
+        }
+        match resp.delivery {
+            Delivery::Reset => {
+                writer.shutdown(Shutdown::Both).ok();
+                return Ok(());
+            }
+            Delivery::Cut { .. } => {
+                write_response(&mut writer, &req.method, &resp, false)?;
+                writer.shutdown(Shutdown::Both).ok();
+                return Ok(());
+            }
+            Delivery::Normal => {
+                write_response(&mut writer, &req.method, &resp, keep_alive)?;
+                if !keep_alive {
+                    writer.shutdown(Shutdown::Both).ok();
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn read_line(reader: &mut BufReader<TcpStream>, budget: &mut usize) -> io::Result<Option<String>> {
+    let mut buf = Vec::new();
+    let n = reader
+        .by_ref()
+        .take(*budget as u64 + 1)
+        .read_until(b'\n', &mut buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if n > *budget {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "header too large",
+        ));
+    }
+    *budget -= n;
+    while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        buf.pop();
+    }
+    String::from_utf8(buf)
+        .map(Some)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "header is not UTF-8"))
+}
+
+fn invalid(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
+}
+
+/// Reads one request; `None` when the client closed the connection between requests.
+fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<(Request, bool)>> {
+    let mut budget = MAX_HEAD;
+    let line = loop {
+        match read_line(reader, &mut budget)? {
+            None => return Ok(None),
+            Some(l) if l.is_empty() => continue,
+            Some(l) => break l,
+        }
+    };
+    let mut parts = line.split(' ');
+    let method = parts.next().unwrap_or("").to_string();
+    let target = parts.next().ok_or_else(|| invalid("no request target"))?;
+    let version = parts.next().unwrap_or("HTTP/1.0");
+    if method.is_empty() || !version.starts_with("HTTP/1.") {
+        return Err(invalid("malformed request line"));
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut headers = Vec::new();
+    loop {
+        let line = read_line(reader, &mut budget)?.ok_or_else(|| invalid("eof in headers"))?;
+        if line.is_empty() {
+            break;
+        }
+        let (k, v) = line
+            .split_once(':')
+            .ok_or_else(|| invalid("malformed header"))?;
+        headers.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let mut req = Request {
+        method,
+        path: path.to_string(),
+        query: query.to_string(),
+        headers,
+        body: Vec::new(),
+    };
+    let connection = req.header("Connection").unwrap_or("").to_ascii_lowercase();
+    let keep_alive = if version == "HTTP/1.0" {
+        connection.contains("keep-alive")
+    } else {
+        !connection.contains("close")
+    };
+    if req
+        .header("Expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    {
+        reader
+            .get_mut()
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+    }
+    let chunked = req
+        .header("Transfer-Encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if chunked {
+        req.body = read_chunked(reader)?;
+    } else if let Some(len) = req.header("Content-Length") {
+        let len: u64 = len.parse().map_err(|_| invalid("bad Content-Length"))?;
+        if len > MAX_BODY {
+            return Err(invalid("body too large"));
+        }
+        let mut body = Vec::with_capacity(len.min(1 << 20) as usize);
+        reader.by_ref().take(len).read_to_end(&mut body)?;
+        if (body.len() as u64) < len {
+            return Err(invalid("body shorter than Content-Length"));
+        }
+        req.body = body;
+    }
+    Ok(Some((req, keep_alive)))
+}
+
+fn read_chunked(reader: &mut BufReader<TcpStream>) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut budget = 1024;
+        let line = read_line(reader, &mut budget)?.ok_or_else(|| invalid("eof in chunk"))?;
+        let size_hex = line.split(';').next().unwrap_or("").trim();
+        let size = u64::from_str_radix(size_hex, 16).map_err(|_| invalid("bad chunk size"))?;
+        if body.len() as u64 + size > MAX_BODY {
+            return Err(invalid("body too large"));
+        }
+        if size == 0 {
+            // Trailers, then the empty line.
+            loop {
+                let mut budget = MAX_HEAD;
+                match read_line(reader, &mut budget)? {
+                    Some(l) if !l.is_empty() => continue,
+                    _ => return Ok(body),
+                }
+            }
+        }
+        let start = body.len();
+        reader.by_ref().take(size).read_to_end(&mut body)?;
+        if ((body.len() - start) as u64) < size {
+            return Err(invalid("short chunk"));
+        }
+        let mut crlf = [0u8; 2];
+        reader.read_exact(&mut crlf)?;
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        206 => "Partial Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        416 => "Range Not Satisfiable",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+fn write_response(
+    w: &mut TcpStream,
+    method: &str,
+    resp: &Response,
+    keep_alive: bool,
+) -> io::Result<()> {
+    let (declared, send) = match resp.delivery {
+        Delivery::Cut { declared, send } => (declared, send.min(resp.body.len())),
+        _ => (resp.body.len(), resp.body.len()),
+    };
+    let mut head = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
+    for (k, v) in &resp.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {declared}\r\n"));
+    head.push_str(if keep_alive {
+        "Connection: keep-alive\r\n"
+    } else {
+        "Connection: close\r\n"
+    });
+    head.push_str("Server: d1-emulator\r\n\r\n");
+    let mut out = io::BufWriter::new(w);
+    out.write_all(head.as_bytes())?;
+    if method != "HEAD" {
+        out.write_all(&resp.body[..send])?;
+    }
+    out.flush()
+}
+
+/// Decodes `%XX` escapes and `+` (as in form encoding).
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                match std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(v) => {
+                        out.push(v);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_decoding_handles_escapes_plus_and_garbage() {
+        assert_eq!(percent_decode("a%20b+c"), "a b c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%41"), "A");
+    }
+}

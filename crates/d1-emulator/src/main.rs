@@ -1,0 +1,104 @@
+//! d1-emulator: serves a faithful local Cloudflare D1 REST API on 127.0.0.1 from a folder of
+//! SQLite files, with signed dump URLs and fault injection. See docs/d1-emulator.md.
+
+mod app;
+mod cli;
+mod dbs;
+mod download;
+mod dump;
+mod envelope;
+mod export;
+mod faults;
+mod http;
+mod import;
+mod jsnum;
+mod query;
+mod seed;
+mod signing;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+fn main() {
+    let code = match cli::parse(std::env::args_os()) {
+        Ok(cli::Command::Help) => {
+            let _ = std::io::stdout().lock().write_all(cli::HELP.as_bytes());
+            0
+        }
+        Ok(cli::Command::Version) => {
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "d1-emulator {}",
+                env!("CARGO_PKG_VERSION")
+            );
+            0
+        }
+        Ok(cli::Command::Run(opts)) => match run(*opts) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("d1-emulator: {e}");
+                1
+            }
+        },
+        Err(e) => {
+            eprintln!("d1-emulator: {e} (try --help)");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Binds, seeds, prints the base URL, serves until SIGTERM/SIGINT, then removes a temporary
+/// data folder.
+fn run(opts: cli::Options) -> Result<(), String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut temp = None;
+    let dir = match &opts.data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)
+                .map_err(|e| format!("creating data folder {}: {e}", d.display()))?;
+            d.clone()
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("d1-emulator-")
+                .tempdir()
+                .map_err(|e| format!("creating a temporary data folder: {e}"))?;
+            let p = t.path().to_path_buf();
+            temp = Some(t);
+            p
+        }
+    };
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .map_err(|e| format!("installing signal handlers: {e}"))?;
+    let listener = TcpListener::bind(("127.0.0.1", opts.port))
+        .map_err(|e| format!("binding 127.0.0.1:{}: {e}", opts.port))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("reading the bound address: {e}"))?
+        .port();
+    let dbs = dbs::Databases::new(&dir);
+    if opts.seed_sample {
+        seed::seed(&dbs)?;
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    let verbose = opts.verbose;
+    let app = Arc::new(app::App::new(opts, base.clone(), dbs));
+    let handler = Arc::new(move |req: &http::Request| app.handle(req));
+    std::thread::Builder::new()
+        .name("accept".into())
+        .spawn(move || http::serve(listener, handler, verbose))
+        .map_err(|e| format!("starting the server thread: {e}"))?;
+    {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout only means nobody reads the URL; keep serving.
+        let _ = writeln!(out, "{base}/client/v4");
+        let _ = out.flush();
+    }
+    let _ = signals.forever().next();
+    if let Some(t) = temp {
+        let _ = t.close();
+    }
+    Ok(())
+}
