@@ -2,12 +2,15 @@
 //! errors and exit codes, redaction, messages, atomic files. Each module holds one idea.
 
 pub mod api;
+pub mod argv;
 pub mod atomic;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod envelope;
 pub mod error;
+pub mod export;
+pub mod fuzzing;
 pub mod msg;
 pub mod record;
 pub mod redact;

@@ -1,0 +1,151 @@
+//! Command line of d1-export-start: a plain lexopt loop into [`Args`], the help text beside it.
+
+use d1_core::api::DumpOptions;
+use d1_core::argv::OwnedArg;
+use d1_core::cli::{self, Common, COMMON_HELP};
+use d1_core::{Error, Result};
+use lexopt::prelude::*;
+use std::sync::LazyLock;
+
+static HELP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "\
+d1-export-start: start a D1 export for each database, print `DATABASE_ID BOOKMARK` lines
+
+USAGE:
+    d1-export-start [OPTIONS] [DATABASE...]
+
+A DATABASE is a UUID or a name (names are looked up through the API). With none, the
+database is D1_DATABASE_ID. Pipe the output into d1-export-wait at once: an export that is
+not polled is cancelled by D1, so a bookmark cannot be kept for later.
+
+OPTIONS:
+      --no-data          export the schema only
+      --no-schema        export the rows only (INSERT statements)
+      --table T          export table T only (repeatable; default: all tables)
+      --size-warn-percent N
+                         warn when a database is above N% of D1's 10 GB limit (default 80)
+{COMMON_HELP}
+
+ENVIRONMENT:
+    CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL, D1_DATABASE_ID
+
+EXIT CODES:
+    0 ok, 1 failed, 2 usage or bad input, 3 credentials, 75 temporary (try again later),
+    130 interrupted. With several databases, the worst outcome.
+"
+    )
+});
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub struct Args {
+    pub common: Common,
+    pub databases: Vec<String>,
+    pub dump: DumpOptions,
+    /// Percent of D1's size limit above which a database gets a warning.
+    pub size_warn_percent: f64,
+}
+
+pub fn parse() -> Result<Args> {
+    parse_from(std::env::args_os().skip(1))
+}
+
+pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Args> {
+    let mut a = Args {
+        common: Common::default(),
+        databases: Vec::new(),
+        dump: DumpOptions::default(),
+        size_warn_percent: crate::size::DEFAULT_WARN_PERCENT,
+    };
+    let mut p = lexopt::Parser::from_args(argv);
+    while let Some(arg) = p.next()? {
+        let owned = OwnedArg::from(arg);
+        let arg = owned.as_arg();
+        if a.common.parse(&arg, &mut p, &HELP)? {
+            continue;
+        }
+        match arg {
+            Long("no-data") => a.dump.no_data = true,
+            Long("no-schema") => a.dump.no_schema = true,
+            Long("table") => {
+                let t: String = p.value()?.string()?;
+                if t.is_empty() {
+                    return Err(Error::usage("--table: the table name is empty"));
+                }
+                a.dump.tables.push(t);
+            }
+            Long("size-warn-percent") => {
+                let v: String = p.value()?.string()?;
+                a.size_warn_percent = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|n| (0.0..=100.0).contains(n))
+                    .ok_or_else(|| {
+                        Error::usage(format!(
+                            "--size-warn-percent: {v:?} is not a number from 0 to 100"
+                        ))
+                    })?;
+            }
+            Value(v) => {
+                let db = v.string()?;
+                if db.trim().is_empty() {
+                    return Err(Error::usage("an empty database name was given"));
+                }
+                a.databases.push(db);
+            }
+            _ => return Err(cli::unexpected(arg)),
+        }
+    }
+    // wrangler refuses the pair too: an export of neither schema nor data is empty.
+    if a.dump.no_data && a.dump.no_schema {
+        return Err(Error::usage(
+            "--no-data and --no-schema together would export nothing; give at most one",
+        ));
+    }
+    Ok(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args> {
+        parse_from(args.iter().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn databases_tables_and_flags_are_collected_in_order() {
+        let a = parse(&["--table", "a", "db1", "--no-data", "db2", "--table", "b"]).unwrap();
+        assert_eq!(a.databases, ["db1", "db2"]);
+        assert_eq!(a.dump.tables, ["a", "b"]);
+        assert!(a.dump.no_data && !a.dump.no_schema);
+        assert_eq!(a.size_warn_percent, 80.0);
+    }
+
+    #[test]
+    fn no_data_with_no_schema_is_a_usage_error() {
+        let e = parse(&["--no-data", "--no-schema"]).unwrap_err();
+        assert_eq!(e.code, d1_core::ExitCode::Usage);
+    }
+
+    #[test]
+    fn size_warn_percent_takes_fractions_and_refuses_nonsense() {
+        assert_eq!(
+            parse(&["--size-warn-percent", "0.0001"])
+                .unwrap()
+                .size_warn_percent,
+            0.0001
+        );
+        for bad in ["-1", "101", "x", "NaN"] {
+            assert!(parse(&["--size-warn-percent", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_option_is_a_usage_error_with_a_hint() {
+        let e = parse(&["--frobnicate"]).unwrap_err();
+        assert_eq!(e.code, d1_core::ExitCode::Usage);
+        assert!(e.message.contains("try --help"), "{}", e.message);
+    }
+}

@@ -1,0 +1,171 @@
+//! One poll of one export: send the latest bookmark, read the answer, and either keep the job
+//! running, print its signed URL, or fail with a message that names the database.
+
+use crate::input::Job;
+use d1_core::api::{self, Database, DumpOptions, Status};
+use d1_core::client::Client;
+use d1_core::msg::Progress;
+use d1_core::{record, Error, ExitCode, Result};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The server holds each poll (long poll) and wrangler polls again at once; this floor only
+/// guards against a server that answers instantly (d1-api.md, "Export").
+pub const POLL_FLOOR: Duration = Duration::from_millis(250);
+
+/// What every worker shares.
+pub struct Ctx {
+    pub client: Client,
+    pub json: bool,
+    pub progress: Mutex<Progress>,
+    /// Databases named by name, resolved once.
+    resolved: Mutex<HashMap<String, Database>>,
+}
+
+impl Ctx {
+    pub fn new(client: Client, json: bool) -> Ctx {
+        Ctx {
+            client,
+            json,
+            progress: Mutex::new(Progress::new()),
+            resolved: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The UUID of a database given as a UUID or a name (names looked up once).
+    fn uuid_of(&self, db: &str) -> Result<String> {
+        if api::is_uuid(db) {
+            return Ok(db.to_string());
+        }
+        if let Some(d) = lock(&self.resolved).get(db) {
+            return Ok(d.uuid.clone());
+        }
+        let d = api::resolve(&self.client, db)?;
+        let uuid = d.uuid.clone();
+        lock(&self.resolved).insert(db.to_string(), d);
+        Ok(uuid)
+    }
+
+    /// The database's size for `--json`, if the API says; a failure here must not fail an
+    /// export that completed.
+    fn file_size(&self, db: &str, uuid: &str) -> Option<u64> {
+        if let Some(d) = lock(&self.resolved).get(db) {
+            return d.file_size;
+        }
+        api::get_database(&self.client, uuid).ok()?.file_size
+    }
+}
+
+/// A poisoned lock only means another worker panicked; the data is still usable.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Polls `job` once. `Ok(false)`: still running; `Ok(true)`: complete and printed.
+pub fn poll_once(ctx: &Ctx, job: &mut Job) -> Result<bool> {
+    let uuid = ctx
+        .uuid_of(&job.database)
+        .map_err(|e| e.context(&job.source))?;
+    step(ctx, job, &uuid).map_err(|e| explain(e, ctx, job, &uuid))
+}
+
+fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
+    let deadline = ctx.client.deadline();
+    if let Some(last) = job.last_answer {
+        let since = last.elapsed();
+        if since < POLL_FLOOR {
+            d1_core::retry::sleep(POLL_FLOOR - since, deadline, "waiting for the export")?;
+        }
+    }
+    if deadline.expired() {
+        return Err(Error::temporary("deadline reached (--timeout)"));
+    }
+    let first = *job.first_poll.get_or_insert_with(Instant::now);
+    // Polls carry the default dump options: the export's own were fixed when it started.
+    let ans = api::export(
+        &ctx.client,
+        uuid,
+        Some(&job.bookmark),
+        &DumpOptions::default(),
+    )?;
+    job.polls += 1;
+    job.last_answer = Some(Instant::now());
+    if let Some(b) = ans.at_bookmark.as_deref() {
+        if d1_core::export::check_bookmark(b).is_ok() {
+            job.bookmark = b.to_string();
+        }
+    }
+    if let Some(m) = ans.messages.last() {
+        job.last_message = Some(m.clone());
+    }
+    match ans.status {
+        Status::Running => {
+            let elapsed = first.elapsed().as_secs();
+            let text = job.last_message.clone().unwrap_or_else(|| "running".into());
+            lock(&ctx.progress).update(|| format!("{}: {text}, {elapsed}s", short(uuid)));
+            Ok(false)
+        }
+        Status::Error => Err(Error::failed(format!(
+            "export failed: {}",
+            d1_core::export::describe_failure(&ans)
+        ))),
+        Status::Complete => {
+            let url = ans.signed_url.as_deref().unwrap_or_default();
+            if url.is_empty() {
+                return Err(Error::failed(
+                    "the export completed without a signed_url in the answer",
+                ));
+            }
+            // A signed URL carries production data: https only (loopback for the emulator).
+            d1_core::url::check(url).map_err(|e| Error::failed(e.message))?;
+            let out = if ctx.json {
+                record::emit_json(&json!({
+                    "database_id": uuid,
+                    "bookmark": job.given_bookmark,
+                    "filename": ans.filename,
+                    "signed_url": url,
+                    "elapsed_seconds": (first.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                    "polls": job.polls,
+                    "file_size": ctx.file_size(&job.database, uuid),
+                }))
+            } else {
+                record::emit(&[uuid, url])
+            };
+            out.map(|()| true)
+        }
+    }
+}
+
+/// `0c7fd0a4…` for the progress line.
+fn short(uuid: &str) -> &str {
+    uuid.get(..8).unwrap_or(uuid)
+}
+
+/// Puts a failure in words a user can act on, naming the database.
+fn explain(e: Error, ctx: &Ctx, job: &Job, uuid: &str) -> Error {
+    let db = format!("database {uuid}");
+    match e.code {
+        ExitCode::Ok | ExitCode::Interrupted => e,
+        ExitCode::Temporary
+            if ctx.client.deadline().expired() || e.message.contains("--timeout") =>
+        {
+            Error::temporary(format!(
+                "{db}: export not complete when --timeout ran out ({} polls); start it again later",
+                job.polls
+            ))
+        }
+        // A 4xx on a poll (not auth): D1 no longer knows this bookmark, because the export was
+        // cancelled for lack of polling, or never existed. Only a new export helps.
+        ExitCode::Failed | ExitCode::Usage if e.message.starts_with("HTTP 4") => {
+            Error::failed(format!(
+                "{db}: export not found ({}); it was cancelled or never existed: start the export \
+                 again and pipe d1-export-start into d1-export-wait at once (bookmarks are \
+                 perishable: D1 cancels an export nobody polls)",
+                e.message
+            ))
+        }
+        _ => e.context(&db),
+    }
+}
