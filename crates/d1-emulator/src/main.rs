@@ -83,6 +83,9 @@ fn run(opts: cli::Options) -> Result<(), String> {
         seed::seed(&dbs)?;
     }
     let base = format!("http://127.0.0.1:{port}");
+    if opts.verbose {
+        eprintln!("d1-emulator: data folder {}", dir.display());
+    }
     let verbose = opts.verbose;
     let app = Arc::new(app::App::new(opts, base.clone(), dbs));
     let handler = Arc::new(move |req: &http::Request| app.handle(req));
