@@ -1,0 +1,194 @@
+//! One run: records in, one download per record as soon as its line arrives, the path of each
+//! dump out. A failed record is reported on its own line and the others are still fetched.
+
+use crate::download::{self, Served};
+use crate::manifest::{self, Facts};
+use crate::output::{self, Output, Paths};
+use crate::sink::{Digests, Sink};
+use crate::time::Utc;
+use crate::Args;
+use d1_core::atomic::{self, AtomicFile};
+use d1_core::error::Context;
+use d1_core::record::{self, Lines, Record};
+use d1_core::retry::{Deadline, Policy};
+use d1_core::{msg, Error, ExitCode, Result};
+use std::io::IsTerminal;
+use std::path::Path;
+
+struct Run {
+    args: Args,
+    output: Output,
+    policy: Policy,
+    deadline: Deadline,
+    fetched: usize,
+}
+
+/// Fetches the URL argument, or every record on stdin; returns the worst outcome.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let mut run = Run {
+        output: Output::from_arg(args.output.as_deref()),
+        policy: args.common.policy(),
+        deadline: args.common.deadline(),
+        args,
+        fetched: 0,
+    };
+    if let Some(url) = run.args.url.clone() {
+        let rec = Record {
+            line: 0,
+            database: None,
+            value: url,
+        };
+        run.one(&rec)?;
+        return Ok(ExitCode::Ok);
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(Error::usage(
+            "no URL: give one as an argument or pipe 'DATABASE_ID SIGNED_URL' lines (d1-export-wait) into stdin",
+        ));
+    }
+    let mut worst = ExitCode::Ok;
+    let mut seen = 0;
+    for item in Lines::new(stdin.lock()) {
+        seen += 1;
+        let outcome = item.and_then(|(n, text)| {
+            let rec = record::parse(n, &text, "signed URL")?;
+            run.one(&rec).ctx(|| format!("line {n}"))
+        });
+        match outcome {
+            Ok(()) => {}
+            // Stop at once on a signal; end quietly when our reader went away.
+            Err(e) if matches!(e.code, ExitCode::Interrupted | ExitCode::Ok) => return Err(e),
+            Err(e) => {
+                msg::error(&e.message);
+                worst = worst.worst(e.code);
+            }
+        }
+    }
+    if seen == 0 {
+        // Exit 0: under `set -o pipefail` the failing step upstream then gives the exit code.
+        msg::warn("no signed URL on standard input: nothing fetched");
+    }
+    Ok(worst)
+}
+
+impl Run {
+    fn one(&mut self, rec: &Record) -> Result<()> {
+        d1_core::url::check(&rec.value)?;
+        if let Some(db) = rec.database.as_deref() {
+            output::check_database_id(db)?;
+        }
+        if self.output.single() && self.fetched > 0 {
+            return Err(Error::usage(
+                "-o FILE and -o - take one dump; use -o DIR/ for several",
+            ));
+        }
+        self.fetched += 1;
+        let now = Utc::now();
+        let paths = match &self.output {
+            Output::Stdout => return self.to_stdout(rec),
+            Output::File(f) => Paths::for_dump(f.clone()),
+            Output::Dir(d) => {
+                output::prepare_dir(d)?;
+                Paths::for_dump(output::name_in(
+                    d,
+                    rec.database.as_deref(),
+                    self.args.zstd.is_some(),
+                    &now,
+                ))
+            }
+        };
+        // Before downloading: the signed URL may be gone by the time a late error is noticed.
+        paths.check_free(self.args.force)?;
+        self.to_file(rec, &paths, &now)
+    }
+
+    fn to_file(&self, rec: &Record, paths: &Paths, now: &Utc) -> Result<()> {
+        let force = self.args.force;
+        // Created before the download: an unwritable folder fails at once.
+        let file = AtomicFile::create(&paths.dump, force)?;
+        let writing = format!("writing {}", file.temp_path().display());
+        let mut sink =
+            Sink::new(file, self.args.zstd).map_err(|e| Error::io("starting zstd", e))?;
+        let served = download::download(
+            &rec.value,
+            &mut sink,
+            &writing,
+            &self.policy,
+            &self.deadline,
+        )?;
+        let (file, digests) = sink.finish().ctx(|| writing.clone())?;
+        check(&served, &digests)?;
+        let path = file.commit(force)?;
+        let manifest = manifest::build(&Facts {
+            database: rec.database.as_deref(),
+            url: &rec.value,
+            digests: &digests,
+            zstd: self.args.zstd,
+            fetched_at: now,
+            md5_checked: served.etag_md5.is_some(),
+        });
+        if let Err(e) = manifest::write_sidecars(paths, &manifest, &digests.stored_sha256, force) {
+            remove_all(paths);
+            return Err(e.context("writing the checksum and manifest (the dump was removed)"));
+        }
+        if self.args.common.json {
+            let mut m = manifest;
+            m["path"] = path.display().to_string().into();
+            record::emit_json(&m)
+        } else {
+            record::emit(&[&path.display().to_string()])
+        }
+    }
+
+    fn to_stdout(&self, rec: &Record) -> Result<()> {
+        let out = std::io::stdout().lock();
+        let mut sink = Sink::new(out, self.args.zstd).map_err(|e| Error::io("starting zstd", e))?;
+        let writing = "writing to standard output";
+        let served =
+            download::download(&rec.value, &mut sink, writing, &self.policy, &self.deadline)?;
+        let (_, digests) = sink.finish().ctx(|| writing)?;
+        check(&served, &digests)?;
+        msg::info(&format!(
+            "wrote {} to standard output, sha256 {}",
+            msg::human_bytes(digests.stored_bytes),
+            digests.stored_sha256
+        ));
+        Ok(())
+    }
+}
+
+/// The received body against what the server declared: the length, and the MD5 when the ETag
+/// is one (a corrupted body must not become a backup).
+fn check(served: &Served, d: &Digests) -> Result<()> {
+    if let Some(len) = served.length {
+        if d.sql_bytes != len {
+            return Err(Error::failed(format!(
+                "received {} bytes but the server declared {len}",
+                d.sql_bytes
+            )));
+        }
+    }
+    if let (Some(want), Some(got)) = (served.etag_md5.as_deref(), d.sql_md5.as_deref()) {
+        if want != got {
+            return Err(Error::failed(format!(
+                "the download is corrupt: its MD5 is {got} but the server's ETag says {want}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn remove_all(paths: &Paths) {
+    for p in paths.all() {
+        let _ = std::fs::remove_file(p);
+    }
+    if let Some(dir) = paths.dump.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let _ = atomic::sync_dir(dir);
+    }
+}

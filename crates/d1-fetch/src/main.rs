@@ -1,0 +1,107 @@
+//! d1-fetch: downloads D1 dumps from their signed URLs into files that are either whole and
+//! checksummed or not there at all. Reads `DATABASE_ID SIGNED_URL` lines (d1-export-wait's
+//! output) or one URL argument; prints the path of each file written.
+
+mod download;
+mod fetch;
+mod manifest;
+mod output;
+mod sink;
+mod time;
+
+use d1_core::argv::OwnedArg;
+use d1_core::cli::{self, Common};
+use d1_core::{Error, ExitCode, Result};
+use lexopt::prelude::*;
+use std::ffi::OsString;
+
+const HELP: &str = concat!(
+    "\
+d1-fetch: download D1 dumps from their signed URLs, checksummed and written atomically
+
+Usage: d1-fetch [OPTIONS] [URL]
+       d1-export-wait ... | d1-fetch [OPTIONS]
+
+Reads 'DATABASE_ID SIGNED_URL' or 'SIGNED_URL' lines on stdin (or one URL argument) and downloads
+each as soon as its line arrives. Prints the path of each dump written.
+
+Options:
+  -o, --output PATH      where to write: a FILE (one record only), a folder (DIR/ or an existing
+                         folder; names are DATABASE_ID-YYYYMMDDTHHMMSSZ.sql), or - for stdout
+                         (default: the current folder)
+      --zstd[=LEVEL]     compress while downloading (.sql.zst), level 1-19 (default 3)
+      --force            overwrite an existing dump and its .sha256/.json files
+",
+    "      --json             print the manifest (plus \"path\") as one JSON line instead of the path
+      --timeout DUR      deadline for the whole run (90, 90s, 10m, 1h); exit 75 when reached
+      --retries N        further attempts after a failed request or a dropped connection (default 5)
+  -q, --quiet            no progress line and no informational messages
+  -h, --help             print this help
+  -V, --version          print the version
+
+Files: DUMP, DUMP.sha256 (sha256sum -c format) and DUMP.json (manifest), mode 0600.
+Exit codes: 0 ok, 1 failed, 2 usage or bad input, 75 temporary (retries or deadline used up),
+130 interrupted. See docs/d1-fetch.md.
+"
+);
+
+/// The parsed command line.
+#[derive(Debug, Clone)]
+pub struct Args {
+    pub common: Common,
+    pub output: Option<OsString>,
+    /// zstd level when compressing.
+    pub zstd: Option<i32>,
+    pub force: bool,
+    pub url: Option<String>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut parser = lexopt::Parser::from_env();
+    let mut args = Args {
+        common: Common::default(),
+        output: None,
+        zstd: None,
+        force: false,
+        url: None,
+    };
+    while let Some(arg) = parser.next()? {
+        let owned = OwnedArg::from(arg);
+        let arg = owned.as_arg();
+        if args.common.parse(&arg, &mut parser, HELP)? {
+            continue;
+        }
+        match arg {
+            Short('o') | Long("output") => args.output = Some(parser.value()?),
+            Long("zstd") => {
+                args.zstd = Some(match parser.optional_value() {
+                    Some(v) => parse_level(&v.string()?)?,
+                    None => sink::DEFAULT_ZSTD_LEVEL,
+                })
+            }
+            Long("force") => args.force = true,
+            Value(v) if args.url.is_none() => args.url = Some(v.string()?),
+            Value(v) => {
+                return Err(Error::usage(format!(
+                    "one URL argument at most, got another: {} (try --help)",
+                    d1_core::redact::url(&v.to_string_lossy())
+                )))
+            }
+            _ => return Err(cli::unexpected(arg)),
+        }
+    }
+    Ok(args)
+}
+
+fn parse_level(v: &str) -> Result<i32> {
+    v.parse()
+        .ok()
+        .filter(|l| (1..=19).contains(l))
+        .ok_or_else(|| Error::usage(format!("--zstd: level {v:?} is not a number from 1 to 19")))
+}
+
+fn main() {
+    cli::main("d1-fetch", || -> Result<ExitCode> {
+        fetch::run(parse_args()?)
+    })
+}

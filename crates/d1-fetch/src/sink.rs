@@ -1,0 +1,193 @@
+//! Where the downloaded SQL goes: hashed (SHA-256, and MD5 when the server's ETag lets us
+//! check it), optionally zstd-compressed, then written to a file or stdout whose stored bytes
+//! are hashed too. Fixed-size state whatever the dump's size.
+
+use md5::Md5;
+use sha2::{Digest, Sha256};
+use std::io::{self, Write};
+
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
+/// zstd workers: the machines that run backups are small; two threads keep up with a network
+/// download without starving the rest (zstd's multithreaded mode still writes one standard frame).
+const ZSTD_WORKERS: u32 = 2;
+
+/// Digests and sizes of what was received and what was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digests {
+    pub sql_bytes: u64,
+    pub sql_sha256: String,
+    /// MD5 of the SQL, when it was computed (to compare with a plain-MD5 ETag).
+    pub sql_md5: Option<String>,
+    pub stored_bytes: u64,
+    pub stored_sha256: String,
+}
+
+/// Counts and hashes the bytes that reach the output (after compression).
+struct Stored<W> {
+    out: W,
+    sha: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Stored<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+enum Inner<W: Write> {
+    /// Stored bytes are the SQL bytes: their digests are the SQL's.
+    Plain(W),
+    Zstd(Box<zstd::stream::write::Encoder<'static, Stored<W>>>),
+}
+
+pub struct Sink<W: Write> {
+    inner: Inner<W>,
+    sha: Sha256,
+    md5: Option<Md5>,
+    bytes: u64,
+}
+
+impl<W: Write> Sink<W> {
+    /// `zstd`: compression level, or `None` to store the SQL as it comes.
+    pub fn new(out: W, zstd: Option<i32>) -> io::Result<Sink<W>> {
+        let inner = match zstd {
+            None => Inner::Plain(out),
+            Some(level) => {
+                let stored = Stored {
+                    out,
+                    sha: Sha256::new(),
+                    bytes: 0,
+                };
+                let mut enc = zstd::stream::write::Encoder::new(stored, level)?;
+                enc.multithread(ZSTD_WORKERS)?;
+                // A checksum in the frame lets `zstd -t` check the file without our sidecar.
+                enc.include_checksum(true)?;
+                Inner::Zstd(Box::new(enc))
+            }
+        };
+        Ok(Sink {
+            inner,
+            sha: Sha256::new(),
+            md5: None,
+            bytes: 0,
+        })
+    }
+
+    /// Also computes the MD5 of the SQL (to compare with a plain-MD5 ETag, known only once the
+    /// first answer arrives). Only before any byte was written; later it stays off.
+    pub fn want_md5(&mut self) {
+        if self.bytes == 0 && self.md5.is_none() {
+            self.md5 = Some(Md5::new());
+        }
+    }
+
+    /// SQL bytes received so far.
+    pub fn sql_bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// SHA-256 of the SQL bytes received so far, to check that a restarted download replays
+    /// the same bytes before it continues.
+    pub fn prefix_sha256(&self) -> [u8; 32] {
+        self.sha.clone().finalize().into()
+    }
+
+    /// Appends SQL bytes.
+    pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match &mut self.inner {
+            Inner::Plain(w) => w.write_all(buf)?,
+            Inner::Zstd(e) => e.write_all(buf)?,
+        }
+        self.sha.update(buf);
+        if let Some(m) = self.md5.as_mut() {
+            m.update(buf);
+        }
+        self.bytes += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Ends the zstd frame and flushes; returns the output and the digests.
+    pub fn finish(self) -> io::Result<(W, Digests)> {
+        let sql_sha256 = hex::encode(self.sha.finalize());
+        let sql_md5 = self.md5.map(|m| hex::encode(m.finalize()));
+        let sql_bytes = self.bytes;
+        let (out, stored_bytes, stored_sha256) = match self.inner {
+            Inner::Plain(mut w) => {
+                w.flush()?;
+                (w, sql_bytes, sql_sha256.clone())
+            }
+            Inner::Zstd(e) => {
+                let mut stored = e.finish()?;
+                stored.flush()?;
+                (stored.out, stored.bytes, hex::encode(stored.sha.finalize()))
+            }
+        };
+        Ok((
+            out,
+            Digests {
+                sql_bytes,
+                sql_sha256,
+                sql_md5,
+                stored_bytes,
+                stored_sha256,
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SQL: &[u8] = b"PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(x);";
+
+    fn sha(b: &[u8]) -> String {
+        hex::encode(Sha256::digest(b))
+    }
+
+    #[test]
+    fn plain_output_is_the_input_with_its_digests() {
+        let mut s = Sink::new(Vec::new(), None).unwrap();
+        s.want_md5();
+        s.write_all(&SQL[..10]).unwrap();
+        s.write_all(&SQL[10..]).unwrap();
+        let (out, d) = s.finish().unwrap();
+        assert_eq!(out, SQL);
+        assert_eq!(d.sql_sha256, sha(SQL));
+        assert_eq!(d.stored_sha256, sha(SQL));
+        assert_eq!(d.stored_bytes, SQL.len() as u64);
+        assert_eq!(d.sql_md5.unwrap(), hex::encode(Md5::digest(SQL)));
+    }
+
+    #[test]
+    fn zstd_output_is_one_standard_frame_and_its_digest_is_of_the_compressed_bytes() {
+        let big: Vec<u8> = SQL.iter().cycle().take(3_000_000).copied().collect();
+        let mut s = Sink::new(Vec::new(), Some(3)).unwrap();
+        for chunk in big.chunks(256 * 1024) {
+            s.write_all(chunk).unwrap();
+        }
+        let (out, d) = s.finish().unwrap();
+        assert_eq!(zstd::decode_all(&out[..]).unwrap(), big);
+        assert_eq!(d.sql_sha256, sha(&big));
+        assert_eq!(d.stored_sha256, sha(&out));
+        assert_eq!(d.stored_bytes, out.len() as u64);
+        assert!(d.sql_md5.is_none());
+    }
+
+    #[test]
+    fn prefix_digest_is_that_of_the_bytes_so_far() {
+        let mut s = Sink::new(Vec::new(), None).unwrap();
+        s.write_all(&SQL[..7]).unwrap();
+        assert_eq!(hex::encode(s.prefix_sha256()), sha(&SQL[..7]));
+        s.write_all(&SQL[7..]).unwrap();
+        assert_eq!(s.sql_bytes(), SQL.len() as u64);
+    }
+}
