@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod error;
 pub mod export;
 pub mod fuzzing;
+pub mod import;
 pub mod msg;
 pub mod record;
 pub mod redact;

@@ -1,0 +1,144 @@
+//! Command line of d1-import: a plain lexopt loop into [`Args`], the help text beside it.
+
+use d1_core::argv::OwnedArg;
+use d1_core::cli::{self, Common, COMMON_HELP};
+use d1_core::{Error, Result};
+use lexopt::prelude::*;
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+static HELP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "\
+d1-import: restore a SQL dump into a D1 database through the import API
+
+USAGE:
+    d1-import [OPTIONS] --database DB FILE
+    d1-fetch ... | d1-import [OPTIONS] --database DB
+    echo 'DATABASE_ID PATH' | d1-import [OPTIONS]
+
+FILE is a dump as D1 exports it, plain (.sql) or zstd-compressed (.sql.zst, recognised by its
+content). Without FILE, reads `PATH` or `DATABASE_ID PATH` lines from stdin. A bare path goes
+to --database, else D1_DATABASE_ID; DB is a name or a UUID. Prints one line per import:
+`DATABASE_ID FINAL_BOOKMARK num_queries=N rows_written=M`.
+
+A database that already has tables is refused unless --into-nonempty. A D1 import is all or
+nothing: when a statement fails, the database is left as it was.
+
+OPTIONS:
+      --database DB      the database to import into (UUID or name)
+      --into-nonempty    import even when the database already has tables
+      --verify-first     run d1-verify on the file first; do not import a dump it rejects
+{COMMON_HELP}
+
+ENVIRONMENT:
+    CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL, D1_DATABASE_ID,
+    TMPDIR (where a .sql.zst is decompressed for the upload)
+
+EXIT CODES:
+    0 ok, 1 failed (import error, upload corrupted, database not empty, --verify-first
+    rejected the dump), 2 usage or bad input (missing file, unknown database), 3 credentials,
+    75 temporary (--timeout or retries used up), 130 interrupted.
+    With several files, the worst outcome.
+"
+    )
+});
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub struct Args {
+    pub common: Common,
+    /// The file given as an argument instead of stdin records.
+    pub file: Option<PathBuf>,
+    /// `--database`: the target of a file argument and of bare-path lines.
+    pub database: Option<String>,
+    pub into_nonempty: bool,
+    pub verify_first: bool,
+}
+
+pub fn parse() -> Result<Args> {
+    parse_from(std::env::args_os().skip(1))
+}
+
+pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Args> {
+    let mut a = Args {
+        common: Common::default(),
+        file: None,
+        database: None,
+        into_nonempty: false,
+        verify_first: false,
+    };
+    let mut p = lexopt::Parser::from_args(argv);
+    while let Some(arg) = p.next()? {
+        let owned = OwnedArg::from(arg);
+        let arg = owned.as_arg();
+        if a.common.parse(&arg, &mut p, &HELP)? {
+            continue;
+        }
+        match arg {
+            Long("database") => {
+                let db: String = p.value()?.string()?;
+                if db.trim().is_empty() {
+                    return Err(Error::usage("--database: the database is empty"));
+                }
+                a.database = Some(db);
+            }
+            Long("into-nonempty") => a.into_nonempty = true,
+            Long("verify-first") => a.verify_first = true,
+            Value(v) if a.file.is_none() => a.file = Some(PathBuf::from(v)),
+            Value(_) => {
+                return Err(Error::usage(
+                    "one FILE at most as an argument; pipe several paths on standard input",
+                ))
+            }
+            _ => return Err(cli::unexpected(arg)),
+        }
+    }
+    Ok(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args> {
+        parse_from(args.iter().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn defaults_read_stdin_and_refuse_nonempty_targets() {
+        let a = parse(&[]).unwrap();
+        assert_eq!(a.file, None);
+        assert_eq!(a.database, None);
+        assert!(!a.into_nonempty && !a.verify_first);
+    }
+
+    #[test]
+    fn a_file_a_database_and_the_switches() {
+        let a = parse(&[
+            "--database",
+            "restore",
+            "d.sql.zst",
+            "--into-nonempty",
+            "--verify-first",
+            "-q",
+        ])
+        .unwrap();
+        assert_eq!(a.file, Some(PathBuf::from("d.sql.zst")));
+        assert_eq!(a.database.as_deref(), Some("restore"));
+        assert!(a.into_nonempty && a.verify_first && a.common.quiet);
+    }
+
+    #[test]
+    fn two_files_unknown_options_and_an_empty_database_are_usage_errors() {
+        for bad in [
+            &["a.sql", "b.sql"][..],
+            &["--nope"],
+            &["--database", " "],
+            &["--token", "x"],
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.code, d1_core::ExitCode::Usage, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! One import, start to end (d1-api.md, "Import"): check the target, prepare the file, init,
+//! upload (skipped when the server already has the file), ingest, poll until complete.
+
+use crate::{guard, source, upload, verify};
+use d1_core::api::{self, Database, Status};
+use d1_core::client::Client;
+use d1_core::import::{self, ImportAnswer, ImportResult, Init};
+use d1_core::msg::Progress;
+use d1_core::retry::Policy;
+use d1_core::{Error, Result};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The server holds each poll (long poll), as for exports, and wrangler polls again at once;
+/// this floor only guards against a server that answers instantly.
+pub const POLL_FLOOR: Duration = Duration::from_millis(250);
+
+/// What the caller asked for besides the file and the database.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub into_nonempty: bool,
+    pub verify_first: bool,
+    pub policy: Policy,
+}
+
+/// A finished import.
+#[derive(Debug)]
+pub struct Done {
+    pub db: Database,
+    pub result: ImportResult,
+    /// False when the server already had the file (same md5) and nothing was uploaded.
+    pub uploaded: bool,
+    pub compressed: bool,
+    pub etag: String,
+}
+
+/// Imports `file` into the database named `target` (a name or a UUID).
+pub fn restore(c: &Client, target: &str, file: &Path, opts: Options) -> Result<Done> {
+    // Cheap checks first, so that a typo costs no API call and no decompression.
+    drop(source::open(file)?);
+    let db = api::resolve(c, target)?;
+    if !opts.into_nonempty {
+        guard::refuse_nonempty(&db, &guard::tables(c, &db)?)?;
+    }
+    if opts.verify_first {
+        verify::verify_first(file)?;
+    }
+    let src = source::prepare(file)?;
+    let (first, uploaded) = match import::init(c, &db.uuid, &src.etag)
+        .map_err(|e| e.context("starting the import (init)"))?
+    {
+        Init::Upload {
+            filename,
+            upload_url,
+        } => {
+            upload::upload(&upload_url, &src, c.deadline(), opts.policy)?;
+            let ans = import::ingest(c, &db.uuid, &filename, &src.etag)
+                .map_err(|e| e.context("starting the import (ingest)"))?;
+            (ans, true)
+        }
+        Init::AlreadyUploaded(ans) => {
+            d1_core::msg::info(&format!(
+                "{}: already uploaded (md5 {}): not uploading it again, going on with the import",
+                file.display(),
+                src.etag
+            ));
+            (ans, false)
+        }
+    };
+    let last = poll(c, &db, first)?;
+    let result = last.result.clone().unwrap_or_else(|| ImportResult {
+        final_bookmark: last.at_bookmark.clone(),
+        ..ImportResult::default()
+    });
+    Ok(Done {
+        db,
+        result,
+        uploaded,
+        compressed: src.compressed,
+        etag: src.etag.clone(),
+    })
+}
+
+/// Polls with the latest bookmark until the import is complete; `status: "error"` is exit 1.
+fn poll(c: &Client, db: &Database, first: ImportAnswer) -> Result<ImportAnswer> {
+    let mut ans = first;
+    let mut bookmark: Option<String> = None;
+    let mut progress = Progress::new();
+    let mut sent = Instant::now();
+    loop {
+        match ans.status {
+            Status::Complete => return Ok(ans),
+            Status::Error => {
+                return Err(Error::failed(format!(
+                    "the import into {} ({}) failed and the database was left unchanged \
+                     (D1 imports are all or nothing): {}",
+                    db.name,
+                    db.uuid,
+                    ans.describe_failure()
+                )))
+            }
+            Status::Running => {}
+        }
+        if let Some(b) = ans.at_bookmark.take() {
+            d1_core::export::check_bookmark(&b)
+                .map_err(|e| Error::failed(e.message).context("the import API's bookmark"))?;
+            bookmark = Some(b);
+        }
+        let Some(b) = bookmark.as_deref() else {
+            return Err(Error::failed(
+                "the import API answered an import in progress without a bookmark to poll",
+            ));
+        };
+        if let Some(m) = ans.messages.last() {
+            progress.update(|| format!("importing into {}: {m}", db.name));
+        }
+        let since = sent.elapsed();
+        if since < POLL_FLOOR {
+            d1_core::retry::sleep(POLL_FLOOR - since, c.deadline(), "waiting for the import")?;
+        }
+        sent = Instant::now();
+        ans = import::poll(c, &db.uuid, b).map_err(|e| e.context("polling the import"))?;
+    }
+}
