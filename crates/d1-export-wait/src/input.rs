@@ -40,14 +40,20 @@ pub fn job(line: Option<usize>, text: &str, default_db: Option<&str>) -> Result<
             ),
         ),
     };
-    let rec = record::parse(line.unwrap_or(1), text, "bookmark").map_err(in_source)?;
+    let rec = if text.trim_start().starts_with('{') {
+        from_json(&source, text)?
+    } else {
+        record::parse(line.unwrap_or(1), text, "bookmark").map_err(in_source)?
+    };
     d1_core::export::check_bookmark(&rec.value)
         .map_err(|e| Error::usage(format!("{source}: {}", e.message)))?;
     let database = match rec.database.as_deref().or(default_db) {
         Some(db) => db.to_string(),
-        None => return Err(Error::usage(format!(
+        None => {
+            return Err(Error::usage(format!(
             "{source}: a bare bookmark and no database: give --database DB or set D1_DATABASE_ID"
-        ))),
+        )))
+        }
     };
     Ok(Job {
         source,
@@ -58,6 +64,27 @@ pub fn job(line: Option<usize>, text: &str, default_db: Option<&str>) -> Result<
         first_poll: None,
         last_answer: None,
         last_message: None,
+    })
+}
+
+/// A line of `d1-export-start --json`, so that its JSON output can be piped in too.
+fn from_json(source: &str, text: &str) -> Result<record::Record> {
+    let bad = || {
+        Error::usage(format!(
+            "{source}: a JSON record needs a \"bookmark\" string (and a \"database_id\")"
+        ))
+    };
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|_| bad())?;
+    let field = |k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    let value = field("bookmark").ok_or_else(bad)?;
+    Ok(record::Record {
+        line: 0,
+        database: field("database_id").filter(|d| !d.trim().is_empty()),
+        value,
     })
 }
 
@@ -88,6 +115,23 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn a_json_line_of_d1_export_start_is_accepted() {
+        let j = job(
+            Some(1),
+            r#"{"database_id":"db-1","bookmark":"bm-1","name":"x"}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!((j.database.as_str(), j.bookmark.as_str()), ("db-1", "bm-1"));
+        let e = job(Some(2), r#"{"database_id":"db-1"}"#, None).unwrap_err();
+        assert_eq!(
+            e.message,
+            r#"line 2: a JSON record needs a "bookmark" string (and a "database_id")"#
+        );
+        assert!(job(Some(3), "{not json", None).is_err());
     }
 
     #[test]
