@@ -1,0 +1,542 @@
+//! The fast path for the statement that makes up nearly all of a dump:
+//! `INSERT INTO "t" ("c1","c2") VALUES(...);` (and the older form without a column list).
+//! Its literal values are parsed here and bound to a prepared statement cached per table and
+//! column list, which skips SQLite's parser and code generator for every row.
+//!
+//! Every value is produced exactly as SQLite would evaluate the literal (integers past i64
+//! become REALs through SQLite's own conversion, `-9223372036854775808` stays an integer,
+//! `replace('a\nb','\n',char(10))` is evaluated). Anything else — a function, an identifier
+//! (`Infinity`), a cast, odd spacing — makes `parse` return `None` and the statement goes to
+//! SQLite's own parser: when in doubt, SQLite decides.
+
+use std::borrow::Cow;
+
+/// A literal value, as SQLite would store it before column affinity.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(Cow<'a, str>),
+    Blob(Vec<u8>),
+}
+
+/// A recognised INSERT.
+#[derive(Debug)]
+pub struct Insert<'a> {
+    /// Everything up to and including `VALUES(`: with the value count, the cache key.
+    pub head: &'a str,
+    /// The table name as written (quoted or bare).
+    pub table: &'a str,
+    /// The column list as written, parentheses included.
+    pub columns: Option<&'a str>,
+    pub values: Vec<Val<'a>>,
+}
+
+impl Insert<'_> {
+    /// The parameterised statement that stores the same row.
+    pub fn prepared_sql(&self) -> String {
+        let mut sql = format!("INSERT INTO {}", self.table);
+        if let Some(c) = self.columns {
+            sql.push(' ');
+            sql.push_str(c);
+        }
+        sql.push_str(" VALUES(");
+        for i in 0..self.values.len() {
+            sql.push_str(if i == 0 { "?" } else { ",?" });
+        }
+        sql.push(')');
+        sql
+    }
+}
+
+/// Parses `stmt` (one statement, ending with `;`) if it has the dump's INSERT shape.
+pub fn parse(stmt: &str) -> Option<Insert<'_>> {
+    let mut p = P {
+        s: stmt.as_bytes(),
+        src: stmt,
+        i: 0,
+    };
+    p.keyword("INSERT")?;
+    p.ws1()?;
+    p.keyword("INTO")?;
+    p.ws1()?;
+    let table = p.ident()?;
+    p.ws();
+    let columns = if p.peek() == Some(b'(') {
+        let start = p.i;
+        p.i += 1;
+        loop {
+            p.ws();
+            p.ident()?;
+            p.ws();
+            match p.bump()? {
+                b',' => continue,
+                b')' => break,
+                _ => return None,
+            }
+        }
+        let cols = &stmt[start..p.i];
+        p.ws();
+        Some(cols)
+    } else {
+        None
+    };
+    p.keyword("VALUES")?;
+    p.ws();
+    p.expect(b'(')?;
+    let head = &stmt[..p.i];
+    let mut values = Vec::with_capacity(8);
+    loop {
+        p.ws();
+        values.push(p.value()?);
+        p.ws();
+        match p.bump()? {
+            b',' => continue,
+            b')' => break,
+            _ => return None,
+        }
+    }
+    p.ws();
+    p.expect(b';')?;
+    p.ws();
+    if p.i != p.s.len() {
+        return None;
+    }
+    Some(Insert {
+        head,
+        table,
+        columns,
+        values,
+    })
+}
+
+struct P<'a> {
+    s: &'a [u8],
+    src: &'a str,
+    i: usize,
+}
+
+fn is_ident_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+impl<'a> P<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn bump(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.i += 1;
+        Some(b)
+    }
+
+    fn expect(&mut self, b: u8) -> Option<()> {
+        (self.bump()? == b).then_some(())
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    /// At least one whitespace byte.
+    fn ws1(&mut self) -> Option<()> {
+        let start = self.i;
+        self.ws();
+        (self.i > start).then_some(())
+    }
+
+    /// A keyword, case-insensitive, not followed by an identifier character.
+    fn keyword(&mut self, word: &str) -> Option<()> {
+        let end = self.i + word.len();
+        let got = self.s.get(self.i..end)?;
+        if !got.eq_ignore_ascii_case(word.as_bytes())
+            || self.s.get(end).is_some_and(|&b| is_ident_char(b))
+        {
+            return None;
+        }
+        self.i = end;
+        Some(())
+    }
+
+    /// `"name"` (with `""` escapes) or a bare ASCII identifier; returned as written.
+    fn ident(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        match self.peek()? {
+            b'"' => {
+                self.i += 1;
+                loop {
+                    let n = self.s[self.i..].iter().position(|&b| b == b'"')?;
+                    self.i += n + 1;
+                    if self.peek() == Some(b'"') {
+                        self.i += 1;
+                    } else {
+                        break;
+                    }
+                }
+            }
+            b if b.is_ascii_alphabetic() || b == b'_' => {
+                while self
+                    .peek()
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    self.i += 1;
+                }
+                // A bare keyword where a name belongs: let SQLite judge.
+                let word = &self.src[start..self.i];
+                if word.eq_ignore_ascii_case("VALUES") || word.eq_ignore_ascii_case("SELECT") {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+        Some(&self.src[start..self.i])
+    }
+
+    fn value(&mut self) -> Option<Val<'a>> {
+        match self.peek()? {
+            b'\'' => self.text().map(Val::Text),
+            b'x' | b'X' if self.s.get(self.i + 1) == Some(&b'\'') => self.blob(),
+            b'n' | b'N' => {
+                self.keyword("NULL")?;
+                Some(Val::Null)
+            }
+            b'r' | b'R' => self.replace(0).map(Val::Text),
+            b'-' => {
+                self.i += 1;
+                self.number(true)
+            }
+            b'0'..=b'9' | b'.' => self.number(false),
+            _ => None,
+        }
+    }
+
+    /// `'...'` with `''` for a quote.
+    fn text(&mut self) -> Option<Cow<'a, str>> {
+        self.expect(b'\'')?;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            let n = self.s[self.i..].iter().position(|&b| b == b'\'')?;
+            self.i += n + 1;
+            if self.peek() == Some(b'\'') {
+                self.i += 1;
+                escaped = true;
+            } else {
+                break;
+            }
+        }
+        let raw = &self.src[start..self.i - 1];
+        Some(if escaped {
+            Cow::Owned(raw.replace("''", "'"))
+        } else {
+            Cow::Borrowed(raw)
+        })
+    }
+
+    /// `X'00ff'`: an even number of hex digits.
+    fn blob(&mut self) -> Option<Val<'a>> {
+        self.i += 2;
+        let start = self.i;
+        let n = self.s[self.i..].iter().position(|&b| b == b'\'')?;
+        let hex = &self.s[start..start + n];
+        self.i += n + 1;
+        if hex.len() % 2 != 0 {
+            return None;
+        }
+        let mut out = Vec::with_capacity(hex.len() / 2);
+        for pair in hex.chunks_exact(2) {
+            let hi = (pair[0] as char).to_digit(16)?;
+            let lo = (pair[1] as char).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+        }
+        Some(Val::Blob(out))
+    }
+
+    /// `replace(X,'pattern',char(N))` where X is a text literal or another such replace: what
+    /// D1 and the sqlite3 shell write for text holding newlines and carriage returns.
+    fn replace(&mut self, depth: u8) -> Option<Cow<'a, str>> {
+        if depth > 4 {
+            return None;
+        }
+        self.keyword("replace")?;
+        self.ws();
+        self.expect(b'(')?;
+        self.ws();
+        let inner = match self.peek()? {
+            b'\'' => self.text()?,
+            b'r' | b'R' => self.replace(depth + 1)?,
+            _ => return None,
+        };
+        self.ws();
+        self.expect(b',')?;
+        self.ws();
+        let pattern = self.text()?;
+        self.ws();
+        self.expect(b',')?;
+        self.ws();
+        self.keyword("char")?;
+        self.ws();
+        self.expect(b'(')?;
+        self.ws();
+        let start = self.i;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.i += 1;
+        }
+        let code: u32 = self.src[start..self.i].parse().ok()?;
+        self.ws();
+        self.expect(b')')?;
+        self.ws();
+        self.expect(b')')?;
+        // An empty pattern (SQLite returns X unchanged, Rust would insert everywhere) and
+        // characters beyond ASCII are left to SQLite.
+        if pattern.is_empty() || !(1..=127).contains(&code) {
+            return None;
+        }
+        let with = char::from_u32(code)?;
+        if !inner.contains(pattern.as_ref()) {
+            return Some(inner);
+        }
+        Some(Cow::Owned(
+            inner.replace(pattern.as_ref(), with.encode_utf8(&mut [0; 4])),
+        ))
+    }
+
+    /// A numeric literal, after an optional `-` (already consumed when `neg`).
+    fn number(&mut self, neg: bool) -> Option<Val<'a>> {
+        let start = self.i;
+        let mut int = true;
+        let mut digits = 0;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.i += 1;
+            digits += 1;
+        }
+        if self.peek() == Some(b'.') {
+            int = false;
+            self.i += 1;
+            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                self.i += 1;
+                digits += 1;
+            }
+        }
+        if digits == 0 {
+            return None;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            int = false;
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            let exp_start = self.i;
+            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                self.i += 1;
+            }
+            if self.i == exp_start {
+                return None;
+            }
+        }
+        // `1abc`, `1.2.3`: not a plain literal.
+        if self.peek().is_some_and(|b| is_ident_char(b) || b == b'.') {
+            return None;
+        }
+        let lit = &self.s[start..self.i];
+        if int {
+            // SQLite: a decimal integer that fits in i64 is an INTEGER, and so is exactly
+            // -9223372036854775808; anything larger is converted as a REAL.
+            let mut v: u128 = 0;
+            for &b in lit {
+                v = v * 10 + u128::from(b - b'0');
+                if v > u128::from(u64::MAX) {
+                    break;
+                }
+            }
+            let limit = if neg { 1u128 << 63 } else { (1u128 << 63) - 1 };
+            if v <= limit {
+                let v = v as i128;
+                return Some(Val::Int(if neg { -v } else { v } as i64));
+            }
+        }
+        let r = crate::atof::atof(lit);
+        Some(Val::Real(if neg { -r } else { r }))
+    }
+}
+
+/// Binds the values to a statement prepared from [`Insert::prepared_sql`] and runs it.
+pub fn execute(stmt: &mut rusqlite::Statement<'_>, values: &[Val<'_>]) -> rusqlite::Result<()> {
+    for (i, v) in values.iter().enumerate() {
+        let n = i + 1;
+        match v {
+            Val::Null => stmt.raw_bind_parameter(n, rusqlite::types::Null)?,
+            Val::Int(x) => stmt.raw_bind_parameter(n, x)?,
+            Val::Real(x) => stmt.raw_bind_parameter(n, x)?,
+            Val::Text(t) => stmt.raw_bind_parameter(n, t.as_ref())?,
+            Val::Blob(b) => stmt.raw_bind_parameter(n, b.as_slice())?,
+        }
+    }
+    stmt.raw_execute().map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::types::Value;
+
+    /// What SQLite itself makes of a literal.
+    fn sqlite_value(conn: &rusqlite::Connection, lit: &str) -> Value {
+        conn.query_row(&format!("SELECT {lit}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    fn to_value(v: &Val<'_>) -> Value {
+        match v {
+            Val::Null => Value::Null,
+            Val::Int(i) => Value::Integer(*i),
+            Val::Real(r) => Value::Real(*r),
+            Val::Text(t) => Value::Text(t.to_string()),
+            Val::Blob(b) => Value::Blob(b.clone()),
+        }
+    }
+
+    fn same(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Real(x), Value::Real(y)) => x.to_bits() == y.to_bits(),
+            _ => a == b,
+        }
+    }
+
+    fn assert_like_sqlite(conn: &rusqlite::Connection, lit: &str) {
+        let stmt = format!("INSERT INTO \"t\" (\"a\") VALUES({lit});");
+        let ours = parse(&stmt).unwrap_or_else(|| panic!("not parsed: {lit}"));
+        let got = to_value(&ours.values[0]);
+        let want = sqlite_value(conn, lit);
+        assert!(
+            same(&got, &want),
+            "{lit}: fast path {got:?}, SQLite {want:?}"
+        );
+    }
+
+    #[test]
+    fn d1_insert_shapes_are_recognised() {
+        let i = parse("INSERT INTO \"t\" (\"a\",\"b\"\"c\") VALUES(1,'x');").unwrap();
+        assert_eq!(i.table, "\"t\"");
+        assert_eq!(i.columns, Some("(\"a\",\"b\"\"c\")"));
+        assert_eq!(i.head, "INSERT INTO \"t\" (\"a\",\"b\"\"c\") VALUES(");
+        assert_eq!(
+            i.prepared_sql(),
+            "INSERT INTO \"t\" (\"a\",\"b\"\"c\") VALUES(?,?)"
+        );
+        let i = parse("INSERT INTO t VALUES(NULL,X'00fF','it''s');").unwrap();
+        assert_eq!(i.columns, None);
+        assert_eq!(
+            i.values,
+            vec![
+                Val::Null,
+                Val::Blob(vec![0, 255]),
+                Val::Text(Cow::Borrowed("it's"))
+            ]
+        );
+    }
+
+    #[test]
+    fn anything_unusual_falls_back_to_sqlite() {
+        for s in [
+            "INSERT INTO \"t\" VALUES(Infinity);",
+            "INSERT INTO \"t\" VALUES(abs(1));",
+            "INSERT INTO \"t\" VALUES(1) ;  x",
+            "INSERT INTO main.t VALUES(1);",
+            "INSERT INTO \"t\" VALUES(X'0');",
+            "INSERT INTO \"t\" VALUES(1e);",
+            "INSERT INTO \"t\" VALUES(0x10);",
+            "INSERT INTO \"t\" VALUES(replace('a','',char(10)));",
+            "INSERT INTO \"t\" VALUES(replace(1,'1',char(10)));",
+            "INSERT INTO \"t\" SELECT 1;",
+            "INSERT INTO \"t\" VALUES(1),(2);",
+            "INSERT OR REPLACE INTO \"t\" VALUES(1);",
+            "INSERT INTO \"t\" VALUES('unterminated);",
+        ] {
+            assert!(parse(s).is_none(), "{s}");
+        }
+    }
+
+    #[test]
+    fn replace_forms_are_evaluated_as_sqlite_does() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for lit in [
+            r"replace('a\nb','\n',char(10))",
+            r"replace(replace('x\ry\nz','\r',char(13)),'\n',char(10))",
+            r"replace('\n\n\\n','\n',char(10))",
+            r"replace('it''s\n','\n',char(10))",
+            r"REPLACE( 'no newline' , '\n' , char( 10 ) )",
+        ] {
+            assert_like_sqlite(&conn, lit);
+        }
+    }
+
+    #[test]
+    fn numbers_are_exactly_what_sqlite_makes_of_them() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for lit in [
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "007",
+            "9007199254740993",
+            "9223372036854775807",
+            "-9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "-9223372036854776000",
+            "18446744073709551616",
+            "123456789012345678901234567890",
+            "0.0",
+            "-0.0",
+            "1.5",
+            "0.1",
+            "-0.000001",
+            "1e+300",
+            "1e-300",
+            "9e999",
+            "-9e999",
+            "5e-324",
+            "1e-400",
+            "2.2250738585072014e-308",
+            "1.7976931348623157e+308",
+            "0.30000000000000004",
+            "123.456e7",
+            ".5",
+            "1.",
+            "3.141592653589793",
+            "1e22",
+            "1e23",
+            "4.9406564584124654e-324",
+        ] {
+            assert_like_sqlite(&conn, lit);
+        }
+    }
+
+    #[test]
+    fn javascript_printed_reals_match_sqlite_bit_for_bit() {
+        // Shortest round-trip forms of many doubles, as JavaScript (and D1) prints them.
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let f = f64::from_bits(x);
+            if !f.is_finite() {
+                continue;
+            }
+            let lit = format!("{:e}", f.abs());
+            assert_like_sqlite(&conn, &lit);
+            let small = (x % 1_000_000_007) as f64 / 1000.0;
+            assert_like_sqlite(&conn, &format!("{small}"));
+        }
+    }
+}

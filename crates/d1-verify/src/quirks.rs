@@ -1,0 +1,251 @@
+//! D1's data-loss quirks that the dump text alone reveals (d1-api.md, "Real dumps carry
+//! data-loss quirks"): D1's dump generator passes integers through JavaScript numbers, so
+//! integers at or beyond 2^53 may have lost precision and -2^63 comes out as
+//! `-9223372036854776000` (which SQLite reads back as a REAL); an infinite REAL is written
+//! `9e999` (current) or `Infinity` (older, and it does not load back).
+
+use serde_json::json;
+
+/// Warnings of one kind printed before the rest are only counted.
+const SHOWN_PER_KIND: usize = 5;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    BeyondSafeInteger,
+    MinInt64,
+    InfiniteReal,
+    InfinityWord,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::BeyondSafeInteger => "integer-beyond-2^53",
+            Kind::MinInt64 => "min-int64-as-real",
+            Kind::InfiniteReal => "infinite-real",
+            Kind::InfinityWord => "infinity-identifier",
+        }
+    }
+
+    fn explain(self, token: &str) -> String {
+        match self {
+            Kind::BeyondSafeInteger => format!(
+                "integer {token} is at or beyond 2^53: D1 writes integers through JavaScript \
+                 numbers, so its last digits may have been lost"
+            ),
+            Kind::MinInt64 => format!(
+                "{token} is how D1 writes -9223372036854775808 (-2^63); it restores as a REAL, \
+                 not the original INTEGER"
+            ),
+            Kind::InfiniteReal => {
+                format!("{token} is an infinite REAL (D1's way of writing Infinity)")
+            }
+            Kind::InfinityWord => "Infinity is how older D1 dumps wrote an infinite REAL; \
+                 SQLite reads it as a column name, so this statement does not load"
+                .to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Warning {
+    pub line: u64,
+    pub kind: Kind,
+    pub message: String,
+}
+
+/// The warnings of one dump: the first few of each kind, and counts of all.
+#[derive(Default)]
+pub struct Quirks {
+    pub shown: Vec<Warning>,
+    counts: Vec<(Kind, u64)>,
+}
+
+impl Quirks {
+    fn add(&mut self, line: u64, kind: Kind, token: &str) -> Option<&Warning> {
+        let count = match self.counts.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.counts.push((kind, 1));
+                1
+            }
+        };
+        if count as usize > SHOWN_PER_KIND {
+            return None;
+        }
+        self.shown.push(Warning {
+            line,
+            kind,
+            message: kind.explain(token),
+        });
+        self.shown.last()
+    }
+
+    /// Scans one statement starting on `line`; calls `report` for each warning to print now.
+    pub fn scan(&mut self, text: &[u8], line: u64, mut report: impl FnMut(&Warning)) {
+        let mut i = 0;
+        let mut ln = line;
+        while i < text.len() {
+            let b = text[i];
+            match b {
+                b'\n' => {
+                    ln += 1;
+                    i += 1;
+                }
+                b'\'' | b'"' | b'`' | b'[' => {
+                    let close = if b == b'[' { b']' } else { b };
+                    let n = text[i + 1..]
+                        .iter()
+                        .position(|&c| c == close)
+                        .map_or(text.len(), |n| i + 1 + n);
+                    ln += text[i..n.min(text.len())]
+                        .iter()
+                        .filter(|&&c| c == b'\n')
+                        .count() as u64;
+                    i = n + 1;
+                }
+                b'-' if text.get(i + 1) == Some(&b'-') => {
+                    i = text[i..]
+                        .iter()
+                        .position(|&c| c == b'\n')
+                        .map_or(text.len(), |n| i + n);
+                }
+                b'/' if text.get(i + 1) == Some(&b'*') => {
+                    let end = text[i + 2..]
+                        .windows(2)
+                        .position(|w| w == b"*/")
+                        .map_or(text.len(), |n| i + 2 + n + 2);
+                    ln += text[i..end].iter().filter(|&&c| c == b'\n').count() as u64;
+                    i = end;
+                }
+                b'0'..=b'9' => {
+                    let start = i;
+                    while i < text.len()
+                        && (text[i].is_ascii_alphanumeric()
+                            || text[i] == b'.'
+                            || ((text[i] == b'+' || text[i] == b'-')
+                                && matches!(text[i - 1], b'e' | b'E')))
+                    {
+                        i += 1;
+                    }
+                    let neg = start > 0 && text[start - 1] == b'-';
+                    self.number(&text[start..i], neg, ln, &mut report);
+                }
+                _ if b.is_ascii_alphabetic() || b == b'_' => {
+                    let start = i;
+                    while i < text.len()
+                        && (text[i].is_ascii_alphanumeric() || text[i] == b'_' || text[i] == b'$')
+                    {
+                        i += 1;
+                    }
+                    if &text[start..i] == b"Infinity" {
+                        if let Some(w) = self.add(ln, Kind::InfinityWord, "Infinity") {
+                            report(w);
+                        }
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+    }
+
+    fn number(&mut self, tok: &[u8], neg: bool, line: u64, report: &mut impl FnMut(&Warning)) {
+        let Ok(s) = std::str::from_utf8(tok) else {
+            return;
+        };
+        let shown = if neg { format!("-{s}") } else { s.to_string() };
+        if tok.iter().all(u8::is_ascii_digit) {
+            let digits = s.trim_start_matches('0');
+            // 2^53 = 9007199254740992 has 16 digits.
+            let big = digits.len() > 16 || (digits.len() == 16 && digits >= "9007199254740992");
+            if !big {
+                return;
+            }
+            let kind = if neg && digits == "9223372036854776000" {
+                Kind::MinInt64
+            } else {
+                Kind::BeyondSafeInteger
+            };
+            if let Some(w) = self.add(line, kind, &shown) {
+                report(w);
+            }
+        } else if s.parse::<f64>().is_ok_and(f64::is_infinite) {
+            if let Some(w) = self.add(line, Kind::InfiniteReal, &shown) {
+                report(w);
+            }
+        }
+    }
+
+    /// Counts beyond what was shown, for the closing summary: `(kind, hidden)`.
+    pub fn hidden(&self) -> Vec<(Kind, u64)> {
+        self.counts
+            .iter()
+            .filter(|(_, n)| *n as usize > SHOWN_PER_KIND)
+            .map(|&(k, n)| (k, n - SHOWN_PER_KIND as u64))
+            .collect()
+    }
+
+    pub fn kind_name(kind: Kind) -> &'static str {
+        kind.name()
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "shown": self.shown.iter().map(|w| json!({
+                "line": w.line, "kind": w.kind.name(), "message": w.message,
+            })).collect::<Vec<_>>(),
+            "counts": self.counts.iter().map(|(k, n)| (k.name().to_string(), json!(n)))
+                .collect::<serde_json::Map<_, _>>(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(sql: &str) -> Vec<(u64, Kind)> {
+        let mut q = Quirks::default();
+        q.scan(sql.as_bytes(), 10, |_| {});
+        q.shown.iter().map(|w| (w.line, w.kind)).collect()
+    }
+
+    #[test]
+    fn big_integers_min_int64_and_infinities_are_found_outside_strings() {
+        let got = kinds(
+            "INSERT INTO \"t\" VALUES(9007199254740992,9007199254740991,'9007199254740993',\n\
+             -9223372036854776000,9e999,-9e999,1e308,Infinity,\"Infinity\",'Infinity');",
+        );
+        assert_eq!(
+            got,
+            vec![
+                (10, Kind::BeyondSafeInteger),
+                (11, Kind::MinInt64),
+                (11, Kind::InfiniteReal),
+                (11, Kind::InfiniteReal),
+                (11, Kind::InfinityWord),
+            ]
+        );
+    }
+
+    #[test]
+    fn identifiers_with_digits_and_small_numbers_are_quiet() {
+        assert!(kinds(
+            "INSERT INTO t2 (c9007199254740993) VALUES(1.5,-3,0,X'99999999999999999999');"
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn only_the_first_few_of_a_kind_are_shown_and_the_rest_counted() {
+        let mut q = Quirks::default();
+        for i in 0..12 {
+            q.scan(b"INSERT INTO t VALUES(99999999999999999);", i, |_| {});
+        }
+        assert_eq!(q.shown.len(), SHOWN_PER_KIND);
+        assert_eq!(q.hidden(), vec![(Kind::BeyondSafeInteger, 7)]);
+    }
+}

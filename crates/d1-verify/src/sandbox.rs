@@ -1,0 +1,172 @@
+//! The connection a dump is restored into. The dump is untrusted input (design.md: restoring
+//! must not touch the file system), so besides a statement gate in restore.rs there are
+//! SQLite's own guards: defensive mode, untrusted schema, no attached databases, extension
+//! loading left off, and an authorizer that denies whatever a D1 dump never does.
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::{config::DbConfig, Connection};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Why the authorizer last said no, for the FAIL line (SQLite itself only says "not authorized").
+#[derive(Clone, Default)]
+pub struct Denied(Arc<Mutex<Option<String>>>);
+
+impl Denied {
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|mut g| g.take())
+    }
+    fn set(&self, why: String) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(why);
+        }
+    }
+}
+
+/// Pragmas found in D1 dumps and `sqlite3 .dump` output; all others are refused.
+const PRAGMAS: [&str; 2] = ["defer_foreign_keys", "foreign_keys"];
+
+/// SQL functions that read or write files or load code. None is in the bundled SQLite's
+/// default build; they are denied all the same, in case a build ever adds them.
+const FUNCTIONS: [&str; 6] = [
+    "load_extension",
+    "readfile",
+    "writefile",
+    "edit",
+    "fts3_tokenizer",
+    "sqlite_dbpage",
+];
+
+/// Opens the target: in memory, or the file at `file` (a temporary name; restore.rs renames
+/// it into place). Tuned for one bulk load: no journal, no syncs, a large cache.
+pub fn open(file: Option<&Path>) -> rusqlite::Result<Connection> {
+    let conn = match file {
+        Some(p) => Connection::open(p)?,
+        None => Connection::open_in_memory()?,
+    };
+    conn.execute_batch(
+        // Foreign keys off (the bundled SQLite turns them on by default): D1 defers them and a
+        // dump's rows come in table order, so they are judged once, by foreign_key_check.
+        "PRAGMA foreign_keys=OFF; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; \
+         PRAGMA cache_size=-1048576; PRAGMA locking_mode=EXCLUSIVE;",
+    )?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
+    // SAFETY: the handle is valid for the connection's lifetime; sqlite3_limit only sets a
+    // per-connection number. No database can be attached, whatever the SQL says.
+    unsafe {
+        rusqlite::ffi::sqlite3_limit(conn.handle(), rusqlite::ffi::SQLITE_LIMIT_ATTACHED, 0);
+    }
+    Ok(conn)
+}
+
+/// Installs the authorizer for the dump's statements.
+pub fn guard(conn: &Connection, denied: &Denied) {
+    let denied = denied.clone();
+    conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+        match verdict(&ctx.action) {
+            Some(why) => {
+                denied.set(why);
+                Authorization::Deny
+            }
+            None => Authorization::Allow,
+        }
+    }));
+}
+
+/// Removes the authorizer, for the checks that run our own statements after the load.
+pub fn unguard(conn: &Connection) {
+    conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+}
+
+/// `Some(reason)` for an action a restore must not perform.
+fn verdict(action: &AuthAction<'_>) -> Option<String> {
+    match action {
+        AuthAction::Attach { .. } => Some("ATTACH is not allowed".into()),
+        AuthAction::Detach { .. } => Some("DETACH is not allowed".into()),
+        AuthAction::Function { function_name } => {
+            let f = function_name.to_ascii_lowercase();
+            FUNCTIONS
+                .contains(&f.as_str())
+                .then(|| format!("the function {f}() is not allowed"))
+        }
+        AuthAction::Pragma { pragma_name, .. } => {
+            let p = pragma_name.to_ascii_lowercase();
+            (!PRAGMAS.contains(&p.as_str())).then(|| {
+                format!("PRAGMA {p} is not allowed (a D1 dump only sets foreign-key pragmas)")
+            })
+        }
+        AuthAction::CreateVtable { module_name, .. } => Some(format!(
+            "virtual tables ({module_name}) are not allowed (D1 cannot export them)"
+        )),
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => {
+            Some("transaction control is not allowed inside the restore".into())
+        }
+        AuthAction::CreateTempIndex { .. }
+        | AuthAction::CreateTempTable { .. }
+        | AuthAction::CreateTempTrigger { .. }
+        | AuthAction::CreateTempView { .. } => {
+            Some("temporary objects are not allowed (a dump never creates them)".into())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guarded() -> (Connection, Denied) {
+        let conn = open(None).unwrap();
+        let denied = Denied::default();
+        guard(&conn, &denied);
+        (conn, denied)
+    }
+
+    #[test]
+    fn attach_is_refused_and_creates_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("x.db");
+        let (conn, _denied) = guarded();
+        let sql = format!("ATTACH '{}' AS x; CREATE TABLE x.t(a);", target.display());
+        assert!(conn.execute_batch(&sql).is_err());
+        assert!(!target.exists());
+    }
+
+    #[test]
+    fn load_extension_and_unknown_pragmas_are_denied_with_a_reason() {
+        let (conn, denied) = guarded();
+        assert!(conn
+            .execute_batch("SELECT load_extension('/tmp/evil.so');")
+            .is_err());
+        assert!(denied.take().unwrap().contains("load_extension"));
+        assert!(conn.execute_batch("PRAGMA writable_schema=ON;").is_err());
+        assert!(denied.take().unwrap().contains("writable_schema"));
+        conn.execute_batch("PRAGMA defer_foreign_keys=TRUE; PRAGMA foreign_keys=OFF;")
+            .unwrap();
+    }
+
+    #[test]
+    fn a_trigger_cannot_smuggle_a_denied_function_into_an_insert() {
+        let (conn, denied) = guarded();
+        conn.execute_batch(
+            "CREATE TABLE t(a); CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT load_extension('x'); END;",
+        )
+        .unwrap();
+        assert!(conn.execute_batch("INSERT INTO t VALUES(1);").is_err());
+        assert!(denied.take().is_some());
+    }
+
+    #[test]
+    fn vacuum_into_writes_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("copy.db");
+        let (conn, _denied) = guarded();
+        conn.execute_batch("CREATE TABLE t(a);").unwrap();
+        let _ = conn.execute_batch(&format!("VACUUM INTO '{}';", target.display()));
+        assert!(
+            !target.exists(),
+            "the restore gate refuses VACUUM before this layer"
+        );
+    }
+}
