@@ -22,9 +22,11 @@ export CLOUDFLARE_API_TOKEN=demo-token
 echo "emulator at $CLOUDFLARE_API_BASE_URL" >&2
 
 # One pipeline, no pauses: the bookmark and the signed URL are perishable.
-d1-export-start sample | d1-export-wait | d1-fetch --zstd -o "$out/" | d1-verify --json >"$out/report.json"
+# d1-verify prints one line per dump: OK path tables=N rows=M (or FAIL path reason).
+d1-export-start sample | d1-export-wait | d1-fetch --zstd -o "$out/" | tee "$out/paths" | d1-verify
 
-echo "backup written to $out/:" >&2
+echo "backup written to $out/ (dump, .sha256 sidecar, .json manifest):" >&2
 ls -l "$out" >&2
-echo "d1-verify report:" >&2
-cat "$out/report.json"
+# The full report: tables with row counts and content digests, indexes, views, triggers.
+d1-verify -q --json $(cat "$out/paths") >"$out/report.json"
+echo "full report in $out/report.json" >&2
