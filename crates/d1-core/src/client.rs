@@ -16,7 +16,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bodies of API answers are small JSON; a larger one is not an API answer.
 const MAX_API_BODY: u64 = 64 * 1024 * 1024;
 
-/// The hint a 401/403 on a D1 endpoint carries: a read-only token's error looks like a wrong
+/// The hint a 403 on a D1 endpoint carries: a read-only token's error looks like a wrong
 /// account id (d1-api.md, "Auth").
 pub const D1_EDIT_HINT: &str =
     "the API token needs the D1 Edit permission, even for export; a read-only token gets this error too";
@@ -185,7 +185,12 @@ impl Client {
 pub fn api_error(api: ApiError) -> Error {
     let text = api.describe();
     match api.status {
-        401 | 403 => Error::credentials(format!("{text} ({D1_EDIT_HINT})")),
+        // Cloudflare answers an unknown or revoked token with 401 / code 10000; a valid token
+        // without D1 Edit gets 403 / 7403, which reads like a wrong account id.
+        401 => Error::credentials(format!(
+            "{text} (the API token was not accepted: check CLOUDFLARE_API_TOKEN or --token-file)"
+        )),
+        403 => Error::credentials(format!("{text} ({D1_EDIT_HINT})")),
         404 => Error::usage(text),
         429 | 500..=599 => Error::temporary(text),
         _ => Error::failed(text),
