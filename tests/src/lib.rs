@@ -160,6 +160,49 @@ impl Emulator {
     }
 }
 
+impl Emulator {
+    /// Starts an export of database `name` through the API (no tool involved); returns
+    /// `(database id, bookmark)`.
+    pub fn start_export(&self, name: &str) -> (String, String) {
+        let id = self.db_id(name);
+        let path = format!("/accounts/{ACCOUNT}/d1/database/{id}/export");
+        let (status, answer) =
+            self.api("POST", &path, Some(serde_json::json!({"output_format": "polling"})));
+        assert_eq!(status, 200, "export start: {answer}");
+        let bm = answer["result"]["at_bookmark"]
+            .as_str()
+            .expect("at_bookmark")
+            .to_string();
+        (id, bm)
+    }
+
+    /// Runs an export of database `name` to completion through the API; returns
+    /// `(database id, signed URL)`.
+    pub fn export_url(&self, name: &str) -> (String, String) {
+        let id = self.db_id(name);
+        let path = format!("/accounts/{ACCOUNT}/d1/database/{id}/export");
+        let mut body = serde_json::json!({"output_format": "polling"});
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, answer) = self.api("POST", &path, Some(body.clone()));
+            assert_eq!(status, 200, "export: {answer}");
+            let result = &answer["result"];
+            if result["status"] == "complete" {
+                let url = result["result"]["signed_url"].as_str().expect("signed_url");
+                return (id, url.to_string());
+            }
+            assert_ne!(result["status"], "error", "export failed: {answer}");
+            body["current_bookmark"] = result["at_bookmark"].clone();
+            assert!(Instant::now() < end, "export did not complete");
+        }
+    }
+
+    /// How many requests of one kind (`download`, `export-start`, ...) the emulator has seen.
+    pub fn requests(&self, kind: &str) -> u64 {
+        self.state()["requests"][kind].as_u64().unwrap_or(0)
+    }
+}
+
 impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = Command::new("kill")
