@@ -33,7 +33,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         ));
     }
     let mut worst = ExitCode::Ok;
+    let mut seen = false;
     for item in Lines::new(stdin.lock()) {
+        seen = true;
         let outcome = item.and_then(|(n, text)| {
             let rec = record::parse(n, &text, "path")?;
             let target = rec
@@ -60,6 +62,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 }
             }
         }
+    }
+    if !seen {
+        return Err(Error::usage(
+            "no input: give a FILE or pipe PATH lines on standard input (try --help)",
+        ));
     }
     Ok(worst)
 }

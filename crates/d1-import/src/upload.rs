@@ -65,18 +65,24 @@ pub fn etag_value(header: &str) -> String {
     header.trim().trim_matches('"').to_ascii_lowercase()
 }
 
+/// The upload URL comes from the server, not the user: one that is not HTTPS (or loopback) is
+/// the server's fault (exit 1), and nothing is sent to it.
+pub fn check_url(url: &str) -> Result<()> {
+    d1_core::url::check(url)
+        .map_err(|e| Error::failed(e.message).context("the upload URL the import API answered"))
+}
+
 /// Uploads `src` to `url` (see the module comment).
 pub fn upload(url: &str, src: &Source, deadline: &Deadline, policy: Policy) -> Result<()> {
     let shown = d1_core::redact::url(url);
-    d1_core::url::check(url)
-        .map_err(|e| Error::failed(e.message).context("the upload URL the import API answered"))?;
+    check_url(url)?;
     let agent = d1_core::client::agent(None);
     let mut attempt: u32 = 0;
     loop {
         d1_core::signal::check()?;
         if deadline.expired() {
             return Err(Error::temporary(format!(
-                "uploading to {shown}: deadline reached (--timeout)"
+                "upload to {shown} not started: deadline reached (--timeout)"
             )));
         }
         let (problem, retry_after) = match send(&agent, url, src, deadline) {
@@ -98,20 +104,20 @@ pub fn upload(url: &str, src: &Source, deadline: &Deadline, policy: Policy) -> R
             }
             Ok(Sent::Status(status, what, _)) => {
                 return Err(Error::failed(format!(
-                    "uploading to {shown}: HTTP {status}{what}"
+                    "upload to {shown} failed: HTTP {status}{what}"
                 )))
             }
             Err(_) if d1_core::signal::interrupted() => return Err(Error::interrupted()),
             Err(e) if transport_retryable(&e) => (describe_transport(&e), None),
             Err(e) => {
                 return Err(Error::failed(format!(
-                    "uploading to {shown}: {}",
+                    "upload to {shown} failed: {}",
                     describe_transport(&e)
                 )))
             }
         };
         attempt += 1;
-        let problem = format!("uploading to {shown}: {problem}");
+        let problem = format!("upload to {shown} failed: {problem}");
         if attempt > policy.retries {
             return Err(Error::temporary(format!(
                 "{problem} (gave up after {attempt} attempts)"
@@ -185,6 +191,14 @@ fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plain_http_upload_url_off_loopback_is_refused_without_its_signature() {
+        let e = check_url("http://storage.example/u.sql?X-Amz-Signature=s3cret").unwrap_err();
+        assert_eq!(e.code, d1_core::ExitCode::Failed);
+        assert!(!e.message.contains("s3cret"), "{}", e.message);
+        assert!(check_url("https://storage.example/u.sql?sig=1").is_ok());
+    }
 
     #[test]
     fn etags_compare_without_quotes_or_case() {

@@ -1,0 +1,498 @@
+//! d1-import against the real emulator: a backup is proven by its restore. Round trips, the
+//! all-or-nothing failure, upload corruption, the non-empty guard, no second upload of the same
+//! file, zstd input, --verify-first, retries, deadlines, signals and the exit codes.
+
+use d1_tests::{
+    assert_no_secrets, assert_one_line_error, bin, download, files_in, signal, tool, wait,
+    Emulator, Tool, ACCOUNT,
+};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn emulator() -> Emulator {
+    Emulator::start(&["--poll-hold-ms", "20"])
+}
+
+/// Creates an empty database through the API; returns its id.
+fn create_db(emu: &Emulator, name: &str) -> String {
+    let (status, body) = emu.api(
+        "POST",
+        &format!("/accounts/{ACCOUNT}/d1/database"),
+        Some(json!({ "name": name })),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["result"]["uuid"].as_str().expect("uuid").to_string()
+}
+
+/// Exports a database through the API (start, poll with the latest bookmark) and downloads it.
+fn export_dump(emu: &Emulator, id: &str) -> String {
+    let path = format!("/accounts/{ACCOUNT}/d1/database/{id}/export");
+    let mut body = json!({"output_format": "polling", "dump_options": {}});
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, ans) = emu.api("POST", &path, Some(body.clone()));
+        assert_eq!(status, 200, "{ans}");
+        let r = &ans["result"];
+        if r["status"] == "complete" {
+            let url = r["result"]["signed_url"].as_str().expect("signed_url");
+            return String::from_utf8(download(url)).expect("dump is UTF-8");
+        }
+        assert_ne!(r["status"], "error", "{ans}");
+        assert!(Instant::now() < end, "export did not finish");
+        body["current_bookmark"] = r["at_bookmark"].clone();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// User tables of a database, through the query endpoint.
+fn tables(emu: &Emulator, id: &str) -> Vec<String> {
+    let (status, ans) = emu.api(
+        "POST",
+        &format!("/accounts/{ACCOUNT}/d1/database/{id}/query"),
+        Some(
+            json!({"sql": "SELECT name FROM sqlite_schema WHERE type='table' \
+            AND name NOT LIKE 'sqlite_%' ORDER BY name"}),
+        ),
+    );
+    assert_eq!(status, 200, "{ans}");
+    ans["result"][0]["results"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["name"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn requests(emu: &Emulator, endpoint: &str) -> u64 {
+    emu.state()["requests"][endpoint].as_u64().unwrap_or(0)
+}
+
+fn import(emu: &Emulator) -> Tool {
+    tool("d1-import").env_from(emu)
+}
+
+/// Everything after the first statement (`PRAGMA defer_foreign_keys=TRUE;`).
+fn after_first_statement(dump: &str) -> &str {
+    dump.split_once('\n').map(|(_, rest)| rest).unwrap_or("")
+}
+
+fn write(dir: &Path, name: &str, data: impl AsRef<[u8]>) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).expect("write test file");
+    p
+}
+
+/// A binary of the workspace, if it was built (d1-verify is another engineer's crate).
+fn built(name: &str) -> Option<PathBuf> {
+    let p = bin("d1-import").parent()?.join(name);
+    p.exists().then_some(p)
+}
+
+/// A dump whose third INSERT names a table that does not exist.
+const FAILS_MIDWAY: &str = "PRAGMA defer_foreign_keys=TRUE;\n\
+CREATE TABLE \"a\" (x INTEGER);\n\
+INSERT INTO \"a\" (\"x\") VALUES(1);\n\
+INSERT INTO \"a\" (\"x\") VALUES(2);\n\
+INSERT INTO \"missing\" (\"x\") VALUES(3);\n\
+INSERT INTO \"a\" (\"x\") VALUES(4);";
+
+const SMALL: &str = "PRAGMA defer_foreign_keys=TRUE;\n\
+CREATE TABLE \"b\" (y TEXT);\n\
+INSERT INTO \"b\" (\"y\") VALUES('one');\n\
+INSERT INTO \"b\" (\"y\") VALUES('two');";
+
+#[test]
+fn an_exported_dump_imports_into_an_empty_database_and_exports_back_the_same() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let original = export_dump(&emu, &emu.db_id("sample"));
+    let file = write(work.path(), "sample.sql", &original);
+    let target = create_db(&emu, "restore");
+
+    let o = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.stderr, "", "nothing on stderr when all goes well");
+    let fields: Vec<&str> = o.stdout.trim_end().split(' ').collect();
+    assert_eq!(fields.len(), 4, "{:?}", o.stdout);
+    assert_eq!(fields[0], target);
+    assert!(!fields[1].is_empty());
+    let queries: u64 = fields[2]
+        .strip_prefix("num_queries=")
+        .and_then(|n| n.parse().ok())
+        .expect("num_queries=N");
+    assert_eq!(queries as usize, original.split(";\n").count());
+    assert!(fields[3].starts_with("rows_written="), "{:?}", fields[3]);
+
+    let restored = export_dump(&emu, &target);
+    assert_eq!(
+        after_first_statement(&restored),
+        after_first_statement(&original)
+    );
+
+    if let Some(verify) = built("d1-verify") {
+        let back = write(work.path(), "restored.sql", &restored);
+        let digests = |p: &Path| -> Value {
+            let out = std::process::Command::new(&verify)
+                .args(["--json", "-q"])
+                .arg(p)
+                .output()
+                .expect("run d1-verify");
+            let v: Value = serde_json::from_slice(&out.stdout).expect("d1-verify --json");
+            v["tables"].clone()
+        };
+        let (a, b) = (digests(&file), digests(&back));
+        assert!(a.as_array().is_some_and(|t| !t.is_empty()), "{a}");
+        assert_eq!(a, b, "table digests of the original and the restored dump");
+    }
+}
+
+#[test]
+fn a_statement_failing_midway_leaves_the_database_unchanged_and_exits_1() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let target = create_db(&emu, "restore");
+    let file = write(work.path(), "bad.sql", FAILS_MIDWAY);
+    let o = import(&emu).args(["--database", &target]).arg(&file).run();
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_one_line_error(&o, "left unchanged");
+    assert!(o.stderr.contains("no such table: missing"), "{}", o.stderr);
+    assert!(o.stderr.contains("all or nothing"), "{}", o.stderr);
+    assert_eq!(o.stdout, "");
+    assert!(tables(&emu, &target).is_empty(), "no table was created");
+}
+
+#[test]
+fn an_upload_whose_etag_does_not_match_is_caught_and_nothing_is_ingested() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let target = create_db(&emu, "restore");
+    let file = write(work.path(), "small.sql", SMALL);
+    emu.arm(&["upload:etag-mismatch"]);
+    let o = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_one_line_error(&o, "upload corrupted: ETag mismatch");
+    assert_eq!(
+        emu.state()["imports"],
+        json!([]),
+        "no ingest after a bad upload"
+    );
+    assert!(tables(&emu, &target).is_empty());
+}
+
+#[test]
+fn a_nonempty_database_is_refused_without_into_nonempty_and_accepted_with_it() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let file = write(work.path(), "small.sql", SMALL);
+    let before = requests(&emu, "upload");
+    let o = import(&emu).args(["--database", "sample"]).arg(&file).run();
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_one_line_error(&o, "is not empty");
+    assert!(
+        o.stderr.contains("authors"),
+        "names some tables: {}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("--into-nonempty"), "{}", o.stderr);
+    assert_eq!(requests(&emu, "upload"), before, "nothing uploaded");
+
+    let o = import(&emu)
+        .args(["--database", "sample", "--into-nonempty"])
+        .arg(&file)
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    let id = emu.db_id("sample");
+    assert!(tables(&emu, &id).contains(&"b".to_string()));
+}
+
+#[test]
+fn the_same_file_imported_twice_is_uploaded_once() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    create_db(&emu, "restore");
+    let file = write(work.path(), "small.sql", SMALL);
+    let first = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(requests(&emu, "upload"), 1);
+
+    let second = import(&emu)
+        .args(["--database", "restore", "--into-nonempty"])
+        .arg(&file)
+        .run();
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(requests(&emu, "upload"), 1, "not uploaded again");
+    assert!(
+        second.stderr.contains("already uploaded"),
+        "says so: {:?}",
+        second.stderr
+    );
+    assert_eq!(second.stdout_lines().len(), 1, "{:?}", second.stdout);
+
+    let quiet = import(&emu)
+        .args(["--database", "restore", "--into-nonempty", "-q"])
+        .arg(&file)
+        .run();
+    assert_eq!(quiet.code, 0, "{quiet:?}");
+    assert_eq!(quiet.stderr, "", "-q silences the note");
+}
+
+#[test]
+fn a_zstd_dump_imports_and_its_decompressed_copy_is_removed() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let original = export_dump(&emu, &emu.db_id("sample"));
+    let z = zstd::encode_all(original.as_bytes(), 3).unwrap();
+    let file = write(work.path(), "sample.sql.zst", z);
+    let target = create_db(&emu, "restore");
+    let o = import(&emu)
+        .env("TMPDIR", tmp.path())
+        .args(["--database", "restore", "--json"])
+        .arg(&file)
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    let v: Value = serde_json::from_str(o.stdout.trim()).expect("one JSON object");
+    assert_eq!(v["database"], target);
+    assert_eq!(v["compressed"], true);
+    assert_eq!(v["uploaded"], true);
+    assert!(v["num_queries"].as_u64().is_some_and(|n| n > 0), "{v}");
+    assert!(v["meta"]["rows_written"].as_u64().is_some(), "{v}");
+    assert!(
+        files_in(tmp.path()).is_empty(),
+        "{:?}",
+        files_in(tmp.path())
+    );
+    let restored = export_dump(&emu, &target);
+    assert_eq!(
+        after_first_statement(&restored),
+        after_first_statement(&original)
+    );
+
+    // A failed import removes the copy too.
+    let bad = write(
+        work.path(),
+        "bad.sql.zst",
+        zstd::encode_all(FAILS_MIDWAY.as_bytes(), 3).unwrap(),
+    );
+    create_db(&emu, "other");
+    let o = import(&emu)
+        .env("TMPDIR", tmp.path())
+        .args(["--database", "other"])
+        .arg(&bad)
+        .run();
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        files_in(tmp.path()).is_empty(),
+        "{:?}",
+        files_in(tmp.path())
+    );
+}
+
+#[test]
+fn a_missing_token_is_exit_3_an_unknown_database_exit_2_and_a_missing_file_exit_2() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let file = write(work.path(), "small.sql", SMALL);
+
+    let o = import(&emu)
+        .env_remove("CLOUDFLARE_API_TOKEN")
+        .args(["--database", "sample"])
+        .arg(&file)
+        .run();
+    assert_eq!(o.code, 3, "{o:?}");
+    assert_one_line_error(&o, "CLOUDFLARE_API_TOKEN");
+
+    let o = import(&emu)
+        .args(["--database", "no-such-db"])
+        .arg(&file)
+        .run();
+    assert_eq!(o.code, 2, "{o:?}");
+    assert_one_line_error(&o, "no-such-db");
+
+    let o = import(&emu)
+        .args(["--database", "sample"])
+        .arg(work.path().join("nope.sql"))
+        .run();
+    assert_eq!(o.code, 2, "{o:?}");
+    assert_one_line_error(&o, "nope.sql: no such file");
+
+    let o = import(&emu).arg(&file).run();
+    assert_eq!(o.code, 2, "no database named: {o:?}");
+    assert_one_line_error(&o, "--database");
+
+    let o = import(&emu).args(["--database", "sample"]).stdin("").run();
+    assert_eq!(o.code, 2, "empty input: {o:?}");
+    assert_one_line_error(&o, "no input");
+}
+
+#[test]
+fn verify_first_runs_the_d1_verify_beside_the_binary_and_a_rejection_uploads_nothing() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let bindir = tempfile::tempdir().unwrap();
+    // A copy of d1-import next to a stand-in d1-verify: the lookup beside the executable is
+    // what is tested, whatever d1-verify itself does.
+    let exe = bindir.path().join("d1-import");
+    std::fs::copy(bin("d1-import"), &exe).unwrap();
+    let verify = bindir.path().join("d1-verify");
+    let log = work.path().join("verify.args");
+    std::fs::write(
+        &verify,
+        format!(
+            "#!/bin/sh\necho \"$@\" > '{}'\ncase \"$2\" in *bad.sql) echo \"FAIL $2 line 5: no such table: missing\"; exit 1;; esac\necho \"OK $2 tables=1 rows=2\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&verify, std::fs::Permissions::from_mode(0o755)).unwrap();
+    create_db(&emu, "restore");
+
+    let bad = write(work.path(), "bad.sql", FAILS_MIDWAY);
+    let run = |file: &Path| {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["--database", "restore", "--verify-first"])
+            .arg(file)
+            .env("PATH", "/usr/bin:/bin");
+        for (k, v) in emu.env() {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run d1-import copy")
+    };
+    let out = run(&bad);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("d1-verify rejected") && stderr.contains("FAIL"),
+        "quotes the summary: {stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(requests(&emu, "upload"), 0, "nothing uploaded");
+    let args = std::fs::read_to_string(&log).unwrap();
+    assert!(args.starts_with("-q "), "runs d1-verify -q FILE: {args}");
+
+    let good = write(work.path(), "good.sql", SMALL);
+    let out = run(&good);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(requests(&emu, "upload"), 1);
+}
+
+#[test]
+fn upload_errors_are_retried_and_the_signed_url_never_shows() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    create_db(&emu, "restore");
+    let file = write(work.path(), "small.sql", SMALL);
+    emu.arm(&["upload:503:times=2"]);
+    let o = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(requests(&emu, "upload"), 3, "two failures, then success");
+    assert_no_secrets("stderr", &o.stderr);
+
+    create_db(&emu, "other");
+    emu.arm(&["upload:500:times=0"]);
+    let o = import(&emu)
+        .args(["--database", "other", "--retries", "1", "-q"])
+        .arg(&file)
+        .run();
+    assert_eq!(o.code, 75, "{o:?}");
+    assert_one_line_error(&o, "gave up after 2 attempts");
+    assert!(o.stderr.contains("?[REDACTED]"), "{}", o.stderr);
+}
+
+#[test]
+fn a_slow_server_past_the_timeout_is_exit_75() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    create_db(&emu, "restore");
+    let file = write(work.path(), "small.sql", SMALL);
+    emu.arm(&["import:slow:ms=3000,times=0"]);
+    let started = Instant::now();
+    let o = import(&emu)
+        .args(["--database", "restore", "--timeout", "1"])
+        .arg(&file)
+        .run();
+    assert_eq!(o.code, 75, "{o:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_no_secrets("stderr", &o.stderr);
+}
+
+#[test]
+fn stdin_lines_name_their_database_or_take_the_default() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let a = create_db(&emu, "first");
+    create_db(&emu, "second");
+    let f1 = write(work.path(), "one.sql", SMALL);
+    let f2 = write(work.path(), "two.sql", FAILS_MIDWAY);
+    let f3 = write(
+        work.path(),
+        "three.sql",
+        SMALL.replace("\"b\"", "\"c\"").as_bytes(),
+    );
+    let input = format!("{a} {}\n{}\n{}\n", f1.display(), f2.display(), f3.display());
+    let o = import(&emu)
+        .args(["--database", "second", "--into-nonempty"])
+        .stdin(input)
+        .run();
+    // Line 2 fails (all or nothing), line 3 still runs: the worst outcome is reported.
+    assert_eq!(o.code, 1, "{o:?}");
+    let lines = o.stdout_lines();
+    assert_eq!(lines.len(), 2, "{:?}", o.stdout);
+    assert!(lines[0].starts_with(&a), "{lines:?}");
+    assert!(o.stderr.contains("line 2:"), "{}", o.stderr);
+    assert_eq!(tables(&emu, &a), ["b"]);
+    assert_eq!(tables(&emu, &emu.db_id("second")), ["c"]);
+}
+
+#[test]
+fn sigterm_during_an_import_exits_130_and_removes_the_decompressed_copy() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    create_db(&emu, "restore");
+    let file = write(
+        work.path(),
+        "small.sql.zst",
+        zstd::encode_all(SMALL.as_bytes(), 3).unwrap(),
+    );
+    emu.arm(&["upload:slow:ms=2000"]);
+    let child = import(&emu)
+        .env("TMPDIR", tmp.path())
+        .args(["--database", "restore"])
+        .arg(&file)
+        .spawn();
+    let end = Instant::now() + Duration::from_secs(10);
+    while files_in(tmp.path()).is_empty() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!files_in(tmp.path()).is_empty(), "the copy was made");
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, 15);
+    let o = wait(child, Duration::from_secs(30));
+    assert_eq!(o.code, 130, "{o:?}");
+    assert!(
+        files_in(tmp.path()).is_empty(),
+        "{:?}",
+        files_in(tmp.path())
+    );
+    assert_eq!(emu.state()["imports"], json!([]), "nothing ingested");
+}
