@@ -76,6 +76,8 @@ pub fn quote_start(text: &str) -> String {
 fn sqlite_message(e: &rusqlite::Error) -> String {
     match e {
         rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
+        // A syntax error: SQLite's message without rusqlite's copy of the statement.
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
         other => other.to_string(),
     }
 }
