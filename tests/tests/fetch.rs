@@ -539,3 +539,20 @@ fn a_single_file_output_takes_one_record_only() {
     assert_one_line_error(&out, "line 2");
     assert_eq!(std::fs::read(&target).unwrap(), download(&url));
 }
+
+#[test]
+fn export_wait_json_lines_are_accepted_as_records() {
+    let emu = Emulator::start(&[]);
+    let (id, url) = signed_url(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let line = json!({"database_id": id, "signed_url": url, "polls": 2}).to_string();
+    let out = tool("d1-fetch")
+        .arg("-o")
+        .arg(dir.path())
+        .stdin(format!("{line}\n"))
+        .run();
+    assert_eq!(out.code, 0, "{out:?}");
+    let path = Path::new(out.stdout.trim_end());
+    assert!(path.file_name().unwrap().to_string_lossy().starts_with(&id));
+    assert_eq!(std::fs::read(path).unwrap(), download(&url));
+}

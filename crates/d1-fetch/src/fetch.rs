@@ -52,7 +52,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for item in Lines::new(stdin.lock()) {
         seen += 1;
         let outcome = item.and_then(|(n, text)| {
-            let rec = record::parse(n, &text, "signed URL")?;
+            let rec = parse_line(n, &text)?;
             run.one(&rec).ctx(|| format!("line {n}"))
         });
         match outcome {
@@ -158,6 +158,26 @@ impl Run {
     }
 }
 
+/// A record line: `DATABASE_ID SIGNED_URL`, `SIGNED_URL`, or the JSON object that
+/// `d1-export-wait --json` prints (`signed_url`, and `database_id` when known).
+fn parse_line(n: usize, text: &str) -> Result<Record> {
+    if !text.trim_start().starts_with('{') {
+        return record::parse(n, text, "signed URL");
+    }
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Error::usage(format!("line {n}: not a JSON record: {e}")))?;
+    let url = v["signed_url"].as_str().ok_or_else(|| {
+        Error::usage(format!(
+            "line {n}: JSON record without a \"signed_url\" string"
+        ))
+    })?;
+    Ok(Record {
+        line: n,
+        database: v["database_id"].as_str().map(str::to_string),
+        value: url.to_string(),
+    })
+}
+
 /// The received body against what the server declared: the length, and the MD5 when the ETag
 /// is one (a corrupted body must not become a backup).
 fn check(served: &Served, d: &Digests) -> Result<()> {
@@ -190,5 +210,30 @@ fn remove_all(paths: &Paths) {
             dir
         };
         let _ = atomic::sync_dir(dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_line;
+
+    #[test]
+    fn lines_are_plain_records_or_export_wait_json() {
+        let r = parse_line(1, "db1 https://h/x.sql?s=1").unwrap();
+        assert_eq!(r.database.as_deref(), Some("db1"));
+        let r = parse_line(
+            2,
+            r#"{"database_id":"db2","signed_url":"https://h/y.sql?s=2","polls":3}"#,
+        )
+        .unwrap();
+        assert_eq!(r.database.as_deref(), Some("db2"));
+        assert_eq!(r.value, "https://h/y.sql?s=2");
+        let e = parse_line(3, r#"{"database_id":"db2"}"#).unwrap_err();
+        assert!(
+            e.message.starts_with("line 3: JSON record without"),
+            "{}",
+            e.message
+        );
+        assert!(parse_line(4, "{oops").is_err());
     }
 }
