@@ -646,3 +646,29 @@ fn a_database_above_the_size_threshold_gets_a_warning_and_still_exports() {
     // At the default threshold the small sample database is quiet.
     assert_eq!(start(&emu, &["sample"]).stderr, "");
 }
+
+#[test]
+fn a_stalled_upstream_does_not_hold_the_wait_past_the_timeout() {
+    let emu = Emulator::start(&["--poll-hold-ms", "10"]);
+    let id = emu.db_id("sample");
+    let first = start(&emu, &["sample"]);
+    let mut child = command("d1-export-wait", &emu)
+        .args(["--timeout", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn d1-export-wait");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(first.stdout.as_bytes()).expect("write");
+    // stdin stays open past the deadline, as behind a stuck d1-export-start.
+    let o = d1_tests::wait(child, Duration::from_secs(10));
+    drop(input);
+    assert_eq!(o.code, 75);
+    assert_eq!(o.stdout_lines().len(), 1);
+    dump_of(o.stdout_lines()[0], &id);
+    assert_eq!(
+        o.stderr,
+        "d1-export-wait: error: standard input still open when --timeout ran out\n"
+    );
+}

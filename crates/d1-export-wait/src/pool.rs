@@ -7,6 +7,7 @@ use crate::args::Args;
 use crate::input::{self, Job};
 use crate::poll::{self, lock, Ctx};
 use d1_core::record::{self, Lines};
+use d1_core::retry::Deadline;
 use d1_core::{msg, Error, ExitCode, Result};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,8 +61,10 @@ impl Shared {
         self.stop.load(Ordering::Relaxed) || d1_core::signal::interrupted()
     }
 
-    /// The next job to poll; `None` once the input is done and every job finished.
-    fn next(&self) -> Option<Job> {
+    /// The next job to poll; `None` once the input is done and every job finished, or when
+    /// the deadline passes with nothing left to poll but stdin still open (a stalled upstream
+    /// must not hold the run past `--timeout`).
+    fn next(&self, deadline: &Deadline) -> Option<Job> {
         let mut q = lock(&self.queue);
         loop {
             if self.stopped() {
@@ -71,6 +74,14 @@ impl Shared {
                 return Some(j);
             }
             if q.input_done && q.open == 0 {
+                return None;
+            }
+            if q.open == 0 && deadline.expired() {
+                if !self.stop.swap(true, Ordering::Relaxed) {
+                    self.fail(&Error::temporary(
+                        "standard input still open when --timeout ran out",
+                    ));
+                }
                 return None;
             }
             // A timeout, so that a signal is noticed while idle.
@@ -154,7 +165,7 @@ fn read_stdin(shared: &Shared, default_db: Option<&str>) {
 }
 
 fn work(ctx: &Ctx, shared: &Shared) {
-    while let Some(mut job) = shared.next() {
+    while let Some(mut job) = shared.next(ctx.client.deadline()) {
         match poll::poll_once(ctx, &mut job) {
             Ok(false) => {
                 shared.requeue(job);
