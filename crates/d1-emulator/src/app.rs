@@ -70,6 +70,10 @@ pub struct State {
     pub uploads: HashMap<String, Arc<Vec<u8>>>,
     pub imports: Vec<Import>,
     pub seq: u64,
+    /// Databases locked after a failed export, with the end of the lock.
+    pub locks: HashMap<String, Instant>,
+    /// Requests refused because their database was exporting or locked, per endpoint.
+    pub refused: BTreeMap<&'static str, u64>,
 }
 
 pub struct App {
@@ -122,6 +126,9 @@ impl App {
         state.faults.arm(opts.faults.clone());
         for ep in COUNTED {
             state.counters.insert(ep.name(), 0);
+        }
+        for ep in [Endpoint::Query, Endpoint::ExportStart] {
+            state.refused.insert(ep.name(), 0);
         }
         App {
             opts,
@@ -321,13 +328,19 @@ impl App {
             Some(Value::Array(a)) => a.clone(),
             Some(_) => return envelope::error(400, 7400, "\"params\" must be an array"),
         };
+        {
+            let mut st = self.state();
+            if self.busy(&mut st, &db.uuid).is_some() {
+                return self.refuse(&mut st, Endpoint::Query.name());
+            }
+        }
         let mut conn = match dbs::open_rw(&db.path) {
             Ok(c) => c,
             Err(e) => return envelope::error(500, 7500, &e.to_string()),
         };
         match crate::query::run(&mut conn, sql, &params) {
             Ok((result, _)) => envelope::ok_raw(&result),
-            Err(msg) => envelope::error(400, 7500, &msg),
+            Err(f) => envelope::error(400, 7500, &f.message),
         }
     }
 
@@ -359,10 +372,25 @@ impl App {
                     .exports
                     .iter()
                     .map(|e| {
+                        let error = match &e.status {
+                            Status::Error(m) => Some(m.clone()),
+                            _ => None,
+                        };
                         json!({"bookmark": e.bookmark, "database": e.database,
-                                    "status": e.status.name(), "polls": e.polls})
+                                    "status": e.status.name(), "polls": e.polls, "error": error})
                     })
                     .collect();
+                let now = Instant::now();
+                st.locks.retain(|_, until| *until > now);
+                let mut locks: Vec<Value> = st
+                    .locks
+                    .iter()
+                    .map(|(db, until)| {
+                        let left = until.saturating_duration_since(now).as_millis() as u64;
+                        json!({"database": db, "remaining_ms": left})
+                    })
+                    .collect();
+                locks.sort_by(|a, b| a["database"].as_str().cmp(&b["database"].as_str()));
                 let imports: Vec<Value> = st
                     .imports
                     .iter()
@@ -373,8 +401,9 @@ impl App {
                     .collect();
                 envelope::json_response(
                     200,
-                    &json!({"exports": exports, "imports": imports,
-                            "faults_pending": st.faults.pending(), "requests": st.counters}),
+                    &json!({"exports": exports, "imports": imports, "locks": locks,
+                            "faults_pending": st.faults.pending(), "requests": st.counters,
+                            "refused": st.refused}),
                 )
             }
             _ => envelope::json_response(404, &json!({"error": "unknown control endpoint"})),

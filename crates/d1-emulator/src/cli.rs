@@ -24,6 +24,8 @@ OPTIONS:
     --poll-hold-ms MS       how long each export poll is held (default 100)
     --bookmark-changes      new bookmark on every export answer; only the latest is accepted
     --cancel-after-ms MS    cancel an active export nobody polled for this long (default 5000)
+    --export-lock-ms MS     after an export fails on a virtual table, refuse queries and new
+                            exports of that database this long (default 2000)
     --url-ttl SECS          signed URL lifetime (default 3600)
     --legacy-dump           older dump form: INSERTs without columns, Infinity/-Infinity
     --fault SPEC            arm a fault, ENDPOINT:FAULT[:key=val,...] (repeatable)
@@ -46,6 +48,7 @@ pub struct Options {
     pub poll_hold_ms: u64,
     pub bookmark_changes: bool,
     pub cancel_after_ms: u64,
+    pub export_lock_ms: u64,
     pub url_ttl: u64,
     pub legacy_dump: bool,
     pub faults: Vec<Fault>,
@@ -65,6 +68,7 @@ impl Default for Options {
             poll_hold_ms: 100,
             bookmark_changes: false,
             cancel_after_ms: 5000,
+            export_lock_ms: 2000,
             url_ttl: 3600,
             legacy_dump: false,
             faults: Vec::new(),
@@ -110,6 +114,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
             Long("poll-hold-ms") => o.poll_hold_ms = num(&mut p, "--poll-hold-ms")?,
             Long("bookmark-changes") => o.bookmark_changes = true,
             Long("cancel-after-ms") => o.cancel_after_ms = num(&mut p, "--cancel-after-ms")?,
+            Long("export-lock-ms") => o.export_lock_ms = num(&mut p, "--export-lock-ms")?,
             Long("url-ttl") => {
                 o.url_ttl = num(&mut p, "--url-ttl")?;
                 if o.url_ttl == 0 {

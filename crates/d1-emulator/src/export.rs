@@ -2,10 +2,11 @@
 //! a signed URL; cancellation of exports nobody polls; optional rotating bookmarks.
 
 use crate::app::{random_hex, App, Dump, Export, State, Status};
+use crate::busy::Busy;
 use crate::dbs::{self, DbInfo};
 use crate::dump::{self, DumpError, DumpOptions};
 use crate::envelope;
-use crate::faults::{Fault, Kind};
+use crate::faults::{Endpoint, Fault, Kind};
 use crate::http::{Request, Response};
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
@@ -105,6 +106,10 @@ impl App {
                     "at_bookmark": e.bookmark, "messages": ["Export already in progress"],
                 }));
             }
+            // Not exporting, but a failed export still holds the database.
+            if self.busy(&mut st, &db.uuid) == Some(Busy::Locked) {
+                return self.refuse(&mut st, Endpoint::ExportStart.name());
+            }
         }
         // The snapshot is taken now, outside the lock (a big database takes a while).
         let generated = dbs::open_ro(&db.path)
@@ -141,7 +146,11 @@ impl App {
             outcome,
         };
         let answer = if self.opts.export_polls == 0 {
-            self.finish(&mut export, vec![format!("Generating {filename}")])
+            let answer = self.finish(&mut export, vec![format!("Generating {filename}")]);
+            if export.outcome.is_err() {
+                self.lock(&mut st, &db.uuid);
+            }
+            answer
         } else {
             export.active_answers = 1;
             export.answers = 1;
@@ -184,6 +193,7 @@ impl App {
             e.bookmark = b;
         }
         e.answers += 1;
+        let was_active = e.status == Status::Active;
         let answer = match e.status.clone() {
             Status::Complete | Status::Error(_) => self.finish(e, Vec::new()),
             Status::Cancelled => unreachable!("checked above"),
@@ -211,6 +221,11 @@ impl App {
                 }
             }
         };
+        // The database itself made the export fail (a virtual table): it stays locked a while.
+        // An `export-error` fault ends the export without locking anything.
+        if was_active && e.outcome.is_err() && matches!(e.status, Status::Error(_)) {
+            self.lock(&mut st, &db.uuid);
+        }
         envelope::ok(answer)
     }
 

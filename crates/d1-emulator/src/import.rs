@@ -126,7 +126,10 @@ impl App {
             .map_err(|_| "the file is not UTF-8 text".to_string())
             .and_then(|sql| {
                 let mut conn = dbs::open_rw(&db.path).map_err(|e| e.to_string())?;
-                crate::query::run(&mut conn, sql, &[])
+                crate::query::run(&mut conn, sql, &[]).map_err(|f| match f.statement {
+                    Some(n) => format!("statement {n}: {}", f.message),
+                    None => format!("at commit: {}", f.message),
+                })
             });
         let size_after = std::fs::metadata(&db.path).map(|m| m.len()).unwrap_or(0);
         let (status, result) = match outcome {

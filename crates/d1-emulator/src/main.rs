@@ -2,6 +2,7 @@
 //! SQLite files, with signed dump URLs and fault injection. See docs/d1-emulator.md.
 
 mod app;
+mod busy;
 mod cli;
 mod dbs;
 mod download;
@@ -13,6 +14,7 @@ mod http;
 mod import;
 mod jsnum;
 mod query;
+mod rules;
 mod seed;
 mod signing;
 

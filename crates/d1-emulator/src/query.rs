@@ -2,6 +2,7 @@
 //! does through JSON.
 
 use crate::jsnum;
+use crate::rules;
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Batch, Connection};
@@ -74,6 +75,7 @@ pub fn sqlite_message(e: &rusqlite::Error) -> String {
                 rusqlite::ErrorCode::TooBig => "SQLITE_TOOBIG",
                 rusqlite::ErrorCode::ApiMisuse => "SQLITE_MISUSE",
                 rusqlite::ErrorCode::ParameterOutOfRange => "SQLITE_RANGE",
+                rusqlite::ErrorCode::AuthorizationForStatementDenied => "SQLITE_AUTH",
                 _ => "SQLITE_ERROR",
             };
             let text = msg.clone().unwrap_or_else(|| err.to_string());
@@ -92,82 +94,129 @@ fn size_of(conn: &Connection) -> i64 {
     .unwrap_or(0)
 }
 
-/// Runs `sql` (one or more statements) in one transaction. Returns the serialized `result`
-/// array, or the error message after rolling back. `params` bind to every statement that has
-/// parameters.
-pub fn run(conn: &mut Connection, sql: &str, params: &[Value]) -> Result<(String, Totals), String> {
-    let params: Vec<SqlValue> = params.iter().map(to_sql).collect::<Result<_, _>>()?;
-    let tx = conn.transaction().map_err(|e| sqlite_message(&e))?;
-    let mut out = Vec::new();
-    let mut totals = Totals::default();
-    {
-        let mut batch = Batch::new(&tx, sql);
-        while let Some(mut stmt) = batch.next().map_err(|e| sqlite_message(&e))? {
-            let started = Instant::now();
-            let before = tx.total_changes();
-            let n = stmt.parameter_count();
-            if n > 0 {
-                if n != params.len() {
-                    return Err(format!(
-                        "Wrong number of parameter bindings for SQL query: expected {n}, got {}",
-                        params.len()
-                    ));
-                }
-                for (i, p) in params.iter().enumerate() {
-                    stmt.raw_bind_parameter(i + 1, p)
-                        .map_err(|e| sqlite_message(&e))?;
-                }
-            }
-            let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-            let readonly = stmt.readonly();
-            let mut rows_json = Vec::new();
-            let mut rows_read = 0u64;
-            {
-                let mut rows = stmt.raw_query();
-                while let Some(row) = rows.next().map_err(|e| sqlite_message(&e))? {
-                    rows_read += 1;
-                    // Duplicate column names: one key, the last value wins (a JS object).
-                    let mut obj: Vec<(String, Value)> = Vec::new();
-                    for (i, name) in names.iter().enumerate() {
-                        let v = to_json(row.get_ref(i).map_err(|e| sqlite_message(&e))?);
-                        match obj.iter_mut().find(|(k, _)| k == name) {
-                            Some(slot) => slot.1 = v,
-                            None => obj.push((name.clone(), v)),
-                        }
-                    }
-                    let fields: Vec<String> = obj
-                        .iter()
-                        .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), v))
-                        .collect();
-                    rows_json.push(format!("{{{}}}", fields.join(",")));
-                }
-            }
-            let changes = tx.total_changes().saturating_sub(before);
-            let last_row_id = tx.last_insert_rowid();
-            let changed_db = !readonly;
-            let meta = json!({
-                "changed_db": changed_db,
-                "changes": changes,
-                "duration": started.elapsed().as_secs_f64() * 1000.0,
-                "last_row_id": last_row_id,
-                "rows_read": rows_read,
-                "rows_written": changes,
-                "size_after": size_of(&tx),
-            });
-            totals.statements += 1;
-            totals.rows_read += rows_read;
-            totals.rows_written += changes;
-            totals.changes += changes;
-            totals.last_row_id = last_row_id;
-            totals.changed_db |= changed_db;
-            out.push(format!(
-                r#"{{"results":[{}],"success":true,"meta":{}}}"#,
-                rows_json.join(","),
-                meta
-            ));
+/// Why a request failed: the D1 message, and the 1-based statement it failed at (`None`: the
+/// request as a whole, e.g. its parameters, or the final COMMIT with its deferred foreign keys).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failed {
+    pub statement: Option<u64>,
+    pub message: String,
+}
+
+impl Failed {
+    fn whole(message: String) -> Failed {
+        Failed {
+            statement: None,
+            message,
         }
     }
-    tx.commit().map_err(|e| sqlite_message(&e))?;
+}
+
+/// Runs `sql` (one or more statements) in one transaction, under D1's rules (see `rules`).
+/// Returns the serialized `result` array, or why it failed after rolling everything back.
+/// `params` bind to every statement that has parameters.
+pub fn run(conn: &mut Connection, sql: &str, params: &[Value]) -> Result<(String, Totals), Failed> {
+    let params: Vec<SqlValue> = params
+        .iter()
+        .map(to_sql)
+        .collect::<Result<_, _>>()
+        .map_err(Failed::whole)?;
+    let tx = conn
+        .transaction()
+        .map_err(|e| Failed::whole(sqlite_message(&e)))?;
+    let guard = rules::Guard::install(&tx);
+    let outcome = statements(&tx, &guard, sql, &params);
+    // The emulator's own COMMIT or ROLLBACK must not meet the authorizer.
+    rules::Guard::remove(&tx);
+    let done = outcome?;
+    // Deferred foreign keys are checked here: a violation fails the whole request.
+    tx.commit().map_err(|e| Failed::whole(sqlite_message(&e)))?;
+    Ok(done)
+}
+
+fn statements(
+    tx: &Connection,
+    guard: &rules::Guard,
+    sql: &str,
+    params: &[SqlValue],
+) -> Result<(String, Totals), Failed> {
+    let mut out = Vec::new();
+    let mut totals = Totals::default();
+    let mut batch = Batch::new(tx, sql);
+    loop {
+        let at = totals.statements + 1;
+        let fail = |message: String| Failed {
+            statement: Some(at),
+            message,
+        };
+        let Some(mut stmt) = batch.next().map_err(|e| fail(guard.message(&e)))? else {
+            break;
+        };
+        if rules::too_long(&stmt) {
+            return Err(fail(rules::TOO_LONG.to_string()));
+        }
+        let started = Instant::now();
+        let before = tx.total_changes();
+        let n = stmt.parameter_count();
+        if n > 0 {
+            if n != params.len() {
+                return Err(fail(format!(
+                    "Wrong number of parameter bindings for SQL query: expected {n}, got {}",
+                    params.len()
+                )));
+            }
+            for (i, p) in params.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, p)
+                    .map_err(|e| fail(sqlite_message(&e)))?;
+            }
+        }
+        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        let readonly = stmt.readonly();
+        let mut rows_json = Vec::new();
+        let mut rows_read = 0u64;
+        {
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next().map_err(|e| fail(sqlite_message(&e)))? {
+                rows_read += 1;
+                // Duplicate column names: one key, the last value wins (a JS object).
+                let mut obj: Vec<(String, Value)> = Vec::new();
+                for (i, name) in names.iter().enumerate() {
+                    let v = to_json(row.get_ref(i).map_err(|e| fail(sqlite_message(&e)))?);
+                    match obj.iter_mut().find(|(k, _)| k == name) {
+                        Some(slot) => slot.1 = v,
+                        None => obj.push((name.clone(), v)),
+                    }
+                }
+                let fields: Vec<String> = obj
+                    .iter()
+                    .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), v))
+                    .collect();
+                rows_json.push(format!("{{{}}}", fields.join(",")));
+            }
+        }
+        let changes = tx.total_changes().saturating_sub(before);
+        let last_row_id = tx.last_insert_rowid();
+        let changed_db = !readonly;
+        let meta = json!({
+            "changed_db": changed_db,
+            "changes": changes,
+            "duration": started.elapsed().as_secs_f64() * 1000.0,
+            "last_row_id": last_row_id,
+            "rows_read": rows_read,
+            "rows_written": changes,
+            "size_after": size_of(tx),
+        });
+        totals.statements += 1;
+        totals.rows_read += rows_read;
+        totals.rows_written += changes;
+        totals.changes += changes;
+        totals.last_row_id = last_row_id;
+        totals.changed_db |= changed_db;
+        out.push(format!(
+            r#"{{"results":[{}],"success":true,"meta":{}}}"#,
+            rows_json.join(","),
+            meta
+        ));
+    }
     Ok((format!("[{}]", out.join(",")), totals))
 }
 
@@ -198,7 +247,8 @@ mod tests {
             &[],
         )
         .unwrap_err();
-        assert_eq!(err, "no such table: nope: SQLITE_ERROR");
+        assert_eq!(err.message, "no such table: nope: SQLITE_ERROR");
+        assert_eq!(err.statement, Some(2));
         let n: i64 = c
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .unwrap();

@@ -39,7 +39,13 @@ CREATE VIEW plain_view AS SELECT id, t FROM plain;"#;
 fn tricky(args: &[&str]) -> (Emu, String) {
     let emu = Emu::start(args);
     let id = emu.create_db("tricky");
-    emu.query(&id, SETUP);
+    // D1 refuses to create `_cf_` tables through SQL, so this one is made behind its back,
+    // straight in the data folder, the way D1's own `_cf_KV` comes to exist.
+    let file = emu.dir.path().join("tricky.sqlite");
+    rusqlite::Connection::open(file)
+        .unwrap()
+        .execute_batch(SETUP)
+        .unwrap();
     (emu, id)
 }
 
@@ -111,7 +117,15 @@ fn legacy_dump_has_no_column_list_and_prints_infinity() {
 
 #[test]
 fn a_virtual_table_ends_the_export_with_d1s_error() {
-    let emu = Emu::start(&["--export-polls", "1", "--poll-hold-ms", "0"]);
+    // No lock after the failure here (tests/edges.rs covers the lock).
+    let emu = Emu::start(&[
+        "--export-polls",
+        "1",
+        "--poll-hold-ms",
+        "0",
+        "--export-lock-ms",
+        "0",
+    ]);
     let id = emu.create_db("fts");
     emu.query(
         &id,
