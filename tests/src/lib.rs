@@ -122,7 +122,12 @@ impl Emulator {
     }
 
     /// An authenticated API call; returns `(status, body JSON)`.
-    pub fn api(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    pub fn api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
@@ -140,7 +145,10 @@ impl Emulator {
         .expect("API call");
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// The id of the database named `name`.
@@ -166,8 +174,11 @@ impl Emulator {
     pub fn start_export(&self, name: &str) -> (String, String) {
         let id = self.db_id(name);
         let path = format!("/accounts/{ACCOUNT}/d1/database/{id}/export");
-        let (status, answer) =
-            self.api("POST", &path, Some(serde_json::json!({"output_format": "polling"})));
+        let (status, answer) = self.api(
+            "POST",
+            &path,
+            Some(serde_json::json!({"output_format": "polling"})),
+        );
         assert_eq!(status, 200, "export start: {answer}");
         let bm = answer["result"]["at_bookmark"]
             .as_str()
@@ -242,6 +253,7 @@ impl Outcome {
 pub struct Tool {
     cmd: Command,
     stdin: Vec<u8>,
+    stdout: Option<std::fs::File>,
 }
 
 pub fn tool(name: &str) -> Tool {
@@ -262,6 +274,7 @@ pub fn tool(name: &str) -> Tool {
     Tool {
         cmd,
         stdin: Vec::new(),
+        stdout: None,
     }
 }
 
@@ -301,12 +314,22 @@ impl Tool {
         self
     }
 
+    /// Sends stdout to a file (say /dev/full) instead of capturing it.
+    pub fn stdout_to(mut self, f: std::fs::File) -> Tool {
+        self.stdout = Some(f);
+        self
+    }
+
     /// Spawns with piped stdio (for signal tests); stdin is written and closed.
     pub fn spawn(mut self) -> Child {
+        let stdout = match self.stdout.take() {
+            Some(f) => Stdio::from(f),
+            None => Stdio::piped(),
+        };
         let mut child = self
             .cmd
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn tool");
@@ -327,11 +350,13 @@ impl Tool {
 
 /// Waits for a spawned tool and collects its output.
 pub fn wait(mut child: Child, limit: Duration) -> Outcome {
-    let mut out = child.stdout.take().expect("stdout");
+    let out = child.stdout.take();
     let mut err = child.stderr.take().expect("stderr");
     let t_out = std::thread::spawn(move || {
         let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
+        if let Some(mut out) = out {
+            let _ = out.read_to_end(&mut s);
+        }
         s
     });
     let t_err = std::thread::spawn(move || {
@@ -383,7 +408,12 @@ pub fn assert_no_secrets(what: &str, text: &str) {
 /// Stderr is exactly one line (the error) and names the problem; no secrets anywhere.
 pub fn assert_one_line_error(o: &Outcome, needle: &str) {
     let lines = o.stderr_lines();
-    assert_eq!(lines.len(), 1, "expected one stderr line, got: {:?}", o.stderr);
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one stderr line, got: {:?}",
+        o.stderr
+    );
     assert!(
         lines[0].contains(needle),
         "stderr {:?} does not mention {needle:?}",

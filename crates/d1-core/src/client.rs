@@ -114,7 +114,9 @@ impl Client {
                 return Err(Error::temporary("deadline reached (--timeout)"));
             }
             let timeout = self.deadline.cap(REQUEST_TIMEOUT);
-            let (problem, retry_after) = match self.send(method, url, body, timeout) {
+            let (problem, retry_after) = match self
+                .send_interruptibly(method, url, body, timeout)?
+            {
                 Ok((status, retry_after, content_type, bytes)) => {
                     match envelope::decode(status, &content_type, &bytes) {
                         Ok((result, messages)) => return Ok(Answer { result, messages }),
@@ -136,49 +138,80 @@ impl Client {
         }
     }
 
-    /// Sends once: `(status, Retry-After, Content-Type, body)`.
-    fn send(
+    /// Sends once on a helper thread, so that SIGINT/SIGTERM is answered within a fraction of a
+    /// second even while a long poll or a slow server holds the request (ureq's calls block).
+    fn send_interruptibly(
         &self,
         method: &str,
         url: &str,
         body: Option<&Value>,
         timeout: Duration,
-    ) -> Result<(u16, Option<Duration>, String, Vec<u8>), ureq::Error> {
-        let mut resp = match (method, body) {
-            ("GET", _) => self
-                .agent
-                .get(url)
-                .header("Authorization", &self.auth)
-                .config()
-                .timeout_global(Some(timeout))
-                .build()
-                .call()?,
-            (_, body) => self
-                .agent
-                .post(url)
-                .header("Authorization", &self.auth)
-                .header("Content-Type", "application/json")
-                .config()
-                .timeout_global(Some(timeout))
-                .build()
-                .send(body.map(|b| b.to_string()).unwrap_or_default())?,
-        };
-        let status = resp.status().as_u16();
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let retry_after = header("retry-after").and_then(|v| retry::parse_retry_after(&v));
-        let content_type = header("content-type").unwrap_or_default();
-        let bytes = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_API_BODY)
-            .read_to_vec()?;
-        Ok((status, retry_after, content_type, bytes))
+    ) -> Result<SendResult> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let agent = self.agent.clone();
+        let auth = self.auth.clone();
+        let is_get = method == "GET";
+        let url = url.to_string();
+        let body = body.map(Value::to_string);
+        std::thread::spawn(move || {
+            let _ = tx.send(send(&agent, &auth, is_get, &url, body, timeout));
+        });
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(r) => return Ok(r),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => crate::signal::check()?,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::failed("the request ended without an answer"))
+                }
+            }
+        }
     }
+}
+
+/// `(status, Retry-After, Content-Type, body)` or the transport error.
+type SendResult = Result<(u16, Option<Duration>, String, Vec<u8>), ureq::Error>;
+
+fn send(
+    agent: &ureq::Agent,
+    auth: &str,
+    is_get: bool,
+    url: &str,
+    body: Option<String>,
+    timeout: Duration,
+) -> SendResult {
+    let mut resp = if is_get {
+        agent
+            .get(url)
+            .header("Authorization", auth)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .call()?
+    } else {
+        agent
+            .post(url)
+            .header("Authorization", auth)
+            .header("Content-Type", "application/json")
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .send(body.unwrap_or_default())?
+    };
+    let status = resp.status().as_u16();
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let retry_after = header("retry-after").and_then(|v| retry::parse_retry_after(&v));
+    let content_type = header("content-type").unwrap_or_default();
+    let bytes = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_API_BODY)
+        .read_to_vec()?;
+    Ok((status, retry_after, content_type, bytes))
 }
 
 /// Maps a non-retryable API error to the exit code design.md gives it.
