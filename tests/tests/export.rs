@@ -503,14 +503,14 @@ fn malformed_lines_are_reported_by_line_and_good_lines_still_complete() {
 }
 
 #[test]
-fn empty_stdin_is_a_usage_error() {
+fn empty_stdin_warns_and_leaves_the_exit_code_to_the_failed_upstream_tool() {
     let emu = Emulator::start(&[]);
     let w = wait_on(&emu, &[], "");
-    assert_eq!((w.code, w.stdout.as_str()), (2, ""));
+    assert_eq!((w.code, w.stdout.as_str()), (0, ""));
     assert_eq!(
         w.stderr,
-        "d1-export-wait: error: no bookmark records on standard input (pipe d1-export-start into \
-         d1-export-wait, or give a bookmark as an argument)\n"
+        "d1-export-wait: warning: no bookmark records on standard input: nothing to wait for \
+         (pipe d1-export-start into d1-export-wait, or give a bookmark as an argument)\n"
     );
 }
 

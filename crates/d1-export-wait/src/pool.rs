@@ -156,10 +156,12 @@ fn read_stdin(shared: &Shared, default_db: Option<&str>) {
         }
     }
     if !any && !shared.stopped() {
-        shared.fail(&Error::usage(
-            "no bookmark records on standard input (pipe d1-export-start into d1-export-wait, \
-             or give a bookmark as an argument)",
-        ));
+        // Not an error of its own: when d1-export-start failed, its exit code is the one a
+        // pipeline under `set -o pipefail` should report, so this tool must not replace it.
+        msg::warn(
+            "no bookmark records on standard input: nothing to wait for (pipe d1-export-start \
+             into d1-export-wait, or give a bookmark as an argument)",
+        );
     }
     shared.input_done();
 }

@@ -144,7 +144,9 @@ fn run(args: Args) -> Result<ExitCode> {
         ));
     }
     let mut bad_input = false;
+    let mut any = false;
     for item in Lines::new(stdin.lock()) {
+        any = true;
         let rec = item.and_then(|(n, text)| record::parse(n, &text, "path"));
         match rec {
             Ok(rec) if rec.value == "-" => {
@@ -164,6 +166,11 @@ fn run(args: Args) -> Result<ExitCode> {
     }
     if bad_input {
         worst = worst.worst(ExitCode::Usage);
+    }
+    if !any {
+        // A warning, not an error: under `set -o pipefail` the failed upstream step's exit
+        // code is then the pipeline's.
+        d1_core::msg::warn("no dump paths on standard input: nothing verified");
     }
     Ok(worst)
 }
