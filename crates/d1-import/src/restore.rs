@@ -37,7 +37,7 @@ pub struct Done {
 /// Imports `file` into the database named `target` (a name or a UUID).
 pub fn restore(c: &Client, target: &str, file: &Path, opts: Options) -> Result<Done> {
     // Cheap checks first, so that a typo costs no API call and no decompression.
-    drop(source::open(file)?);
+    source::check(file)?;
     let db = api::resolve(c, target)?;
     if !opts.into_nonempty {
         guard::refuse_nonempty(&db, &guard::tables(c, &db)?)?;

@@ -46,6 +46,14 @@ pub fn open(path: &Path) -> Result<File> {
     File::open(path).map_err(|e| Error::usage(format!("{shown}: {e}")))
 }
 
+/// Everything about the file that can be told without the network: it exists, is a file, and
+/// its first bytes are SQL text or zstd.
+pub fn check(path: &Path) -> Result<Kind> {
+    let shown = path.display().to_string();
+    let mut f = open(path)?;
+    sniff(&read_head(&mut f, &shown)?, &shown)
+}
+
 /// What the first bytes say a file is.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Kind {
