@@ -12,6 +12,7 @@ pub mod error;
 pub mod export;
 pub mod fuzzing;
 pub mod import;
+pub mod metrics;
 pub mod msg;
 pub mod record;
 pub mod redact;
