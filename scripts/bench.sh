@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# make bench: d1-fetch and d1-verify against the shell pipelines users would otherwise write
+# (`curl | sha256sum | zstd`, `sqlite3 < dump.sql`), on the same dumps served by d1-emulator on
+# loopback. Prints one table: figure, ours, reference, ratio, target, pass/fail.
+#
+#   BENCH_SIZES="100M 1G"   dump sizes (default); BENCH_SIZES=20M for a quick run
+#   BENCH_RUNS=5            timed runs of a quick command (median); long ones get fewer
+#   BENCH_NO_INSTALL=1      never apt-get; say what is missing instead
+#
+# Exit status: 0 when every target passed, 1 when one missed or a tool is missing.
+# Generated databases are cached in target/bench/data/ (delete it to regenerate); the table is
+# also written, as Markdown, to target/bench/results.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZES=${BENCH_SIZES:-"100M 1G"}
+RUNS=${BENCH_RUNS:-5}
+BENCH=target/bench
+DATA=$BENCH/data
+RUN=$BENCH/run
+REL=target/release
+# A single run longer than this is not repeated: its one timing stands (n=1 in the table).
+LONG=15
+# Runs that take more than QUICK seconds are repeated 3 times rather than RUNS.
+QUICK=3
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# --- tools -------------------------------------------------------------------------------------
+# Debian package for each command the benchmark needs; hyperfine is optional (a /usr/bin/time
+# loop stands in).
+declare -A PKG=([sqlite3]=sqlite3 [curl]=curl [zstd]=zstd [jq]=jq [/usr/bin/time]=time
+  [sha256sum]=coreutils [hyperfine]=hyperfine)
+missing=()
+for c in "${!PKG[@]}"; do command -v "$c" >/dev/null 2>&1 || missing+=("${PKG[$c]}"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "${BENCH_NO_INSTALL:-}" != 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing: ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+      say "apt-get could not install everything: ${missing[*]}"
+  fi
+  for c in "${!PKG[@]}"; do
+    command -v "$c" >/dev/null 2>&1 && continue
+    [ "$c" = hyperfine ] && { say "hyperfine missing: timing with a /usr/bin/time loop"; continue; }
+    die "missing: $c (Debian package ${PKG[$c]}); install it and run again"
+  done
+fi
+HYPERFINE=$(command -v hyperfine || true)
+
+# --- build -------------------------------------------------------------------------------------
+# One package at a time, so that a tool that does not build yet only blanks its own rows.
+say "cargo build --release (d1-emulator, d1-bench, d1-fetch, d1-verify, ...)"
+cargo build --release -q -p d1-emulator -p d1-bench || die "d1-emulator or d1-bench does not build"
+mkdir -p "$DATA"
+rm -rf "$RUN" && mkdir -p "$RUN"
+declare -A HAVE=()
+for p in d1-fetch d1-verify d1-export-start d1-export-wait; do
+  if cargo build --release -q -p "$p" 2>"$RUN/build-$p.log"; then
+    HAVE[$p]=1
+  else
+    tail -n 5 "$RUN/build-$p.log" >&2
+    say "$p does not build: its rows are marked missing"
+  fi
+done
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+T0=$(date +%s)
+
+# --- data --------------------------------------------------------------------------------------
+for s in $SIZES; do
+  db=$DATA/bench-$s.sqlite
+  if [ -f "$db" ]; then
+    say "reusing $db"
+  else
+    say "generating $db"
+    $REL/d1-bench-gen --size "$s" --out "$db" >/dev/null
+  fi
+done
+
+# --- emulator ----------------------------------------------------------------------------------
+# Signed URLs normally live an hour; a long TTL lets every run reuse the same URL. Exports
+# complete on the first call (--export-polls 0); the poll loop below copes either way.
+TOKEN=bench-token
+$REL/d1-emulator --data-dir "$DATA" --token "$TOKEN" --url-ttl 604800 --export-polls 0 \
+  >"$RUN/emulator.url" 2>"$RUN/emulator.log" &
+EMU=$!
+cleanup() { kill "$EMU" 2>/dev/null || true; wait "$EMU" 2>/dev/null || true; rm -rf "$RUN"; }
+trap cleanup EXIT
+for _ in $(seq 200); do [ -s "$RUN/emulator.url" ] && break; sleep 0.05; done
+BASE=$(head -n1 "$RUN/emulator.url")
+[ -n "$BASE" ] || die "d1-emulator did not start: $(cat "$RUN/emulator.log")"
+API=$BASE/accounts/emulator-account/d1/database
+AUTH=(-H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json")
+
+# signed_url NAME: export database NAME through the API, print the signed URL of its dump.
+signed_url() {
+  local uuid body answer status
+  uuid=$(curl -sf "${AUTH[@]}" "$API?name=$1" | jq -r --arg n "$1" '.result[] | select(.name==$n) | .uuid')
+  [ -n "$uuid" ] || die "the emulator does not list database $1"
+  body='{"output_format":"polling"}'
+  for _ in $(seq 600); do
+    answer=$(curl -sf -X POST "${AUTH[@]}" -d "$body" "$API/$uuid/export") || die "export of $1 failed"
+    status=$(jq -r '.result.status' <<<"$answer")
+    case $status in
+      complete) jq -r '.result.result.signed_url' <<<"$answer"; return ;;
+      error) die "export of $1 failed: $(jq -r '.result.error' <<<"$answer")" ;;
+    esac
+    body=$(jq -c '{output_format: "polling", current_bookmark: .result.at_bookmark}' <<<"$answer")
+  done
+  die "export of $1 did not complete"
+}
+
+# --- measuring ---------------------------------------------------------------------------------
+# Results, keyed by figure: seconds (median), runs, peak RSS in KB.
+declare -A SEC=() RUNS_OF=() RSS=() DUMP_BYTES=() DB_BYTES=()
+
+# measure KEY PREPARE COMMAND: one run under /usr/bin/time (peak RSS, and a warm-up), then the
+# median of further runs (hyperfine, else a loop), fewer for long commands.
+measure() {
+  local key=$1 prep=$2 cmd=$3 first rss n
+  eval "$prep"
+  /usr/bin/time -f '%e %M' -o "$RUN/time" bash -c "$cmd" >/dev/null 2>"$RUN/stderr" ||
+    { say "failed: $cmd"; sed 's/^/  /' "$RUN/stderr" >&2; SEC[$key]=fail; return 0; }
+  read -r first rss <"$RUN/time"
+  RSS[$key]=$rss
+  if awk -v t="$first" -v l="$LONG" 'BEGIN{exit !(t > l)}'; then
+    SEC[$key]=$first; RUNS_OF[$key]=1; return 0
+  fi
+  n=$RUNS
+  awk -v t="$first" -v q="$QUICK" 'BEGIN{exit !(t > q)}' && n=3
+  if [ -n "$HYPERFINE" ]; then
+    rm -f "$RUN/h.json"
+    hyperfine --shell=bash -r "$n" --prepare "$prep" --export-json "$RUN/h.json" --style none \
+      "$cmd" >/dev/null 2>&1 || true
+    SEC[$key]=$(jq -r '.results[0].median // "fail"' "$RUN/h.json" 2>/dev/null || echo fail)
+  else
+    local i ts=()
+    for i in $(seq "$n"); do
+      eval "$prep"
+      /usr/bin/time -f '%e' -o "$RUN/time" bash -c "$cmd" >/dev/null 2>&1
+      ts+=("$(cat "$RUN/time")")
+    done
+    SEC[$key]=$(printf '%s\n' "${ts[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
+  fi
+  RUNS_OF[$key]=$n
+}
+
+# startup KEY COMMAND: mean of many runs of a near-instant command, in seconds.
+startup() {
+  local key=$1 cmd=$2
+  if [ -n "$HYPERFINE" ]; then
+    rm -f "$RUN/h.json"
+    hyperfine -N -w 10 -r 200 --export-json "$RUN/h.json" --style none "$cmd" >/dev/null 2>&1 || true
+    SEC[$key]=$(jq -r '.results[0].median // "fail"' "$RUN/h.json" 2>/dev/null || echo fail)
+  else
+    local s e
+    s=$(date +%s%N); for _ in $(seq 200); do $cmd >/dev/null; done; e=$(date +%s%N)
+    SEC[$key]=$(awk -v a="$s" -v b="$e" 'BEGIN{print (b-a)/200/1e9}')
+  fi
+  RUNS_OF[$key]=200
+}
+
+F=$REL/d1-fetch
+V=$REL/d1-verify
+first_size=${SIZES%% *}
+for s in $SIZES; do
+  say "size $s: exporting"
+  url=$(signed_url "bench-$s")
+  dump=$RUN/dump-$s.sql
+  curl -sf -o "$dump" "$url" || die "downloading the $s dump failed"
+  DUMP_BYTES[$s]=$(stat -c %s "$dump")
+  DB_BYTES[$s]=$(stat -c %s "$DATA/bench-$s.sqlite")
+  say "size $s: dump is ${DUMP_BYTES[$s]} bytes"
+  # Each figure's files are removed before every run, so no run appends to or skips over a
+  # previous one's output.
+  o=$RUN/out
+
+  measure "floor:$s" "" "curl -s -o /dev/null '$url'"
+  measure "fetch-ref:$s" "rm -f $o.ref.sql" "curl -s -o $o.ref.sql '$url' && sha256sum $o.ref.sql"
+  measure "zstd-ref:$s" "rm -f $o.ref.sql.zst" \
+    "curl -s '$url' | tee >(sha256sum >/dev/null) | zstd -3 -T2 -q -o $o.ref.sql.zst"
+  if [ -n "${HAVE[d1-fetch]:-}" ]; then
+    measure "fetch:$s" "rm -f $o.sql $o.sql.sha256 $o.sql.json" "$F -q -o $o.sql '$url'"
+    # The same bytes as curl got, or the comparison means nothing.
+    got=$(cut -d' ' -f1 "$o.sql.sha256" 2>/dev/null || true)
+    want=$(sha256sum "$dump" | cut -d' ' -f1)
+    [ "$got" = "$want" ] || { say "d1-fetch's sha256 ($got) differs from curl's ($want)"; SEC[fetch:$s]=fail; }
+    measure "zstd:$s" "rm -f $o.sql.zst $o.sql.zst.sha256 $o.sql.zst.json" \
+      "$F -q --zstd -o $o.sql.zst '$url'"
+  fi
+  rm -f "$o".*
+
+  measure "verify-ref:$s" "" "sqlite3 :memory: '.read $dump'"
+  if [ -n "${HAVE[d1-verify]:-}" ]; then
+    measure "verify:$s" "" "$V -q $dump"
+  fi
+  if [ "$s" = "$first_size" ]; then
+    # To a file, sqlite3 runs each INSERT of the dump (which has no BEGIN/COMMIT) as its own
+    # fsynced transaction: hours for 100 MB. It gets LONG seconds and the rest is extrapolated
+    # from the rows it restored; the same restore inside one transaction is shown beside it.
+    rm -f "$o.ref.db"
+    start=$(date +%s.%N)
+    timeout "$LONG" sqlite3 "$o.ref.db" ".read $dump" >/dev/null 2>&1 || true
+    took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')
+    done_rows=0 all_rows=0
+    for t in users '"order items"' attachments; do
+      done_rows=$((done_rows + $(sqlite3 "$o.ref.db" "SELECT count(*) FROM $t" 2>/dev/null || echo 0)))
+      all_rows=$((all_rows + $(sqlite3 "$DATA/bench-$s.sqlite" "SELECT count(*) FROM $t")))
+    done
+    SEC[verify-db-ref:$s]=$(awk -v t="$took" -v d="$done_rows" -v a="$all_rows" 'BEGIN{ if (d < a) print t * a / (d > 0 ? d : 1); else print t }')
+    RUNS_OF[verify-db-ref:$s]="1, extrapolated from $done_rows/$all_rows rows in ${took%.*} s"
+    measure "verify-db-tx:$s" "rm -f $o.tx.db" "sqlite3 $o.tx.db 'BEGIN' '.read $dump' 'COMMIT'"
+    if [ -n "${HAVE[d1-verify]:-}" ]; then
+      measure "verify-db:$s" "rm -f $o.db" "$V -q --db $o.db $dump"
+    fi
+    rm -f "$o".*
+  fi
+  rm -f "$dump"
+done
+
+say "startup and sizes"
+for p in d1-export-start d1-export-wait d1-fetch d1-verify; do
+  [ -n "${HAVE[$p]:-}" ] && startup "start:$p" "$REL/$p --version"
+done
+startup "start-ref:curl" "curl --version"
+startup "start-ref:sqlite3" "sqlite3 -version"
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+ELAPSED=$(( $(date +%s) - T0 ))
+
+# --- the table ---------------------------------------------------------------------------------
+ROWS=()
+FAILS=0
+# row FIGURE OURS REF RATIO TARGET VERDICT
+row() { ROWS+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"$5"$'\t'"$6"); [ "$6" = fail ] || [ "$6" = missing ] && FAILS=$((FAILS + 1)); return 0; }
+fmt_s() { [ "$1" = fail ] && echo fail || awk -v t="$1" 'BEGIN{ if (t < 0.1) printf "%.2f ms", t*1000; else printf "%.2f s", t }'; }
+fmt_mb() { awk -v k="$1" 'BEGIN{printf "%.1f MB", k/1024}'; }
+n_of() { [ "${RUNS_OF[$1]:-}" ] && echo " (n=${RUNS_OF[$1]})"; }
+
+# speed FIGURE OURS_KEY REF_KEY MIN_RATIO: time rows, ratio = reference / ours (higher is faster).
+speed() {
+  local fig=$1 ok=$2 rk=$3 min=$4 o=${SEC[$2]:-} r=${SEC[$3]:-} ratio verdict
+  if [ -z "$o" ]; then row "$fig" missing "$(fmt_s "$r")" - "≥ ${min}×" missing; return; fi
+  if [ "$o" = fail ] || [ "$r" = fail ]; then row "$fig" "$(fmt_s "$o")" "$(fmt_s "$r")" - "≥ ${min}×" fail; return; fi
+  ratio=$(awk -v o="$o" -v r="$r" 'BEGIN{printf "%.2f", r/o}')
+  verdict=$(awk -v x="$ratio" -v m="$min" 'BEGIN{print (x >= m) ? "pass" : "fail"}')
+  [ "$min" = info ] && verdict=info
+  row "$fig" "$(fmt_s "$o")$(n_of "$ok")" "$(fmt_s "$r")$(n_of "$rk")" "${ratio}×" "$( [ "$min" = info ] && echo - || echo "≥ ${min}×")" "$verdict"
+}
+
+for s in $SIZES; do
+  row "dump $s: bytes (database file)" "${DUMP_BYTES[$s]}" "(${DB_BYTES[$s]})" - - info
+  speed "$s fetch vs curl -o + sha256sum" "fetch:$s" "fetch-ref:$s" 2.0
+  speed "$s fetch --zstd vs curl|tee(sha256sum)|zstd -3 -T2" "zstd:$s" "zstd-ref:$s" 1.5
+  speed "$s verify vs sqlite3 :memory: .read" "verify:$s" "verify-ref:$s" 2.0
+  if [ "$s" = "$first_size" ]; then
+    speed "$s verify --db vs sqlite3 OUT .read" "verify-db:$s" "verify-db-ref:$s" info
+    speed "$s verify --db vs sqlite3 OUT BEGIN .read COMMIT" "verify-db:$s" "verify-db-tx:$s" info
+  fi
+  speed "$s emulator floor: curl -o /dev/null vs fetch" "floor:$s" "fetch:$s" info
+done
+for s in $SIZES; do
+  k=${RSS[fetch:$s]:-}
+  row "$s fetch peak RSS (vs curl)" "$( [ -n "$k" ] && fmt_mb "$k" || echo missing)" "$(fmt_mb "${RSS[fetch-ref:$s]:-0}")" - "≤ 32 MB" \
+    "$( [ -z "$k" ] && echo missing || awk -v k="$k" 'BEGIN{print (k <= 32*1024) ? "pass" : "fail"}')"
+  k=${RSS[zstd:$s]:-}
+  row "$s fetch --zstd peak RSS (vs zstd -T2)" "$( [ -n "$k" ] && fmt_mb "$k" || echo missing)" "$(fmt_mb "${RSS[zstd-ref:$s]:-0}")" - "≤ 32 MB" \
+    "$( [ -z "$k" ] && echo missing || awk -v k="$k" 'BEGIN{print (k <= 32*1024) ? "pass" : "fail"}')"
+  k=${RSS[verify:$s]:-} r=${RSS[verify-ref:$s]:-0}
+  row "$s verify peak RSS (vs sqlite3 :memory:)" "$( [ -n "$k" ] && fmt_mb "$k" || echo missing)" "$(fmt_mb "$r")" \
+    "$( [ -n "$k" ] && awk -v k="$k" -v r="$r" 'BEGIN{printf "%.2f×", k/r}' || echo -)" "≤ ref + 16 MB" \
+    "$( [ -z "$k" ] && echo missing || awk -v k="$k" -v r="$r" 'BEGIN{print (k <= r + 16*1024) ? "pass" : "fail"}')"
+done
+# Flat memory: fetch's peak may not grow from the smallest to the largest dump.
+last_size=${SIZES##* }
+if [ "$first_size" != "$last_size" ] && [ -n "${RSS[fetch:$first_size]:-}" ]; then
+  for f in fetch zstd; do
+    a=${RSS[$f:$first_size]} b=${RSS[$f:$last_size]:-0}
+    row "$f peak RSS growth $first_size → $last_size" "$(awk -v a="$a" -v b="$b" 'BEGIN{printf "%+.1f MB", (b-a)/1024}')" - - "≤ +4 MB" \
+      "$(awk -v a="$a" -v b="$b" 'BEGIN{print (b - a <= 4096) ? "pass" : "fail"}')"
+  done
+fi
+for p in d1-export-start d1-export-wait d1-fetch d1-verify; do
+  ref=curl; [ "$p" = d1-verify ] && ref=sqlite3
+  o=${SEC[start:$p]:-}
+  if [ -z "$o" ]; then row "startup $p --version" missing - - "< 5 ms" missing; continue; fi
+  r=${SEC[start-ref:$ref]}
+  row "startup $p --version (vs $ref)" "$(fmt_s "$o")" "$(fmt_s "$r")" "$(awk -v o="$o" -v r="$r" 'BEGIN{printf "%.2f×", r/o}')" "< 5 ms" \
+    "$(awk -v o="$o" 'BEGIN{print (o < 0.005) ? "pass" : "fail"}')"
+done
+for p in d1-export-start d1-export-wait d1-fetch d1-verify d1-emulator; do
+  [ -f "$REL/$p" ] || continue
+  ref=curl; [ "$p" = d1-verify ] && ref=sqlite3
+  row "binary size $p (vs $ref, without its shared libraries)" "$(fmt_mb "$(( $(stat -c %s "$REL/$p") / 1024 ))")" \
+    "$(fmt_mb "$(( $(stat -c %s "$(command -v $ref)") / 1024 ))")" - - info
+done
+
+{
+  echo "d1-tools benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),"
+  echo "sizes: $SIZES, load average at start $LOAD_START, at end $LOAD_END, ${ELAPSED} s;"
+  echo "times are medians (n runs); ratio = reference / ours for times; RSS from /usr/bin/time -f %M."
+  echo
+  echo "| figure | ours | reference | ratio | target | result |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  for r in "${ROWS[@]}"; do r=${r//|/\\|}; echo "| ${r//$'\t'/ | } |"; done
+} >"$BENCH/results.md"
+cat "$BENCH/results.md"
+say "table also in $BENCH/results.md"
+[ "$FAILS" = 0 ] || { say "$FAILS figure(s) missed a target or are missing"; exit 1; }
