@@ -105,7 +105,7 @@ impl Client {
 
     /// One API call with retries. A 401/403 is exit 3 with the D1 Edit hint, a 404 exit 2,
     /// another 4xx exit 1; 429, 5xx and connection errors are retried and, once the retries
-    /// or the deadline are used up, exit 75.
+    /// or the deadline are used up, exit 75. D1's "busy with an export" is exit 75 at once.
     pub fn call(&self, method: &str, url: &str, body: Option<&Value>) -> Result<Answer> {
         let mut attempt: u32 = 0;
         loop {
@@ -120,6 +120,8 @@ impl Client {
                 Ok((status, retry_after, content_type, bytes)) => {
                     match envelope::decode(status, &content_type, &bytes) {
                         Ok((result, messages)) => return Ok(Answer { result, messages }),
+                        // Busy with an export: not retried, whatever the status (busy.rs).
+                        Err(api) if crate::busy::is_busy(&api) => return Err(api_error(api)),
                         Err(api) if status == 429 || status >= 500 => (api.describe(), retry_after),
                         Err(api) => return Err(api_error(api)),
                     }
@@ -216,6 +218,9 @@ fn send(
 
 /// Maps a non-retryable API error to the exit code design.md gives it.
 pub fn api_error(api: ApiError) -> Error {
+    if crate::busy::is_busy(&api) {
+        return Error::temporary(crate::busy::describe(&api));
+    }
     let text = api.describe();
     match api.status {
         // Cloudflare answers an unknown or revoked token with 401 / code 10000; a valid token

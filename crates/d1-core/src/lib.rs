@@ -4,6 +4,7 @@
 pub mod api;
 pub mod argv;
 pub mod atomic;
+pub mod busy;
 pub mod cli;
 pub mod client;
 pub mod config;

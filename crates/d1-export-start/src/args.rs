@@ -25,6 +25,9 @@ OPTIONS:
       --table T          export table T only (repeatable; default: all tables)
       --size-warn-percent N
                          warn when a database is above N% of D1's 10 GB limit (default 80)
+      --no-preflight     start the export without first reading the schema; by default a
+                         database holding a virtual table (fts5) is not exported, since the
+                         export would fail and lock the database for minutes
 {COMMON_HELP}
 
 ENVIRONMENT:
@@ -45,6 +48,8 @@ pub struct Args {
     pub dump: DumpOptions,
     /// Percent of D1's size limit above which a database gets a warning.
     pub size_warn_percent: f64,
+    /// Read the schema first and refuse databases with virtual tables (preflight.rs).
+    pub preflight: bool,
 }
 
 pub fn parse() -> Result<Args> {
@@ -57,6 +62,7 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
         databases: Vec::new(),
         dump: DumpOptions::default(),
         size_warn_percent: crate::size::DEFAULT_WARN_PERCENT,
+        preflight: true,
     };
     let mut p = lexopt::Parser::from_args(argv);
     while let Some(arg) = p.next()? {
@@ -68,6 +74,7 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
         match arg {
             Long("no-data") => a.dump.no_data = true,
             Long("no-schema") => a.dump.no_schema = true,
+            Long("no-preflight") => a.preflight = false,
             Long("table") => {
                 let t: String = p.value()?.string()?;
                 if t.is_empty() {
@@ -121,6 +128,8 @@ mod tests {
         assert_eq!(a.dump.tables, ["a", "b"]);
         assert!(a.dump.no_data && !a.dump.no_schema);
         assert_eq!(a.size_warn_percent, 80.0);
+        assert!(a.preflight, "the preflight is on by default");
+        assert!(!parse(&["--no-preflight", "db"]).unwrap().preflight);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Starting exports: resolve each database, warn when it is near D1's size limit, start its
+//! Starting exports: resolve each database, warn when it is near D1's size limit, check that
+//! it holds no virtual table the export would fail on (preflight.rs), start its
 //! export and print its bookmark at once (the bookmark is perishable: d1-export-wait must start
 //! polling it before D1 cancels the export).
 
@@ -70,6 +71,20 @@ fn start_one(c: &Client, name: &str, args: &Args, started: &mut Vec<String>) -> 
     }
     if let Some(w) = crate::size::warning(&db, args.size_warn_percent) {
         msg::warn(&w);
+    }
+    if args.preflight {
+        let found = crate::preflight::check(c, &db.uuid, &args.dump.tables).map_err(|e| {
+            e.context(format!(
+                "checking database {} for virtual tables before exporting",
+                label(&db)
+            ))
+        })?;
+        if !found.is_empty() {
+            return Err(Error::failed(crate::preflight::refusal(
+                &label(&db),
+                &found,
+            )));
+        }
     }
     let ans = api::export(c, &db.uuid, None, &args.dump)
         .map_err(|e| e.context(format!("starting the export of database {}", label(&db))))?;
