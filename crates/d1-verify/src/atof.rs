@@ -60,7 +60,7 @@ pub fn atof(z: &[u8]) -> f64 {
         s *= 10;
         e -= 1;
     }
-    while e < 0 && s % 10 == 0 {
+    while e < 0 && s.is_multiple_of(10) {
         s /= 10;
         e += 1;
     }

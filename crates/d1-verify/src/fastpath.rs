@@ -244,7 +244,7 @@ impl<'a> P<'a> {
         let n = self.s[self.i..].iter().position(|&b| b == b'\'')?;
         let hex = &self.s[start..start + n];
         self.i += n + 1;
-        if hex.len() % 2 != 0 {
+        if !hex.len().is_multiple_of(2) {
             return None;
         }
         let mut out = Vec::with_capacity(hex.len() / 2);

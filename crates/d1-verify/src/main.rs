@@ -1,9 +1,12 @@
 //! d1-verify: restores each dump into a sandboxed in-memory SQLite database, checks it, and
 //! reports — a backup that has never been restored is only a hope.
 
+mod against;
 mod atof;
 mod check;
 mod fastpath;
+mod fingerprint;
+mod metrics;
 mod quirks;
 mod report;
 mod restore;
@@ -39,6 +42,13 @@ Options:
                              when every check passed)
       --force                with --db, replace an existing PATH
       --max-statement-bytes N  longest statement accepted (default 1073741824)
+      --metrics-file PATH    update PATH, a Prometheus textfile (node_exporter), after
+                             each dump: last success time, duration, rows restored
+      --against[=DB]         compare the restore with the live database (DB, else the
+                             record's DATABASE_ID, FILE.json's database_id, --database,
+                             D1_DATABASE_ID): row counts, types, byte lengths, integer sums
+      --database DB          the database for --against when nothing else names one
+      --allow-drift          with --against, tables whose row count changed are warnings
 ";
 
 const EXTRA_HELP: &str = "
@@ -49,12 +59,14 @@ struct Args {
     common: Common,
     files: Vec<String>,
     opts: verify::Options,
+    metrics: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args> {
     let help = format!("{HELP}{}\n{EXTRA_HELP}", cli::COMMON_HELP);
     let mut common = Common::default();
     let mut files = Vec::new();
+    let mut metrics = None;
     let mut opts = verify::Options {
         settings: restore::Settings {
             max_statement: 1 << 30,
@@ -67,7 +79,10 @@ fn parse_args() -> Result<Args> {
         checksum: true,
         expect_tables: Vec::new(),
         min_rows: Vec::new(),
+        against: None,
     };
+    // --against: (given, its =DB), --database, --allow-drift.
+    let (mut against, mut database, mut allow_drift) = (None, None, false);
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
         let owned = OwnedArg::from(arg);
@@ -89,6 +104,7 @@ fn parse_args() -> Result<Args> {
                 })?);
             }
             Long("no-checksum") => opts.checksum = false,
+            Long("metrics-file") => metrics = Some(PathBuf::from(p.value()?)),
             Long("db") => opts.db = Some(PathBuf::from(p.value()?)),
             Long("force") => opts.force = true,
             Long("max-statement-bytes") => {
@@ -100,6 +116,9 @@ fn parse_args() -> Result<Args> {
                         ))
                     })?;
             }
+            Long("against") => against = Some(p.optional_value().map(|v| v.string()).transpose()?),
+            Long("database") => database = Some(p.value()?.string()?),
+            Long("allow-drift") => allow_drift = true,
             Value(v) => files.push(v.string()?),
             _ => return Err(cli::unexpected(arg)),
         }
@@ -109,6 +128,17 @@ fn parse_args() -> Result<Args> {
             "--db restores exactly one dump: give one FILE argument",
         ));
     }
+    match against {
+        Some(db) => {
+            opts.against = Some(against::Settings::new(&common, db, database, allow_drift)?)
+        }
+        None if database.is_some() || allow_drift => {
+            return Err(Error::usage(
+                "--database and --allow-drift go with --against",
+            ))
+        }
+        None => {}
+    }
     if files.iter().filter(|f| *f == "-").count() > 1 {
         return Err(Error::usage("standard input (-) can be read only once"));
     }
@@ -116,6 +146,7 @@ fn parse_args() -> Result<Args> {
         common,
         files,
         opts,
+        metrics,
     })
 }
 
@@ -129,6 +160,7 @@ fn run(args: Args) -> Result<ExitCode> {
             return Err(Error::interrupted());
         }
         worst = worst.worst(r.code());
+        worst = worst.worst(metrics::record(args.metrics.as_deref(), &r));
         report::print(&r, args.common.json)
     };
     if !args.files.is_empty() {

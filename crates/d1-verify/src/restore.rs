@@ -135,7 +135,7 @@ pub fn load(
     let mut progress = d1_core::msg::Progress::new();
     let start_bytes = stats.bytes;
     loop {
-        if stats.statements % 1024 == 0 {
+        if stats.statements.is_multiple_of(1024) {
             d1_core::signal::check()?;
             let b = start_bytes + sp.bytes();
             progress.update(|| format!("{label}: {} read", d1_core::msg::human_bytes(b)));

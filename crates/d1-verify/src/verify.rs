@@ -20,6 +20,7 @@ pub struct Options {
     pub checksum: bool,
     pub expect_tables: Vec<String>,
     pub min_rows: Vec<(String, u64)>,
+    pub against: Option<crate::against::Settings>,
 }
 
 /// Everything known about one dump, whether it passed or not.
@@ -35,6 +36,7 @@ pub struct Report {
     pub fk: Vec<FkViolation>,
     pub quirks: Quirks,
     pub stats: Stats,
+    pub against: Option<crate::against::Outcome>,
     pub load_ms: u128,
     pub check_ms: u128,
     pub total_ms: u128,
@@ -141,6 +143,9 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         )));
     }
     expectations(&r.inventory, opts)?;
+    if let Some(a) = &opts.against {
+        crate::against::check(&conn, path, r.database.as_deref(), a, &mut r.against)?;
+    }
     if r.inventory.tables.is_empty() {
         d1_core::msg::warn(&format!("{path}: the dump holds no tables"));
     }
