@@ -2,7 +2,7 @@
 //! dump out. A failed record is reported on its own line and the others are still fetched.
 
 use crate::download::{self, Served};
-use crate::manifest::{self, Facts};
+use crate::manifest::{self, Export, Facts};
 use crate::output::{self, Output, Paths};
 use crate::sink::{Digests, Sink};
 use crate::time::Utc;
@@ -38,8 +38,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             database: None,
             value: url,
         };
-        run.one(&rec)?;
-        return Ok(ExitCode::Ok);
+        let outcome = run.one(&rec, &Export::default());
+        let metrics = run.metrics(None, &Export::default(), &outcome);
+        outcome?;
+        return Ok(metrics);
     }
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
@@ -51,12 +53,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut seen = 0;
     for item in Lines::new(stdin.lock()) {
         seen += 1;
+        let mut database = None;
+        let mut export = Export::default();
         let outcome = item.and_then(|(n, text)| {
-            let rec = parse_line(n, &text)?;
-            run.one(&rec).ctx(|| format!("line {n}"))
+            let (rec, measured) = parse_line(n, &text)?;
+            database = rec.database.clone();
+            export = measured;
+            run.one(&rec, &export).ctx(|| format!("line {n}"))
         });
+        worst = worst.worst(run.metrics(database.as_deref(), &export, &outcome));
         match outcome {
-            Ok(()) => {}
+            Ok(_) => {}
             // Stop at once on a signal; end quietly when our reader went away.
             Err(e) if matches!(e.code, ExitCode::Interrupted | ExitCode::Ok) => return Err(e),
             Err(e) => {
@@ -73,7 +80,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 impl Run {
-    fn one(&mut self, rec: &Record) -> Result<()> {
+    /// Updates `--metrics-file` for this record; a file that cannot be written is an error of
+    /// its own (exit 1): the alert built on it would otherwise go quiet.
+    fn metrics(
+        &self,
+        database: Option<&str>,
+        export: &Export,
+        outcome: &Result<Digests>,
+    ) -> ExitCode {
+        let Some(path) = &self.args.metrics else {
+            return ExitCode::Ok;
+        };
+        match crate::metrics::record(path, database, export, outcome) {
+            Ok(()) => ExitCode::Ok,
+            Err(e) => {
+                msg::error(&e.message);
+                e.code
+            }
+        }
+    }
+
+    fn one(&mut self, rec: &Record, export: &Export) -> Result<Digests> {
         d1_core::url::check(&rec.value)?;
         if let Some(db) = rec.database.as_deref() {
             output::check_database_id(db)?;
@@ -100,10 +127,10 @@ impl Run {
         };
         // Before downloading: the signed URL may be gone by the time a late error is noticed.
         paths.check_free(self.args.force)?;
-        self.to_file(rec, &paths, &now)
+        self.to_file(rec, export, &paths, &now)
     }
 
-    fn to_file(&self, rec: &Record, paths: &Paths, now: &Utc) -> Result<()> {
+    fn to_file(&self, rec: &Record, export: &Export, paths: &Paths, now: &Utc) -> Result<Digests> {
         let force = self.args.force;
         // Created before the download: an unwritable folder fails at once.
         let file = AtomicFile::create(&paths.dump, force)?;
@@ -122,6 +149,7 @@ impl Run {
         let path = file.commit(force)?;
         let manifest = manifest::build(&Facts {
             database: rec.database.as_deref(),
+            export,
             url: &rec.value,
             digests: &digests,
             zstd: self.args.zstd,
@@ -135,13 +163,14 @@ impl Run {
         if self.args.common.json {
             let mut m = manifest;
             m["path"] = path.display().to_string().into();
-            record::emit_json(&m)
+            record::emit_json(&m)?;
         } else {
-            record::emit(&[&path.display().to_string()])
+            record::emit(&[&path.display().to_string()])?;
         }
+        Ok(digests)
     }
 
-    fn to_stdout(&self, rec: &Record) -> Result<()> {
+    fn to_stdout(&self, rec: &Record) -> Result<Digests> {
         let out = std::io::stdout().lock();
         let mut sink = Sink::new(out, self.args.zstd).map_err(|e| Error::io("starting zstd", e))?;
         let writing = "writing to standard output";
@@ -154,15 +183,16 @@ impl Run {
             msg::human_bytes(digests.stored_bytes),
             digests.stored_sha256
         ));
-        Ok(())
+        Ok(digests)
     }
 }
 
 /// A record line: `DATABASE_ID SIGNED_URL`, `SIGNED_URL`, or the JSON object that
-/// `d1-export-wait --json` prints (`signed_url`, and `database_id` when known).
-fn parse_line(n: usize, text: &str) -> Result<Record> {
+/// `d1-export-wait --json` prints (`signed_url`, and `database_id` when known, and what it
+/// measured about the export).
+fn parse_line(n: usize, text: &str) -> Result<(Record, Export)> {
     if !text.trim_start().starts_with('{') {
-        return record::parse(n, text, "signed URL");
+        return Ok((record::parse(n, text, "signed URL")?, Export::default()));
     }
     let v: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| Error::usage(format!("line {n}: not a JSON record: {e}")))?;
@@ -171,11 +201,12 @@ fn parse_line(n: usize, text: &str) -> Result<Record> {
             "line {n}: JSON record without a \"signed_url\" string"
         ))
     })?;
-    Ok(Record {
+    let rec = Record {
         line: n,
         database: v["database_id"].as_str().map(str::to_string),
         value: url.to_string(),
-    })
+    };
+    Ok((rec, Export::from_json(&v)))
 }
 
 /// The received body against what the server declared: the length, and the MD5 when the ETag
@@ -219,15 +250,20 @@ mod tests {
 
     #[test]
     fn lines_are_plain_records_or_export_wait_json() {
-        let r = parse_line(1, "db1 https://h/x.sql?s=1").unwrap();
+        let (r, e) = parse_line(1, "db1 https://h/x.sql?s=1").unwrap();
         assert_eq!(r.database.as_deref(), Some("db1"));
-        let r = parse_line(
+        assert_eq!(e, Default::default());
+        let (r, e) = parse_line(
             2,
-            r#"{"database_id":"db2","signed_url":"https://h/y.sql?s=2","polls":3}"#,
+            r#"{"database_id":"db2","signed_url":"https://h/y.sql?s=2","polls":3,"elapsed_seconds":1.25,"file_size":null}"#,
         )
         .unwrap();
         assert_eq!(r.database.as_deref(), Some("db2"));
         assert_eq!(r.value, "https://h/y.sql?s=2");
+        assert_eq!(
+            (e.polls, e.elapsed_seconds, e.file_size),
+            (Some(3), Some(1.25), None)
+        );
         let e = parse_line(3, r#"{"database_id":"db2"}"#).unwrap_err();
         assert!(
             e.message.starts_with("line 3: JSON record without"),

@@ -5,6 +5,7 @@
 mod download;
 mod fetch;
 mod manifest;
+mod metrics;
 mod output;
 mod sink;
 mod time;
@@ -14,6 +15,7 @@ use d1_core::cli::{self, Common};
 use d1_core::{Error, ExitCode, Result};
 use lexopt::prelude::*;
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 const HELP: &str = concat!(
     "\
@@ -31,6 +33,8 @@ Options:
                          (default: the current folder)
       --zstd[=LEVEL]     compress while downloading (.sql.zst), level 1-19 (default 3)
       --force            overwrite an existing dump and its .sha256/.json files
+      --metrics-file PATH  update PATH, a Prometheus textfile (node_exporter), after each record:
+                         last success time, export duration, dump size, last run's outcome
 ",
     "      --json             print the manifest (plus \"path\") as one JSON line instead of the path
       --timeout DUR      deadline for the whole run (90, 90s, 10m, 1h); exit 75 when reached
@@ -54,6 +58,7 @@ pub struct Args {
     pub zstd: Option<i32>,
     pub force: bool,
     pub url: Option<String>,
+    pub metrics: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -64,6 +69,7 @@ fn parse_args() -> Result<Args> {
         zstd: None,
         force: false,
         url: None,
+        metrics: None,
     };
     while let Some(arg) = parser.next()? {
         let owned = OwnedArg::from(arg);
@@ -80,6 +86,7 @@ fn parse_args() -> Result<Args> {
                 })
             }
             Long("force") => args.force = true,
+            Long("metrics-file") => args.metrics = Some(parser.value()?.into()),
             Value(v) if args.url.is_none() => args.url = Some(v.string()?),
             Value(v) => {
                 return Err(Error::usage(format!(

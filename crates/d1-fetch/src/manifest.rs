@@ -34,8 +34,30 @@ pub fn source_filename(url: &str) -> String {
     }
 }
 
+/// What `d1-export-wait --json` measured about the export, when the input line was its JSON:
+/// carried into the manifest so that export times and database sizes can be plotted over time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Export {
+    pub elapsed_seconds: Option<f64>,
+    pub polls: Option<u64>,
+    /// The database's size as the API reported it (`file_size`): the trend towards D1's limit.
+    pub file_size: Option<u64>,
+}
+
+impl Export {
+    /// Reads the fields from a `d1-export-wait --json` object; absent or `null` stay `None`.
+    pub fn from_json(v: &Value) -> Export {
+        Export {
+            elapsed_seconds: v["elapsed_seconds"].as_f64(),
+            polls: v["polls"].as_u64(),
+            file_size: v["file_size"].as_u64(),
+        }
+    }
+}
+
 pub struct Facts<'a> {
     pub database: Option<&'a str>,
+    pub export: &'a Export,
     pub url: &'a str,
     pub digests: &'a Digests,
     pub zstd: Option<i32>,
@@ -60,6 +82,15 @@ pub fn build(f: &Facts) -> Value {
     });
     if let Some(level) = f.zstd {
         m["zstd_level"] = json!(level);
+    }
+    if let Some(s) = f.export.elapsed_seconds {
+        m["export_elapsed_seconds"] = json!(s);
+    }
+    if let Some(n) = f.export.polls {
+        m["export_polls"] = json!(n);
+    }
+    if let Some(n) = f.export.file_size {
+        m["database_file_size"] = json!(n);
     }
     m
 }
