@@ -4,6 +4,7 @@
 mod against;
 mod atof;
 mod check;
+mod compat;
 mod fastpath;
 mod fingerprint;
 mod metrics;
@@ -42,6 +43,9 @@ Options:
                              when every check passed)
       --force                with --db, replace an existing PATH
       --max-statement-bytes N  longest statement accepted (default 1073741824)
+      --d1-compat            fail a dump that D1's import would refuse (transaction control,
+                             _cf_ tables, statements over 100000 bytes, rows before their
+                             foreign key's parent table); without it these are warnings
       --metrics-file PATH    update PATH, a Prometheus textfile (node_exporter), after
                              each dump: last success time, duration, rows restored
       --against[=DB]         compare the restore with the live database (DB, else the
@@ -80,6 +84,7 @@ fn parse_args() -> Result<Args> {
         expect_tables: Vec::new(),
         min_rows: Vec::new(),
         against: None,
+        d1_compat: false,
     };
     // --against: (given, its =DB), --database, --allow-drift.
     let (mut against, mut database, mut allow_drift) = (None, None, false);
@@ -107,6 +112,7 @@ fn parse_args() -> Result<Args> {
             Long("metrics-file") => metrics = Some(PathBuf::from(p.value()?)),
             Long("db") => opts.db = Some(PathBuf::from(p.value()?)),
             Long("force") => opts.force = true,
+            Long("d1-compat") => opts.d1_compat = true,
             Long("max-statement-bytes") => {
                 let v = p.value()?.string()?;
                 opts.settings.max_statement =

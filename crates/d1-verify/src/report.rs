@@ -55,6 +55,7 @@ pub fn json(r: &Report) -> serde_json::Value {
             "table": v.table, "rowid": v.rowid, "parent": v.parent,
         })).collect::<Vec<_>>(),
         "warnings": r.quirks.to_json(),
+        "d1_compat": r.compat.to_json(),
         "against": r.against.as_ref().map(|a| a.to_json()),
         "statements": r.stats.statements,
         "fast_path_rows": r.stats.fast_rows,

@@ -128,6 +128,7 @@ pub fn load(
     settings: &Settings,
     stats: &mut Stats,
     quirks: &mut Quirks,
+    compat: &mut crate::compat::Compat,
     mut warn: impl FnMut(&Warning),
 ) -> Result<()> {
     let mut sp = Splitter::new(reader, settings.max_statement);
@@ -162,6 +163,9 @@ pub fn load(
         let text = std::str::from_utf8(st.text)
             .map_err(|_| Error::failed(format!("{label} {line}: statement is not valid UTF-8")))?;
         quirks.scan(st.text, line, &mut warn);
+        // Before anything runs: what D1's import would refuse (a warning, or with
+        // --d1-compat the failure, even for statements this restore skips or accepts).
+        compat.scan(text, line, label)?;
 
         if settings.fast_path && try_fast(conn, denied, &mut cache, text) {
             stats.fast_rows += 1;
@@ -187,7 +191,7 @@ pub fn load(
         if let Err(e) = run() {
             let msg = match denied.take() {
                 Some(why) => format!("refused: {why}"),
-                None => sqlite_message(&e),
+                None => compat.explain_failure(sqlite_message(&e), line, label),
             };
             return Err(Error::failed(format!(
                 "{label} {line}: {msg}: {}",

@@ -21,6 +21,8 @@ pub struct Options {
     pub expect_tables: Vec<String>,
     pub min_rows: Vec<(String, u64)>,
     pub against: Option<crate::against::Settings>,
+    /// `--d1-compat`: what D1's import would refuse fails the dump (compat.rs).
+    pub d1_compat: bool,
 }
 
 /// Everything known about one dump, whether it passed or not.
@@ -35,6 +37,7 @@ pub struct Report {
     pub inventory: Inventory,
     pub fk: Vec<FkViolation>,
     pub quirks: Quirks,
+    pub compat: crate::compat::Compat,
     pub stats: Stats,
     pub against: Option<crate::against::Outcome>,
     pub load_ms: u128,
@@ -80,6 +83,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
     let denied = Denied::default();
     sandbox::guard(&conn, &denied);
     let warn = |w: &Warning| d1_core::msg::warn(&format!("{path} line {}: {}", w.line, w.message));
+    r.compat = crate::compat::Compat::new(path, opts.d1_compat);
 
     let t = Instant::now();
     if let Some(schema) = &opts.schema {
@@ -94,6 +98,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
             &opts.settings,
             &mut Stats::default(),
             &mut ignore,
+            &mut r.compat,
             |_| {},
         )?;
     }
@@ -105,9 +110,11 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         &opts.settings,
         &mut r.stats,
         &mut r.quirks,
+        &mut r.compat,
         warn,
     )?;
     r.load_ms = t.elapsed().as_millis();
+    r.compat.finish();
     for (kind, n) in r.quirks.hidden() {
         d1_core::msg::warn(&format!(
             "{path}: {n} more {} warning(s) not shown",
