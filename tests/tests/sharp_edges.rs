@@ -152,3 +152,221 @@ fn a_busy_database_is_exit_75_on_a_query_during_another_export() {
     );
     assert_eq!(emu.state()["refused"]["query"], 1);
 }
+
+// ---- d1-verify: dumps SQLite restores but D1's import refuses ----------------------------
+
+/// A D1-style dump whose child rows come before the parent table's CREATE (a table rebuilt
+/// after its parent keeps a lower rowid, so D1's own exports can come out in this order).
+const CHILD_BEFORE_PARENT: &str = "PRAGMA defer_foreign_keys=TRUE;
+CREATE TABLE \"child\" (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));
+INSERT INTO \"child\" (\"id\",\"parent_id\") VALUES(1,1);
+CREATE TABLE \"parent\" (id INTEGER PRIMARY KEY);
+INSERT INTO \"parent\" (\"id\") VALUES(1);";
+
+/// `sqlite3 .dump` output: a transaction of its own around everything.
+const WITH_TRANSACTION: &str = "PRAGMA foreign_keys=OFF;
+BEGIN TRANSACTION;
+CREATE TABLE t(a);
+INSERT INTO t VALUES(1);
+COMMIT;";
+
+/// An INSERT into a table that does not exist yet.
+const TABLE_CREATED_LATER: &str = "PRAGMA defer_foreign_keys=TRUE;
+CREATE TABLE a(x);
+INSERT INTO later VALUES(1);
+CREATE TABLE later(y);";
+
+/// A row of about 150 KB on line 3: over D1's 100 000 bytes per statement.
+fn with_long_statement() -> String {
+    format!(
+        "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE \"blobs\" (id INTEGER PRIMARY KEY, data BLOB);\n\
+         INSERT INTO \"blobs\" (\"id\",\"data\") VALUES(1,X'{}');\nINSERT INTO \"blobs\" (\"id\",\"data\") VALUES(2,X'00');",
+        "ab".repeat(75_000)
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn verify(args: &[&str]) -> Outcome {
+    tool("d1-verify").args(args).run()
+}
+
+/// What the emulator's import (D1's rules) says about `file`, into a fresh empty database.
+fn import_error(emu: &Emulator, name: &str, file: &str) -> String {
+    let (status, body) = emu.api(
+        "POST",
+        &format!("/accounts/{ACCOUNT}/d1/database"),
+        Some(serde_json::json!({ "name": name })),
+    );
+    assert_eq!(status, 200, "{body}");
+    let id = body["result"]["uuid"].as_str().expect("uuid").to_string();
+    let o = tool("d1-import")
+        .env_from(emu)
+        .args(["--database", &id, file])
+        .run();
+    assert_eq!(o.code, 1, "D1 (the emulator) should refuse {file}: {o:?}");
+    o.stderr
+}
+
+/// The dump fails with `--d1-compat` naming the line, and passes with a warning without it.
+fn refused_by_d1_only(file: &str, line: u64, why: &str) {
+    let strict = verify(&["--d1-compat", file]);
+    assert_eq!(strict.code, 1, "{strict:?}");
+    let expected = format!("FAIL {file} line {line}: will not import into D1: {why}");
+    assert!(
+        strict.stdout.starts_with(&expected),
+        "{}\nexpected to start with\n{expected}",
+        strict.stdout
+    );
+
+    let lenient = verify(&[file]);
+    assert_eq!(lenient.code, 0, "{lenient:?}");
+    assert!(
+        lenient.stdout.starts_with(&format!("OK {file} ")),
+        "{}",
+        lenient.stdout
+    );
+    let warning = format!("d1-verify: warning: {file} line {line}: will not import into D1: {why}");
+    assert!(
+        lenient.stderr.lines().any(|l| l.starts_with(&warning)),
+        "{}\nexpected a line starting with\n{warning}",
+        lenient.stderr
+    );
+
+    let json = verify(&["--json", file]);
+    assert_eq!(json.code, 0, "{json:?}");
+    let report: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    let compat = &report["d1_compat"];
+    assert_eq!(compat["importable"], false, "{compat}");
+    assert_eq!(compat["findings"][0]["line"], line, "{compat}");
+    assert!(
+        compat["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("will not import into D1: {why}")),
+        "{compat}"
+    );
+}
+
+#[test]
+fn an_insert_before_its_parent_table_is_created_will_not_import_into_d1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "order.sql", CHILD_BEFORE_PARENT);
+    refused_by_d1_only(
+        &file,
+        3,
+        "INSERT into child before its foreign key's parent table parent is created: D1 enforces \
+         foreign keys during an import and fails here with \"no such table: main.parent\"",
+    );
+    // D1's rules (the emulator's import) refuse it at that statement, with those words.
+    let emu = Emulator::start(&[]);
+    let e = import_error(&emu, "order", &file);
+    assert!(e.contains("statement 3: no such table: main.parent"), "{e}");
+}
+
+#[test]
+fn begin_transaction_will_not_import_into_d1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "tx.sql", WITH_TRANSACTION);
+    refused_by_d1_only(
+        &file,
+        2,
+        "BEGIN TRANSACTION is transaction control, which D1 refuses",
+    );
+    // COMMIT on line 5 is reported too.
+    let o = verify(&[&file]);
+    assert!(
+        o.stderr.contains(&format!(
+            "{file} line 5: will not import into D1: COMMIT is transaction control"
+        )),
+        "{}",
+        o.stderr
+    );
+    let emu = Emulator::start(&[]);
+    let e = import_error(&emu, "tx", &file);
+    assert!(e.contains("statement 2: To execute a transaction"), "{e}");
+}
+
+#[test]
+fn a_150_kb_insert_will_not_import_into_d1() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = with_long_statement();
+    let file = write(dir.path(), "long.sql", &text);
+    let len = text.lines().nth(2).unwrap().len();
+    assert!(len > 150_000, "{len}");
+    refused_by_d1_only(
+        &file,
+        3,
+        &format!("the statement is {len} bytes, over D1's limit of 100000 bytes per statement"),
+    );
+    let emu = Emulator::start(&[]);
+    let e = import_error(&emu, "long", &file);
+    assert!(
+        e.contains("statement 3: statement too long: SQLITE_TOOBIG"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_cf_table_will_not_import_into_d1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "cf.sql",
+        "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(a);\nCREATE TABLE _cf_KV (key TEXT PRIMARY KEY, value BLOB);\nINSERT INTO \"_cf_KV\" VALUES('k', X'00');",
+    );
+    refused_by_d1_only(
+        &file,
+        3,
+        "it creates table _cf_KV; names starting with _cf_ are reserved",
+    );
+}
+
+#[test]
+fn an_insert_into_a_table_created_later_fails_at_its_line_and_says_d1_refuses_it_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "later.sql", TABLE_CREATED_LATER);
+    let o = verify(&[&file]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        o.stdout.starts_with(&format!(
+            "FAIL {file} line 3: no such table: later (D1's import refuses it too): INSERT INTO later"
+        )),
+        "{}",
+        o.stdout
+    );
+    let strict = verify(&["--d1-compat", &file]);
+    assert_eq!(strict.code, 1, "{strict:?}");
+    assert!(
+        strict.stdout.starts_with(&format!(
+            "FAIL {file} line 3: will not import into D1: no such table: later"
+        )),
+        "{}",
+        strict.stdout
+    );
+    let emu = Emulator::start(&[]);
+    let e = import_error(&emu, "later", &file);
+    assert!(e.contains("statement 3: no such table: later"), "{e}");
+}
+
+#[test]
+fn a_d1_export_passes_d1_compat_without_warnings() {
+    let emu = Emulator::start(&[]);
+    let (_id, url) = emu.export_url("sample");
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("sample.sql");
+    std::fs::write(&p, download(&url)).unwrap();
+    let o = verify(&["--d1-compat", "--json", p.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let report: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(
+        report["d1_compat"]["importable"], true,
+        "{}",
+        report["d1_compat"]
+    );
+    assert!(!o.stderr.contains("will not import"), "{}", o.stderr);
+}
