@@ -144,7 +144,7 @@ fn parse(text: &str, owned: &[Family]) -> Result<Parsed> {
         }
         let bad = |why: &str| {
             Error::failed(format!(
-                "line {n}: {why}: not Prometheus text format; not overwriting it"
+                "line {n}: not Prometheus text format ({why}); not overwriting it"
             ))
         };
         let name_len = metric_name_len(t);
