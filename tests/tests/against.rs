@@ -328,3 +328,34 @@ fn without_against_no_api_is_needed_and_its_companions_are_refused() {
     assert_eq!(o.code, 3, "{o:?}");
     assert!(o.stderr.contains("CLOUDFLARE_API_TOKEN"), "{}", o.stderr);
 }
+
+#[test]
+fn a_failing_comparison_writes_no_db_file_and_an_unreachable_live_side_is_temporary() {
+    let (emu, _data) = start(&[("plain", PLAIN_SQL)]);
+    let out = tempfile::tempdir().unwrap();
+    let path = fetch(&emu, "plain", out.path());
+    query(&emu, "plain", "DELETE FROM users WHERE name = 'Ada'");
+    let db = out.path().join("restored.db");
+    let db_arg = db.to_str().unwrap();
+    let o = against(&emu, &["--against", "--db", db_arg, &path]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        !db.exists(),
+        "--db must not be written when the comparison fails"
+    );
+    let o = against(&emu, &["--against", "--allow-drift", "--db", db_arg, &path]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(db.exists());
+
+    emu.arm(&["query:503:times=0"]);
+    let o = against(&emu, &["--against", "--retries", "1", &path]);
+    assert_eq!(o.code, 75, "{o:?}");
+    assert!(
+        o.stdout
+            .starts_with(&format!("FAIL {path} querying live database plain: ")),
+        "{}",
+        o.stdout
+    );
+    d1_tests::assert_no_secrets("stdout", &o.stdout);
+    d1_tests::assert_no_secrets("stderr", &o.stderr);
+}
