@@ -3,7 +3,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 BINS := d1-export-start d1-export-wait d1-fetch d1-import d1-verify d1-emulator
 
-.PHONY: all build release test lint fmt demo bench fuzz install clean
+.PHONY: all build release test lint fmt demo bench fuzz man install clean
 
 all: build
 
@@ -35,9 +35,16 @@ bench:
 fuzz:
 	./scripts/fuzz.sh
 
-install: release
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/d1-tools
+# Man pages are generated from the docs pages (one source, see scripts/mkman.py).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+man:
+	mkdir -p target/man/man1
+	for b in $(BINS); do python3 scripts/mkman.py docs/$$b.md $(VERSION) > target/man/man1/$$b.1; done
+
+install: release man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/d1-tools $(DESTDIR)$(PREFIX)/share/man/man1
 	for b in $(BINS); do install -m 0755 target/release/$$b $(DESTDIR)$(PREFIX)/bin/$$b; done
+	for b in $(BINS); do install -m 0644 target/man/man1/$$b.1 $(DESTDIR)$(PREFIX)/share/man/man1/$$b.1; done
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/d1-tools/
 
 clean:

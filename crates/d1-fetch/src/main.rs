@@ -39,6 +39,7 @@ Options:
     "      --json             print the manifest (plus \"path\") as one JSON line instead of the path
       --timeout DUR      deadline for the whole run (90, 90s, 10m, 1h); exit 75 when reached
       --retries N        further attempts after a failed request or a dropped connection (default 5)
+      --token-file PATH  accepted as in every tool, unused: a signed URL carries its own authorisation
   -q, --quiet            no progress line and no informational messages
   -h, --help             print this help
   -V, --version          print the version
