@@ -18,7 +18,9 @@ pub mod msg;
 pub mod record;
 pub mod redact;
 pub mod retry;
+pub mod s3;
 pub mod signal;
+pub mod time;
 pub mod url;
 
 pub use config::Config;

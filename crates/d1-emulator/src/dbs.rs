@@ -1,6 +1,7 @@
 //! The databases: `DIR/NAME.sqlite` files, each with a UUID derived from its name so that a
 //! restart on the same folder gives the same ids.
 
+use d1_core::time::Utc;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -151,44 +152,14 @@ pub fn describe(db: &DbInfo) -> Value {
     })
 }
 
-/// `2024-05-01T12:34:56.789Z`.
+/// `created_at` as Cloudflare writes it: RFC 3339 with milliseconds.
 pub fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let (y, mo, day, h, mi, s) = civil(d.as_secs());
-    format!(
-        "{y:04}-{mo:02}-{day:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
-        d.subsec_millis()
-    )
+    Utc::from_system(t).rfc3339_millis()
 }
 
-/// `20240501T123456Z`, for file names.
+/// `20240501T123456Z`, for export file names.
 pub fn compact_timestamp(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let (y, mo, day, h, mi, s) = civil(d.as_secs());
-    format!("{y:04}{mo:02}{day:02}T{h:02}{mi:02}{s:02}Z")
-}
-
-/// Seconds since the epoch to a UTC date and time (Howard Hinnant's civil_from_days).
-fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z.rem_euclid(146097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
+    Utc::from_system(t).compact()
 }
 
 #[cfg(test)]

@@ -362,18 +362,9 @@ fn refused(body: &str) -> Error {
 
 /// ` Code: Message` from an S3 XML error body, or nothing.
 fn s3_detail(body: &str) -> String {
-    let tag = |name: &str| -> Option<String> {
-        let open = format!("<{name}>");
-        let start = body.find(&open)? + open.len();
-        let end = body[start..].find('<')? + start;
-        let text: String = body[start..end].chars().take(200).collect();
-        Some(text.trim().to_string())
-    };
-    match (tag("Code"), tag("Message")) {
-        (Some(c), Some(m)) => format!(" {c}: {m}"),
-        (Some(c), None) => format!(" {c}"),
-        _ => String::new(),
-    }
+    d1_core::s3::error_summary(body)
+        .map(|d| format!(" {d}"))
+        .unwrap_or_default()
 }
 
 /// `bytes A-B/T` → (A, B, T).

@@ -8,7 +8,6 @@ mod manifest;
 mod metrics;
 mod output;
 mod sink;
-mod time;
 
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common};

@@ -4,8 +4,8 @@
 
 use crate::output::Paths;
 use crate::sink::Digests;
-use crate::time::Utc;
 use d1_core::atomic;
+use d1_core::time::Utc;
 use d1_core::Result;
 use serde_json::{json, Value};
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! and the checks made before any byte is downloaded (URLs are perishable: better to fail at
 //! once than after ten minutes of transfer).
 
-use crate::time::Utc;
+use d1_core::time::Utc;
 use d1_core::{Error, Result};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -43,23 +43,6 @@ impl Read for Body {
     }
 }
 
-/// The `<Code>` and `<Message>` of an S3-style XML error body, when there is one.
-fn s3_error(body: &str) -> Option<String> {
-    let tag = |name: &str| {
-        let open = format!("<{name}>");
-        let close = format!("</{name}>");
-        let a = body.find(&open)? + open.len();
-        let b = body[a..].find(&close)? + a;
-        Some(body[a..b].trim().to_string())
-    };
-    match (tag("Code"), tag("Message")) {
-        (Some(c), Some(m)) => Some(format!("{c}: {m}")),
-        (Some(c), None) => Some(c),
-        (None, Some(m)) => Some(m),
-        (None, None) => None,
-    }
-}
-
 /// An ETag header as the md5 it should be: quotes stripped, lowercase.
 pub fn etag_value(header: &str) -> String {
     header.trim().trim_matches('"').to_ascii_lowercase()
@@ -179,7 +162,7 @@ fn send(
         .limit(64 * 1024)
         .read_to_string()
         .unwrap_or_default();
-    let what = s3_error(&text)
+    let what = d1_core::s3::error_summary(&text)
         .map(|w| format!(" ({w})"))
         .unwrap_or_default();
     Ok(match status {
@@ -204,16 +187,5 @@ mod tests {
     fn etags_compare_without_quotes_or_case() {
         assert_eq!(etag_value("\"ABCdef\""), "abcdef");
         assert_eq!(etag_value(" abc "), "abc");
-    }
-
-    #[test]
-    fn s3_errors_are_summarised_from_their_xml() {
-        let xml = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code>\
-                   <Message>Request has expired</Message></Error>";
-        assert_eq!(
-            s3_error(xml).as_deref(),
-            Some("AccessDenied: Request has expired")
-        );
-        assert_eq!(s3_error("<html>502</html>"), None);
     }
 }

@@ -12,16 +12,21 @@ pub struct Utc {
     pub hour: u32,
     pub minute: u32,
     pub second: u32,
+    pub millis: u32,
 }
 
 impl Utc {
     pub fn now() -> Utc {
+        Utc::from_system(SystemTime::now())
+    }
+
+    pub fn from_system(t: SystemTime) -> Utc {
         // A clock before 1970 is a broken clock; the epoch is as good a name as any then.
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        Utc::from_unix(secs as i64)
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        Utc {
+            millis: d.subsec_millis(),
+            ..Utc::from_unix(d.as_secs() as i64)
+        }
     }
 
     pub fn from_unix(secs: i64) -> Utc {
@@ -43,6 +48,7 @@ impl Utc {
             hour: (rem / 3600) as u32,
             minute: (rem % 3600 / 60) as u32,
             second: (rem % 60) as u32,
+            millis: 0,
         }
     }
 
@@ -61,11 +67,20 @@ impl Utc {
             self.year, self.month, self.day, self.hour, self.minute, self.second
         )
     }
+
+    /// RFC 3339 with milliseconds, as Cloudflare's API writes `created_at`.
+    pub fn rfc3339_millis(&self) -> String {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            self.year, self.month, self.day, self.hour, self.minute, self.second, self.millis
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::Utc;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn known_instants_format_in_both_forms() {
@@ -77,6 +92,11 @@ mod tests {
         assert_eq!(
             Utc::from_unix(1_735_689_599).rfc3339(),
             "2024-12-31T23:59:59Z"
+        );
+        let t = UNIX_EPOCH + std::time::Duration::from_millis(1_714_566_896_789);
+        assert_eq!(
+            Utc::from_system(t).rfc3339_millis(),
+            "2024-05-01T12:34:56.789Z"
         );
     }
 }

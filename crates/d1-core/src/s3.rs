@@ -1,0 +1,41 @@
+//! The object store behind signed URLs (R2, S3-compatible) answers errors as XML, not in
+//! Cloudflare's JSON envelope: `<Error><Code>AccessDenied</Code><Message>Request has
+//! expired</Message>…`. d1-fetch (downloads) and d1-import (uploads) both summarise it.
+
+/// `Code: Message` from an S3 XML error body, or `None` when the body is not one.
+pub fn error_summary(body: &str) -> Option<String> {
+    let tag = |name: &str| -> Option<String> {
+        let open = format!("<{name}>");
+        let start = body.find(&open)? + open.len();
+        let end = body[start..].find('<')? + start;
+        // Bounded: the body comes from a server.
+        let text: String = body[start..end].chars().take(200).collect();
+        Some(text.trim().to_string())
+    };
+    match (tag("Code"), tag("Message")) {
+        (Some(c), Some(m)) => Some(format!("{c}: {m}")),
+        (Some(c), None) => Some(c),
+        (None, Some(m)) => Some(m),
+        (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_summary;
+
+    #[test]
+    fn code_and_message_are_summarised_and_other_bodies_are_none() {
+        let xml = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code>\
+                   <Message>Request has expired</Message></Error>";
+        assert_eq!(
+            error_summary(xml).as_deref(),
+            Some("AccessDenied: Request has expired")
+        );
+        assert_eq!(
+            error_summary("<Error><Code>SignatureDoesNotMatch</Code></Error>").as_deref(),
+            Some("SignatureDoesNotMatch")
+        );
+        assert_eq!(error_summary("<html>502</html>"), None);
+    }
+}
