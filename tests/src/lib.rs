@@ -256,9 +256,10 @@ pub struct Tool {
     stdout: Option<std::fs::File>,
 }
 
-pub fn tool(name: &str) -> Tool {
+/// The tool's binary as a `Command` with nothing of the developer's own environment: no
+/// Cloudflare variables leak into a test.
+pub fn command(name: &str) -> Command {
     let mut cmd = Command::new(bin(name));
-    // Nothing from the developer's own environment leaks into a test.
     for var in [
         "CLOUDFLARE_API_TOKEN",
         "CLOUDFLARE_ACCOUNT_ID",
@@ -271,8 +272,12 @@ pub fn tool(name: &str) -> Tool {
     ] {
         cmd.env_remove(var);
     }
+    cmd
+}
+
+pub fn tool(name: &str) -> Tool {
     Tool {
-        cmd,
+        cmd: command(name),
         stdin: Vec::new(),
         stdout: None,
     }

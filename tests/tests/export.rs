@@ -13,20 +13,8 @@ const START_AGAIN: &str =
     "start the export again and pipe d1-export-start into d1-export-wait at once";
 
 /// A command for a tool with only the emulator's environment (as `tool()` does), for pipes.
-fn command(name: &str, emu: &Emulator) -> Command {
-    let mut c = Command::new(bin(name));
-    for var in [
-        "CLOUDFLARE_API_TOKEN",
-        "CLOUDFLARE_ACCOUNT_ID",
-        "CLOUDFLARE_API_BASE_URL",
-        "D1_DATABASE_ID",
-        "CF_API_TOKEN",
-        "CF_ACCOUNT_ID",
-        "CF_D1_DATABASE_ID",
-        "NO_COLOR",
-    ] {
-        c.env_remove(var);
-    }
+fn command_for(name: &str, emu: &Emulator) -> Command {
+    let mut c = command(name);
     c.envs(emu.env());
     c
 }
@@ -34,14 +22,14 @@ fn command(name: &str, emu: &Emulator) -> Command {
 /// `d1-export-start START_ARGS | d1-export-wait WAIT_ARGS`, with each line start prints handed to
 /// wait as soon as it is printed. Returns both outcomes.
 fn pipeline(emu: &Emulator, start_args: &[&str], wait_args: &[&str]) -> (Outcome, Outcome) {
-    let mut start = command("d1-export-start", emu)
+    let mut start = command_for("d1-export-start", emu)
         .args(start_args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn d1-export-start");
-    let mut wait = command("d1-export-wait", emu)
+    let mut wait = command_for("d1-export-wait", emu)
         .args(wait_args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -561,7 +549,7 @@ fn stdin_is_read_as_it_arrives_and_each_url_is_printed_at_once() {
     let emu = Emulator::start(&["--poll-hold-ms", "10"]);
     let id = emu.db_id("sample");
     let first = start(&emu, &["sample"]);
-    let mut child = command("d1-export-wait", &emu)
+    let mut child = command_for("d1-export-wait", &emu)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -653,7 +641,7 @@ fn a_stalled_upstream_does_not_hold_the_wait_past_the_timeout() {
     let emu = Emulator::start(&["--poll-hold-ms", "10"]);
     let id = emu.db_id("sample");
     let first = start(&emu, &["sample"]);
-    let mut child = command("d1-export-wait", &emu)
+    let mut child = command_for("d1-export-wait", &emu)
         .args(["--timeout", "1"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -9,30 +9,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Runs an export of `sample` to completion through the API; returns (database id, signed URL).
-fn signed_url(emu: &Emulator) -> (String, String) {
-    let id = emu.db_id("sample");
-    let path = format!("/accounts/{ACCOUNT}/d1/database/{id}/export");
-    let mut body = json!({"output_format": "polling"});
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, answer) = emu.api("POST", &path, Some(body.clone()));
-        assert_eq!(status, 200, "export: {answer}");
-        let result = &answer["result"];
-        if result["status"] == "complete" {
-            let url = result["result"]["signed_url"].as_str().expect("signed_url");
-            return (id, url.to_string());
-        }
-        assert_ne!(result["status"], "error", "export failed: {answer}");
-        body["current_bookmark"] = result["at_bookmark"].clone();
-        assert!(Instant::now() < end, "export did not complete");
-    }
-}
-
-fn downloads(emu: &Emulator) -> u64 {
-    emu.state()["requests"]["download"].as_u64().unwrap_or(0)
-}
-
 fn on_path(cmd: &str) -> bool {
     Command::new(cmd)
         .arg("--version")
@@ -60,7 +36,7 @@ fn assert_empty(dir: &Path) {
 #[test]
 fn a_plain_download_stores_the_served_bytes_with_checksum_and_manifest() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     let dir = tempfile::tempdir().unwrap();
     let out = tool("d1-fetch")
         .args(["-o", &format!("{}/", dir.path().display())])
@@ -129,7 +105,7 @@ fn a_plain_download_stores_the_served_bytes_with_checksum_and_manifest() {
 #[test]
 fn a_zstd_download_decompresses_to_the_served_bytes() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     let dir = tempfile::tempdir().unwrap();
     let out = tool("d1-fetch")
         .args(["--zstd", "-o"])
@@ -175,7 +151,7 @@ fn a_zstd_download_decompresses_to_the_served_bytes() {
 #[test]
 fn json_prints_the_manifest_with_the_path_as_one_line() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("x.sql.zst");
     let out = tool("d1-fetch")
@@ -197,7 +173,7 @@ fn json_prints_the_manifest_with_the_path_as_one_line() {
 #[test]
 fn the_default_output_is_the_current_folder_named_dump_without_an_id() {
     let emu = Emulator::start(&[]);
-    let (_, url) = signed_url(&emu);
+    let (_, url) = emu.export_url("sample");
     let dir = tempfile::tempdir().unwrap();
     let out = tool("d1-fetch")
         .current_dir(dir.path())
@@ -218,7 +194,7 @@ fn the_default_output_is_the_current_folder_named_dump_without_an_id() {
 #[test]
 fn a_truncated_body_exits_1_and_leaves_no_file() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     emu.arm(&["download:truncate"]);
     let dir = tempfile::tempdir().unwrap();
     let out = tool("d1-fetch")
@@ -235,7 +211,7 @@ fn a_truncated_body_exits_1_and_leaves_no_file() {
 #[test]
 fn a_wrong_content_length_exits_1_and_leaves_no_file() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     emu.arm(&["download:wrong-length:times=0"]);
     let dir = tempfile::tempdir().unwrap();
     let out = tool("d1-fetch")
@@ -251,7 +227,7 @@ fn a_wrong_content_length_exits_1_and_leaves_no_file() {
 #[test]
 fn a_corrupted_body_fails_the_etag_md5_check_and_leaves_no_file() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     emu.arm(&["download:corrupt"]);
     let dir = tempfile::tempdir().unwrap();
     let out = tool("d1-fetch")
@@ -267,10 +243,10 @@ fn a_corrupted_body_fails_the_etag_md5_check_and_leaves_no_file() {
 #[test]
 fn a_dropped_connection_is_resumed_with_range_and_the_digests_match() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     emu.arm(&["download:reset-mid-body:after=100"]);
     let dir = tempfile::tempdir().unwrap();
-    let before = downloads(&emu);
+    let before = emu.requests("download");
     let out = tool("d1-fetch")
         .arg("-o")
         .arg(dir.path())
@@ -279,7 +255,7 @@ fn a_dropped_connection_is_resumed_with_range_and_the_digests_match() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stderr, "");
     assert_eq!(
-        downloads(&emu) - before,
+        emu.requests("download") - before,
         2,
         "one cut request and one resumed"
     );
@@ -293,17 +269,17 @@ fn a_dropped_connection_is_resumed_with_range_and_the_digests_match() {
 #[test]
 fn a_server_that_ignores_range_after_a_drop_makes_the_download_start_over() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     emu.arm(&["download:reset-mid-body:after=100", "download:no-range"]);
     let dir = tempfile::tempdir().unwrap();
-    let before = downloads(&emu);
+    let before = emu.requests("download");
     let out = tool("d1-fetch")
         .args(["--zstd", "-o"])
         .arg(dir.path())
         .stdin(format!("{id} {url}\n"))
         .run();
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(downloads(&emu) - before, 2);
+    assert_eq!(emu.requests("download") - before, 2);
     let served = download(&url);
     let stored = std::fs::read(out.stdout.trim_end()).unwrap();
     assert_eq!(zstd::decode_all(&stored[..]).unwrap(), served);
@@ -316,7 +292,7 @@ fn a_server_that_ignores_range_after_a_drop_makes_the_download_start_over() {
 #[test]
 fn an_expired_url_exits_1_and_says_to_wait_for_the_export_again() {
     let emu = Emulator::start(&["--url-ttl", "1"]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     std::thread::sleep(Duration::from_secs(2));
     let dir = tempfile::tempdir().unwrap();
     let out = tool("d1-fetch")
@@ -333,7 +309,7 @@ fn an_expired_url_exits_1_and_says_to_wait_for_the_export_again() {
 #[test]
 fn a_tampered_signature_is_refused_with_exit_1() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     let i = url.find("X-Amz-Signature=").expect("signature") + "X-Amz-Signature=".len();
     let mut tampered = url.clone().into_bytes();
     tampered[i] = if tampered[i] == b'0' { b'1' } else { b'0' };
@@ -352,16 +328,20 @@ fn a_tampered_signature_is_refused_with_exit_1() {
 #[test]
 fn an_existing_target_is_kept_without_force_and_replaced_with_it() {
     let emu = Emulator::start(&[]);
-    let (_, url) = signed_url(&emu);
+    let (_, url) = emu.export_url("sample");
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("backup.sql");
     std::fs::write(&target, "old").unwrap();
-    let before = downloads(&emu);
+    let before = emu.requests("download");
     let out = tool("d1-fetch").arg("-o").arg(&target).arg(&url).run();
     assert_eq!(out.code, 2, "{out:?}");
     assert_one_line_error(&out, "already exists");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
-    assert_eq!(downloads(&emu), before, "refused before downloading");
+    assert_eq!(
+        emu.requests("download"),
+        before,
+        "refused before downloading"
+    );
     assert_eq!(files_in(dir.path()), vec!["backup.sql"]);
 
     let out = tool("d1-fetch")
@@ -376,12 +356,12 @@ fn an_existing_target_is_kept_without_force_and_replaced_with_it() {
 #[test]
 fn a_folder_that_cannot_be_written_fails_before_downloading() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     let dir = tempfile::tempdir().unwrap();
     // Tests run as root, where permissions do not stop writes: a folder below a regular file
     // cannot be created by anyone.
     std::fs::write(dir.path().join("somefile"), "x").unwrap();
-    let before = downloads(&emu);
+    let before = emu.requests("download");
     for target in ["somefile/", "somefile/sub/"] {
         let out = tool("d1-fetch")
             .args(["-o", target])
@@ -395,14 +375,14 @@ fn a_folder_that_cannot_be_written_fails_before_downloading() {
     let out = tool("d1-fetch").args(["-o", "/proc/"]).arg(&url).run();
     assert_eq!(out.code, 1, "{out:?}");
     assert_one_line_error(&out, "/proc");
-    assert_eq!(downloads(&emu), before, "nothing was downloaded");
+    assert_eq!(emu.requests("download"), before, "nothing was downloaded");
     assert_eq!(files_in(dir.path()), vec!["somefile"]);
 }
 
 #[test]
 fn sigterm_during_a_download_leaves_no_file_and_exits_130() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     emu.arm(&["download:slow:ms=3000"]);
     let dir = tempfile::tempdir().unwrap();
     let child = tool("d1-fetch")
@@ -428,7 +408,7 @@ fn sigterm_during_a_download_leaves_no_file_and_exits_130() {
 #[test]
 fn dash_writes_the_exact_bytes_to_stdout_and_nothing_else() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     let dir = tempfile::tempdir().unwrap();
     let out = tool("d1-fetch")
         .args(["-q", "-o", "-"])
@@ -444,7 +424,7 @@ fn dash_writes_the_exact_bytes_to_stdout_and_nothing_else() {
 #[test]
 fn dash_to_a_full_disk_fails_with_no_space_left_on_device() {
     let emu = Emulator::start(&[]);
-    let (_, url) = signed_url(&emu);
+    let (_, url) = emu.export_url("sample");
     let full = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/full")
@@ -470,7 +450,7 @@ fn dash_to_a_full_disk_fails_with_no_space_left_on_device() {
 #[test]
 fn a_rate_limited_download_is_retried_after_retry_after() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     emu.arm(&["download:429:retry_after=1"]);
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
@@ -493,7 +473,7 @@ fn a_rate_limited_download_is_retried_after_retry_after() {
 #[test]
 fn bad_lines_are_reported_by_number_and_the_good_ones_still_fetched() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     let dir = tempfile::tempdir().unwrap();
     let input =
         format!("{id} http://example.com/d.sql?X-Amz-Signature=abc\n../../etc {url}\n{id} {url}\n");
@@ -527,7 +507,7 @@ fn bad_lines_are_reported_by_number_and_the_good_ones_still_fetched() {
 #[test]
 fn a_single_file_output_takes_one_record_only() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("one.sql");
     let out = tool("d1-fetch")
@@ -543,7 +523,7 @@ fn a_single_file_output_takes_one_record_only() {
 #[test]
 fn export_wait_json_lines_are_accepted_as_records() {
     let emu = Emulator::start(&[]);
-    let (id, url) = signed_url(&emu);
+    let (id, url) = emu.export_url("sample");
     let dir = tempfile::tempdir().unwrap();
     let line = json!({"database_id": id, "signed_url": url, "polls": 2}).to_string();
     let out = tool("d1-fetch")
