@@ -82,6 +82,9 @@ pub struct Compat {
     seen: HashSet<String>,
     pub shown: Vec<Finding>,
     counts: Vec<(Kind, u64)>,
+    /// The table of the previous plain INSERT: a dump's rows come table by table, and every
+    /// judgement of a write is once per table, so the next row of it needs no look.
+    last_insert: String,
 }
 
 impl Compat {
@@ -194,6 +197,16 @@ impl Compat {
                 ),
             ));
         }
+        if let Some(table) = plain_insert_target(text) {
+            if table == self.last_insert {
+                return None;
+            }
+            self.last_insert = table.to_string();
+            return self
+                .reserved(table, "writes")
+                .or_else(|| self.insert_before_parent(table));
+        }
+        self.last_insert.clear();
         // Enough tokens to reach the table name of any write; CREATE TABLE reads all of them
         // for its foreign keys (and is short).
         let head = tokens(text, 12);
@@ -302,6 +315,26 @@ impl Compat {
             ),
         ))
     }
+}
+
+/// The table of `INSERT INTO "t" ...` or `INSERT INTO t ...`, the form of every row of a
+/// dump, without tokenizing; `None` for anything else (a doubled quote, a schema prefix).
+fn plain_insert_target(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("INSERT INTO ")?;
+    let (name, after) = match rest.strip_prefix('"') {
+        Some(q) => {
+            let end = q.find('"')?;
+            (&q[..end], &q[end + 1..])
+        }
+        None => {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            (&rest[..end], &rest[end..])
+        }
+    };
+    let next = after.chars().next()?;
+    (!name.is_empty() && (next == ' ' || next == '(')).then_some(name)
 }
 
 fn reserved_name(name: &str) -> bool {
@@ -592,6 +625,33 @@ mod tests {
         assert_eq!(
             c.explain_failure("UNIQUE constraint failed: t.a".into(), 4, "line"),
             "UNIQUE constraint failed: t.a"
+        );
+    }
+
+    #[test]
+    fn plain_inserts_are_read_without_tokenizing_and_odd_ones_fall_back() {
+        assert_eq!(
+            plain_insert_target("INSERT INTO \"t x\" (\"a\") VALUES(1);"),
+            Some("t x")
+        );
+        assert_eq!(plain_insert_target("INSERT INTO t VALUES(1);"), Some("t"));
+        assert_eq!(
+            plain_insert_target("INSERT INTO t(a) VALUES(1);"),
+            Some("t")
+        );
+        assert_eq!(
+            plain_insert_target("INSERT INTO \"a\"\"b\" VALUES(1);"),
+            None
+        );
+        assert_eq!(plain_insert_target("INSERT INTO main.t VALUES(1);"), None);
+        assert_eq!(plain_insert_target("insert into t values(1);"), None);
+        // The fallback finds the same tables.
+        assert_eq!(
+            kinds(&[
+                "INSERT INTO main.\"_cf_KV\" VALUES(1);",
+                "insert into _cf_x values(1);"
+            ]),
+            vec![(1, Kind::ReservedTable), (2, Kind::ReservedTable)]
         );
     }
 
