@@ -95,7 +95,10 @@ pub fn resolve(c: &Client, name_or_uuid: &str) -> Result<Database> {
         .collect();
     match found.len() {
         0 => Err(Error::usage(format!("no database named {name_or_uuid:?}"))),
-        1 => Ok(found.into_iter().next().expect("one element")),
+        1 => found
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::failed("database list changed while reading it")),
         n => Err(Error::usage(format!(
             "{n} databases are named {name_or_uuid:?}; name one by its id: {}",
             found
