@@ -5,6 +5,7 @@ use crate::download::{self, Served};
 use crate::manifest::{self, Export, Facts};
 use crate::output::{self, Output, Paths};
 use crate::sink::{Digests, Sink};
+use crate::writeback::Writeback;
 use crate::Args;
 use d1_core::atomic::{self, AtomicFile};
 use d1_core::error::Context;
@@ -135,8 +136,11 @@ impl Run {
         // Created before the download: an unwritable folder fails at once.
         let file = AtomicFile::create(&paths.dump, force)?;
         let writing = format!("writing {}", file.temp_path().display());
-        let mut sink =
-            Sink::new(file, self.args.zstd).map_err(|e| Error::io("starting zstd", e))?;
+        let mut sink = Sink::new(
+            Writeback::new(file).map_err(|e| Error::io(&writing, e))?,
+            self.args.zstd,
+        )
+        .map_err(|e| Error::io("starting zstd", e))?;
         let served = download::download(
             &rec.value,
             &mut sink,
@@ -145,6 +149,7 @@ impl Run {
             &self.deadline,
         )?;
         let (file, digests) = sink.finish().ctx(|| writing.clone())?;
+        let file = file.into_inner();
         check(&served, &digests)?;
         let path = file.commit(force)?;
         let manifest = manifest::build(&Facts {

@@ -8,6 +8,7 @@ mod manifest;
 mod metrics;
 mod output;
 mod sink;
+mod writeback;
 
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common};

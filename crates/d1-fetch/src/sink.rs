@@ -5,12 +5,55 @@
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
+
+/// MD5 on its own thread. It is the slowest digest (~500 MB/s against SHA-256's ~1.5 GB/s with
+/// SHA-NI) and, done inline, it was half of d1-fetch's CPU time on the download's critical path
+/// (docs/performance.md). Chunks are copied to it through a small bounded channel, so memory
+/// stays a few chunks.
+struct Md5Worker {
+    tx: Option<SyncSender<Vec<u8>>>,
+    handle: JoinHandle<Md5>,
+}
+
+impl Md5Worker {
+    fn start() -> Md5Worker {
+        let (tx, rx) = sync_channel::<Vec<u8>>(4);
+        let handle = std::thread::spawn(move || {
+            let mut md5 = Md5::new();
+            for chunk in rx {
+                md5.update(&chunk);
+            }
+            md5
+        });
+        Md5Worker {
+            tx: Some(tx),
+            handle,
+        }
+    }
+
+    fn update(&mut self, buf: &[u8]) {
+        if let Some(tx) = &self.tx {
+            // A send fails only if the thread died (a panic): finish() then reports no MD5.
+            let _ = tx.send(buf.to_vec());
+        }
+    }
+
+    fn finish(mut self) -> Option<String> {
+        drop(self.tx.take());
+        self.handle.join().ok().map(|m| hex::encode(m.finalize()))
+    }
+}
 
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
 /// zstd workers: the machines that run backups are small; two threads keep up with a network
 /// download without starving the rest (zstd's multithreaded mode still writes one standard frame).
 const ZSTD_WORKERS: u32 = 2;
+
+/// Bytes per zstd job (see `Sink::new`).
+const ZSTD_JOB: u32 = 1 << 20;
 
 /// Digests and sizes of what was received and what was stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +94,7 @@ enum Inner<W: Write> {
 pub struct Sink<W: Write> {
     inner: Inner<W>,
     sha: Sha256,
-    md5: Option<Md5>,
+    md5: Option<Md5Worker>,
     bytes: u64,
 }
 
@@ -68,6 +111,10 @@ impl<W: Write> Sink<W> {
                 };
                 let mut enc = zstd::stream::write::Encoder::new(stored, level)?;
                 enc.multithread(ZSTD_WORKERS)?;
+                // zstd sizes multithreaded jobs from the window (8 MiB at level 3) and holds
+                // input and output per worker: ~60 MB. 1 MiB jobs keep it near 13 MB with the
+                // same speed and ratio (docs/performance.md).
+                enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB))?;
                 // A checksum in the frame lets `zstd -t` check the file without our sidecar.
                 enc.include_checksum(true)?;
                 Inner::Zstd(Box::new(enc))
@@ -85,7 +132,7 @@ impl<W: Write> Sink<W> {
     /// first answer arrives). Only before any byte was written; later it stays off.
     pub fn want_md5(&mut self) {
         if self.bytes == 0 && self.md5.is_none() {
-            self.md5 = Some(Md5::new());
+            self.md5 = Some(Md5Worker::start());
         }
     }
 
@@ -117,7 +164,7 @@ impl<W: Write> Sink<W> {
     /// Ends the zstd frame and flushes; returns the output and the digests.
     pub fn finish(self) -> io::Result<(W, Digests)> {
         let sql_sha256 = hex::encode(self.sha.finalize());
-        let sql_md5 = self.md5.map(|m| hex::encode(m.finalize()));
+        let sql_md5 = self.md5.and_then(Md5Worker::finish);
         let sql_bytes = self.bytes;
         let (out, stored_bytes, stored_sha256) = match self.inner {
             Inner::Plain(mut w) => {
