@@ -4,7 +4,7 @@
 use crate::app::App;
 use crate::envelope::s3_error;
 use crate::faults::{Fault, Kind};
-use crate::http::{Delivery, Request, Response};
+use crate::http::{Body, Delivery, Request, Response};
 use crate::signing::Refusal;
 use md5::{Digest, Md5};
 use std::sync::Arc;
@@ -98,13 +98,9 @@ impl App {
         } else {
             parse_range(req.header("Range"), len)
         };
-        let (status, mut body, content_range) = match range {
-            Range::Full => (200, dump.body.clone(), None),
-            Range::Part(a, b) => (
-                206,
-                dump.body[a..=b].to_vec(),
-                Some(format!("bytes {a}-{b}/{len}")),
-            ),
+        let (status, span, content_range) = match range {
+            Range::Full => (200, 0..len, None),
+            Range::Part(a, b) => (206, a..b + 1, Some(format!("bytes {a}-{b}/{len}"))),
             Range::Unsatisfiable => {
                 return s3_error(
                     416,
@@ -114,6 +110,8 @@ impl App {
                 .with_header("Content-Range", format!("bytes */{len}"))
             }
         };
+        let etag = dump.etag.clone();
+        let mut body = Body::Shared(dump, span);
         let mut delivery = Delivery::Normal;
         match (kind, fault) {
             (Some(Kind::ResetMidBody | Kind::Truncate), Some(f)) => {
@@ -130,14 +128,18 @@ impl App {
                 };
             }
             (Some(Kind::Corrupt), _) if !body.is_empty() => {
-                let mid = body.len() / 2;
-                body[mid] ^= 0x01;
+                // Only a corrupted download gets its own copy of the bytes.
+                let mut bytes = body.to_vec();
+                let mid = bytes.len() / 2;
+                bytes[mid] ^= 0x01;
+                body = Body::Owned(bytes);
             }
             _ => {}
         }
-        let mut resp = Response::new(status, "application/sql", body)
-            .with_header("ETag", format!("\"{}\"", dump.etag))
+        let mut resp = Response::new(status, "application/sql", Vec::new())
+            .with_header("ETag", format!("\"{etag}\""))
             .with_header("Accept-Ranges", "bytes");
+        resp.body = body;
         if let Some(cr) = content_range {
             resp = resp.with_header("Content-Range", cr);
         }

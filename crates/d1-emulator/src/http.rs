@@ -62,8 +62,32 @@ pub enum Delivery {
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    pub body: Body,
     pub delivery: Delivery,
+}
+
+/// A response body: owned bytes, or a range of a dump shared with every other download of it,
+/// so serving a 1 GB dump does not first copy it (which every download figure would pay).
+#[derive(Clone)]
+pub enum Body {
+    Owned(Vec<u8>),
+    Shared(std::sync::Arc<crate::app::Dump>, std::ops::Range<usize>),
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Body({} bytes)", self.len())
+    }
+}
+
+impl std::ops::Deref for Body {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Body::Owned(v) => v,
+            Body::Shared(d, r) => d.body.get(r.clone()).unwrap_or_default(),
+        }
+    }
 }
 
 impl Response {
@@ -71,7 +95,7 @@ impl Response {
         Response {
             status,
             headers: vec![("Content-Type".to_string(), content_type.to_string())],
-            body,
+            body: Body::Owned(body),
             delivery: Delivery::Normal,
         }
     }
@@ -85,7 +109,7 @@ impl Response {
         Response {
             status: 0,
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Body::Owned(Vec::new()),
             delivery: Delivery::Reset,
         }
     }
