@@ -11,6 +11,8 @@ use d1_core::{Error, Result};
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::io::BufRead;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 /// How much of a statement a FAIL line quotes.
 const QUOTE_CHARS: usize = 200;
@@ -118,12 +120,31 @@ fn try_fast<'c>(conn: &'c Connection, denied: &Denied, cache: &mut Cache<'c>, te
     ok
 }
 
+/// What the reader thread hands to the SQLite thread, in dump order.
+enum Item {
+    Statement {
+        line: u64,
+        text: String,
+    },
+    Warning(Warning),
+    /// The reader stopped here: a split, UTF-8 or D1-compatibility failure.
+    Stop(Error),
+}
+
+/// Statements per hand-over: enough to make the channel's cost negligible per statement.
+const BATCH: usize = 512;
+
 /// Loads one SQL stream. `label` prefixes lines in messages (`line 7` or `schema line 7`).
+///
+/// Two threads, because the machine has two cores and the work splits cleanly: one reads,
+/// decompresses, splits and scans the text (quirks, D1 compatibility), the other executes in
+/// SQLite. Order is kept: items travel in dump order, so the first failure reported is still
+/// the first in the dump. Memory stays bounded by the channel (a few batches).
 #[allow(clippy::too_many_arguments)]
 pub fn load(
     conn: &Connection,
     denied: &Denied,
-    reader: Box<dyn BufRead>,
+    reader: Box<dyn BufRead + Send>,
     label: &str,
     settings: &Settings,
     stats: &mut Stats,
@@ -131,75 +152,181 @@ pub fn load(
     compat: &mut crate::compat::Compat,
     mut warn: impl FnMut(&Warning),
 ) -> Result<()> {
-    let mut sp = Splitter::new(reader, settings.max_statement);
-    let mut cache: Cache<'_> = HashMap::new();
-    let mut progress = d1_core::msg::Progress::new();
+    let bytes_read = AtomicU64::new(0);
     let start_bytes = stats.bytes;
-    loop {
-        if stats.statements.is_multiple_of(1024) {
-            d1_core::signal::check()?;
-            let b = start_bytes + sp.bytes();
-            progress.update(|| format!("{label}: {} read", d1_core::msg::human_bytes(b)));
-        }
-        let st = match sp.next() {
-            Ok(Some(st)) => st,
-            Ok(None) => break,
-            Err(SplitError::Io(e)) => {
-                return Err(Error::io("reading the dump", e));
-            }
-            Err(SplitError::Incomplete { line }) => {
-                return Err(Error::failed(format!(
-                    "{label} {line}: incomplete statement at end of dump (truncated?)"
-                )));
-            }
-            Err(SplitError::TooLong { line, max }) => {
-                return Err(Error::failed(format!(
-                    "{label} {line}: statement longer than {max} bytes (see --max-statement-bytes)"
-                )));
-            }
-        };
-        stats.statements += 1;
-        let line = st.line;
-        let text = std::str::from_utf8(st.text)
-            .map_err(|_| Error::failed(format!("{label} {line}: statement is not valid UTF-8")))?;
-        quirks.scan(st.text, line, &mut warn);
-        // Before anything runs: what D1's import would refuse (a warning, or with
-        // --d1-compat the failure, even for statements this restore skips or accepts).
-        compat.scan(text, line, label)?;
-
-        if settings.fast_path && try_fast(conn, denied, &mut cache, text) {
-            stats.fast_rows += 1;
-            continue;
-        }
-
-        match gate(text) {
-            Gate::Skip => continue,
-            Gate::Refuse(why) => {
-                return Err(Error::failed(format!(
-                    "{label} {line}: refused: {why}: {}",
-                    quote_start(text)
-                )));
-            }
-            Gate::Run => {}
-        }
-        let run = || -> rusqlite::Result<()> {
-            let mut s = conn.prepare(text)?;
-            let mut rows = s.raw_query();
-            while rows.next()?.is_some() {}
-            Ok(())
-        };
-        if let Err(e) = run() {
-            let msg = match denied.take() {
-                Some(why) => format!("refused: {why}"),
-                None => compat.explain_failure(sqlite_message(&e), line, label),
-            };
-            return Err(Error::failed(format!(
+    let (tx, rx) = sync_channel::<Vec<Item>>(4);
+    let failed = std::thread::scope(|scope| {
+        let reading =
+            scope.spawn(|| read_ahead(reader, settings, label, quirks, compat, &bytes_read, tx));
+        let outcome = execute(conn, denied, rx, settings, stats, label, &mut warn, || {
+            start_bytes + bytes_read.load(Ordering::Relaxed)
+        });
+        // `rx` is gone with `execute`: a reader still running stops at its next hand-over.
+        let read = reading.join();
+        (outcome, read)
+    });
+    stats.bytes = start_bytes + bytes_read.load(Ordering::Relaxed);
+    match failed {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(Failure::Error(e)), _) => Err(e),
+        (
+            Err(Failure::Sqlite {
+                message,
+                line,
+                text,
+            }),
+            _,
+        ) => {
+            // Only now is `compat` free again: the reader thread has ended.
+            let msg = compat.explain_failure(message, line, label);
+            Err(Error::failed(format!(
                 "{label} {line}: {msg}: {}",
-                quote_start(text)
-            )));
+                quote_start(&text)
+            )))
+        }
+        (Ok(()), Err(_)) => Err(Error::failed("the dump reader thread failed")),
+    }
+}
+
+/// Splits, checks and scans the dump, sending statements in batches. Ends at the end of the
+/// dump, at the first problem (sent as `Item::Stop`), or when the SQLite side hung up.
+fn read_ahead(
+    reader: Box<dyn BufRead + Send>,
+    settings: &Settings,
+    label: &str,
+    quirks: &mut Quirks,
+    compat: &mut crate::compat::Compat,
+    bytes_read: &AtomicU64,
+    tx: SyncSender<Vec<Item>>,
+) {
+    let mut sp = Splitter::new(reader, settings.max_statement);
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let stop = match sp.next() {
+            Ok(Some(st)) => {
+                let line = st.line;
+                match std::str::from_utf8(st.text) {
+                    Err(_) => Some(Error::failed(format!(
+                        "{label} {line}: statement is not valid UTF-8"
+                    ))),
+                    Ok(text) => {
+                        quirks.scan(st.text, line, |w| batch.push(Item::Warning(w.clone())));
+                        // Before anything runs: what D1's import would refuse (a warning, or
+                        // with --d1-compat the failure, even for statements this restore skips).
+                        match compat.scan(text, line, label) {
+                            Ok(()) => {
+                                batch.push(Item::Statement {
+                                    line,
+                                    text: text.to_string(),
+                                });
+                                None
+                            }
+                            Err(e) => Some(e),
+                        }
+                    }
+                }
+            }
+            Ok(None) => {
+                bytes_read.store(sp.bytes(), Ordering::Relaxed);
+                let _ = tx.send(batch);
+                return;
+            }
+            Err(SplitError::Io(e)) => Some(Error::io("reading the dump", e)),
+            Err(SplitError::Incomplete { line }) => Some(Error::failed(format!(
+                "{label} {line}: incomplete statement at end of dump (truncated?)"
+            ))),
+            Err(SplitError::TooLong { line, max }) => Some(Error::failed(format!(
+                "{label} {line}: statement longer than {max} bytes (see --max-statement-bytes)"
+            ))),
+        };
+        bytes_read.store(sp.bytes(), Ordering::Relaxed);
+        if let Some(e) = stop {
+            batch.push(Item::Stop(e));
+            let _ = tx.send(batch);
+            return;
+        }
+        if batch.len() >= BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if tx.send(full).is_err() {
+                return;
+            }
         }
     }
-    stats.bytes = start_bytes + sp.bytes();
+}
+
+/// Why the SQLite side stopped.
+enum Failure {
+    Error(Error),
+    /// SQLite refused a statement: explained once the reader has ended (see `load`).
+    Sqlite {
+        message: String,
+        line: u64,
+        text: String,
+    },
+}
+
+/// Executes the statements the reader sends, in order.
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    conn: &Connection,
+    denied: &Denied,
+    rx: Receiver<Vec<Item>>,
+    settings: &Settings,
+    stats: &mut Stats,
+    label: &str,
+    warn: &mut impl FnMut(&Warning),
+    bytes: impl Fn() -> u64,
+) -> std::result::Result<(), Failure> {
+    let mut cache: Cache<'_> = HashMap::new();
+    let mut progress = d1_core::msg::Progress::new();
+    for batch in rx {
+        d1_core::signal::check().map_err(Failure::Error)?;
+        progress.update(|| format!("{label}: {} read", d1_core::msg::human_bytes(bytes())));
+        for item in batch {
+            let (line, text) = match item {
+                Item::Warning(w) => {
+                    warn(&w);
+                    continue;
+                }
+                Item::Stop(e) => return Err(Failure::Error(e)),
+                Item::Statement { line, text } => (line, text),
+            };
+            stats.statements += 1;
+            if settings.fast_path && try_fast(conn, denied, &mut cache, &text) {
+                stats.fast_rows += 1;
+                continue;
+            }
+            match gate(&text) {
+                Gate::Skip => continue,
+                Gate::Refuse(why) => {
+                    return Err(Failure::Error(Error::failed(format!(
+                        "{label} {line}: refused: {why}: {}",
+                        quote_start(&text)
+                    ))));
+                }
+                Gate::Run => {}
+            }
+            let run = || -> rusqlite::Result<()> {
+                let mut s = conn.prepare(&text)?;
+                let mut rows = s.raw_query();
+                while rows.next()?.is_some() {}
+                Ok(())
+            };
+            if let Err(e) = run() {
+                return Err(match denied.take() {
+                    Some(why) => Failure::Error(Error::failed(format!(
+                        "{label} {line}: refused: {why}: {}",
+                        quote_start(&text)
+                    ))),
+                    None => Failure::Sqlite {
+                        message: sqlite_message(&e),
+                        line,
+                        text,
+                    },
+                });
+            }
+        }
+    }
     Ok(())
 }
 

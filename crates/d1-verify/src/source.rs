@@ -13,14 +13,14 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 const BUF: usize = 256 * 1024;
 
 pub struct Source {
-    pub reader: Box<dyn BufRead>,
+    pub reader: Box<dyn BufRead + Send>,
     pub compressed: bool,
 }
 
 /// Opens `path` (`-` is standard input). A missing path, a directory or a SQLite file is a
 /// usage error (exit 2) naming it.
 pub fn open(path: &str) -> Result<Source> {
-    let raw: Box<dyn Read> = if path == "-" {
+    let raw: Box<dyn Read + Send> = if path == "-" {
         Box::new(std::io::stdin())
     } else {
         let p = Path::new(path);
@@ -38,7 +38,7 @@ pub fn open(path: &str) -> Result<Source> {
     };
     let (head, raw) = peek(raw).map_err(|e| Error::io(format!("reading {path}"), e))?;
     let compressed = head.starts_with(&ZSTD_MAGIC);
-    let sql: Box<dyn Read> = if compressed {
+    let sql: Box<dyn Read + Send> = if compressed {
         let dec = zstd::stream::read::Decoder::new(raw)
             .map_err(|e| Error::io(format!("reading {path}"), e))?;
         let (inner, dec) = peek(Box::new(dec))
@@ -66,7 +66,7 @@ fn refuse_sqlite(path: &str, head: &[u8]) -> Result<()> {
 }
 
 /// Reads up to 16 bytes and gives back a reader that still yields them.
-fn peek(mut r: Box<dyn Read>) -> std::io::Result<(Vec<u8>, Box<dyn Read>)> {
+fn peek(mut r: Box<dyn Read + Send>) -> std::io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
     let mut head = vec![0u8; 16];
     let mut n = 0;
     while n < head.len() {
