@@ -137,7 +137,9 @@ fn choose(path: &str, record: Option<&str>, s: &Settings) -> Result<String> {
     })
 }
 
-fn manifest_database(side: &str) -> Result<Option<String>> {
+/// The `database_id` of the manifest d1-fetch wrote beside a dump (`side` is `DUMP.json`);
+/// `None` when there is none. Also the metrics file's label for a bare path.
+pub fn manifest_database(side: &str) -> Result<Option<String>> {
     let text = match std::fs::read(side) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

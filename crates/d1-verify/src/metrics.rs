@@ -78,10 +78,8 @@ fn database(r: &Report) -> String {
     if r.path == "-" {
         return metrics::UNKNOWN.to_string();
     }
-    std::fs::read(format!("{}.json", r.path))
+    crate::against::manifest_database(&format!("{}.json", r.path))
         .ok()
-        .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["database_id"].as_str().map(str::to_string))
-        .filter(|d| !d.is_empty())
+        .flatten()
         .unwrap_or_else(|| metrics::UNKNOWN.to_string())
 }
