@@ -2,7 +2,7 @@
 //! that borrows the parser, so it cannot be handed to [`crate::cli::Common::parse`] together
 //! with `&mut parser` (which it needs for option values). Detaching first makes that work:
 //!
-//! ```ignore
+//! ```text
 //! while let Some(arg) = p.next()? {
 //!     let owned = OwnedArg::from(arg);
 //!     let arg = owned.as_arg();
