@@ -42,10 +42,12 @@ man:
 	for b in $(BINS); do python3 scripts/mkman.py docs/$$b.md $(VERSION) > target/man/man1/$$b.1; done
 
 install: release man
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/d1-tools $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/d1-tools/docs $(DESTDIR)$(PREFIX)/share/man/man1
 	for b in $(BINS); do install -m 0755 target/release/$$b $(DESTDIR)$(PREFIX)/bin/$$b; done
 	for b in $(BINS); do install -m 0644 target/man/man1/$$b.1 $(DESTDIR)$(PREFIX)/share/man/man1/$$b.1; done
-	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/d1-tools/
+	# The README links to docs/…, so the docs keep that layout.
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/d1-tools/
+	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/d1-tools/docs/
 
 clean:
 	$(CARGO) clean
