@@ -23,7 +23,8 @@ echo "emulator at $CLOUDFLARE_API_BASE_URL" >&2
 
 # One pipeline, no pauses: the bookmark and the signed URL are perishable.
 # d1-verify prints one line per dump: OK path tables=N rows=M (or FAIL path reason).
-d1-export-start sample | d1-export-wait | d1-fetch --zstd -o "$out/" | tee "$out/paths" | d1-verify
+# (--json from d1-export-wait carries the export's duration into the manifest, see docs/monitoring.md)
+d1-export-start sample | d1-export-wait --json | d1-fetch --zstd -o "$out/" | tee "$out/paths" | d1-verify
 
 echo "backup written to $out/ (dump, .sha256 sidecar, .json manifest):" >&2
 ls -l "$out" >&2
