@@ -628,3 +628,34 @@ fn an_older_emulator_dump_with_infinity_fails_on_its_line() {
         o.stdout
     );
 }
+
+#[test]
+fn an_index_sort_larger_than_its_memory_budget_spills_and_leaves_no_file() {
+    // 100,000 distinct 120-byte keys: 12 MB for CREATE INDEX to sort, over the 8 MiB that
+    // d1-verify sorts in memory; the rest goes to SQLite's unnamed file in TMPDIR.
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut sql = String::from("PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(k TEXT);\n");
+    for i in 0..100_000u64 {
+        sql += &format!(
+            "INSERT INTO \"t\" (\"k\") VALUES('{:0120}');\n",
+            i * 7919 % 100_003
+        );
+    }
+    sql += "CREATE UNIQUE INDEX t_k ON t(k);\n";
+    let dump = dir.path().join("big-index.sql");
+    std::fs::write(&dump, sql).unwrap();
+    let o = tool("d1-verify")
+        .env("TMPDIR", &tmp)
+        .args(["--json", &s(&dump)])
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    let r = json_report(&o);
+    assert_eq!(
+        (&r["rows"], &r["indexes"]),
+        (&json!(100_000), &json!(["t_k"])),
+        "{r}"
+    );
+    assert!(files_in(&tmp).is_empty(), "left {:?}", files_in(&tmp));
+}
