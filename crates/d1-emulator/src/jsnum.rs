@@ -58,13 +58,45 @@ pub fn to_js_string(x: f64) -> String {
 
 /// An SQLite INTEGER as JavaScript sees it: converted to a double first (so precision beyond
 /// 2^53 is lost, as in D1), then printed.
-pub fn int_to_js_string(v: i64) -> String {
-    to_js_string(v as f64)
+///
+/// Up to 2^53 the double is exact and below 10^21, so JavaScript prints the plain decimal: no
+/// detour through floating point for the common case.
+pub fn write_int(out: &mut String, v: i64) {
+    use std::fmt::Write;
+    if v.unsigned_abs() <= 1 << 53 {
+        let _ = write!(out, "{v}");
+    } else {
+        out.push_str(&to_js_string(v as f64));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn int_to_js_string(v: i64) -> String {
+        let mut out = String::new();
+        write_int(&mut out, v);
+        out
+    }
+
+    #[test]
+    fn integers_print_as_their_double_would_on_both_sides_of_2_pow_53() {
+        let edge = 1i64 << 53;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let spread = (0..2000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as i64 >> (x % 60)
+        });
+        for v in (-edge - 5..-edge + 5)
+            .chain(edge - 5..edge + 5)
+            .chain(spread)
+        {
+            assert_eq!(int_to_js_string(v), to_js_string(v as f64), "{v}");
+        }
+    }
 
     #[test]
     fn small_numbers_print_in_plain_decimal() {
