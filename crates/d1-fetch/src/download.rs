@@ -7,6 +7,7 @@
 //! small bounded channel: the main thread waits on it in short slices, so SIGINT/SIGTERM and a
 //! stalled server are noticed within a fraction of a second whatever the socket is doing.
 
+use crate::chunks::{Pool, CHUNK};
 use crate::sink::Sink;
 use d1_core::client::{describe_transport, transport_retryable};
 use d1_core::msg::{human_bytes, Progress};
@@ -18,7 +19,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 /// Bytes per read. Memory is a few of these whatever the dump's size.
-const CHUNK: usize = 256 * 1024;
+/// How long the read thread keeps filling a chunk before it hands over what it has.
+const FILL_WAIT: Duration = Duration::from_millis(20);
 /// Chunks in flight between the reading thread and the writer.
 const IN_FLIGHT: usize = 4;
 /// How often the waiting thread looks at the signal flag and the deadline.
@@ -189,7 +191,13 @@ fn once<W: Write>(
     progress: &mut Progress,
     started: Instant,
 ) -> Result<(), Step> {
-    let rx = spawn(agent.clone(), url.to_string(), from, known.etag.clone());
+    let rx = spawn(
+        agent.clone(),
+        url.to_string(),
+        from,
+        known.etag.clone(),
+        sink.pool(),
+    );
     let head = match next(&rx, deadline)? {
         Some(Msg::Head(h)) => h,
         Some(Msg::Failed(p, true)) => return Err(retry(p, None, false)),
@@ -307,10 +315,13 @@ fn once<W: Write>(
                 replay = None;
             }
         }
-        if !rest.is_empty() {
+        let written = if rest.len() == buf.len() {
+            // The common case: the whole chunk is new, and the MD5 thread can have it.
+            sink.write_chunk(buf)
+        } else {
             sink.write_all(rest)
-                .map_err(|e| Step::Fatal(Error::io(writing, e)))?;
-        }
+        };
+        written.map_err(|e| Step::Fatal(Error::io(writing, e)))?;
         let done = sink.sql_bytes();
         progress.update(|| progress_line(done, known.length, started));
     }
@@ -424,9 +435,15 @@ fn next(rx: &Receiver<Msg>, deadline: &Deadline) -> Result<Option<Msg>> {
 
 /// Starts the GET on its own thread. The thread ends when the body ends or when the receiver
 /// is dropped (a send fails); a thread stuck in a dead socket is abandoned, not waited for.
-fn spawn(agent: ureq::Agent, url: String, from: u64, etag: Option<String>) -> Receiver<Msg> {
+fn spawn(
+    agent: ureq::Agent,
+    url: String,
+    from: u64,
+    etag: Option<String>,
+    pool: Pool,
+) -> Receiver<Msg> {
     let (tx, rx) = mpsc::sync_channel(IN_FLIGHT);
-    std::thread::spawn(move || read_thread(&agent, &url, from, etag, &tx));
+    std::thread::spawn(move || read_thread(&agent, &url, from, etag, &pool, &tx));
     rx
 }
 
@@ -435,6 +452,7 @@ fn read_thread(
     url: &str,
     from: u64,
     etag: Option<String>,
+    pool: &Pool,
     tx: &SyncSender<Msg>,
 ) {
     // identity: the length and MD5 checks are about the bytes as stored.
@@ -486,18 +504,32 @@ fn read_thread(
     }
     let mut reader = body.into_with_config().limit(u64::MAX).reader();
     loop {
-        let mut buf = vec![0u8; CHUNK];
-        let msg = match reader.read(&mut buf) {
-            Ok(0) => Msg::End,
-            Ok(n) => {
-                buf.truncate(n);
-                Msg::Data(buf)
+        // Filled whole while bytes pour in (ureq reads 128 KiB at a time): half the hand-overs
+        // and writes. A short read or FILL_WAIT hands over what there is, so a slow stream's
+        // bytes still reach the file, the stall timer and the progress line as they come.
+        let mut buf = pool.take();
+        let mut filled = 0;
+        let started = Instant::now();
+        let last = loop {
+            match reader.read(&mut buf[filled..]) {
+                Ok(0) => break Some(Msg::End),
+                Ok(n) => {
+                    filled += n;
+                    if filled == CHUNK || n < CHUNK / 4 || started.elapsed() >= FILL_WAIT {
+                        break None;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => break Some(Msg::Failed(d1_core::redact::redact(&e.to_string()), true)),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => Msg::Failed(d1_core::redact::redact(&e.to_string()), true),
         };
-        let last = !matches!(msg, Msg::Data(_));
-        if tx.send(msg).is_err() || last {
+        buf.truncate(filled);
+        // What arrived before a failure is handed over first: a resumed download starts after it.
+        if filled > 0 && tx.send(Msg::Data(buf)).is_err() {
+            return;
+        }
+        if let Some(msg) = last {
+            let _ = tx.send(msg);
             return;
         }
     }

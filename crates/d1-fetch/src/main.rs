@@ -2,6 +2,7 @@
 //! checksummed or not there at all. Reads `DATABASE_ID SIGNED_URL` lines (d1-export-wait's
 //! output) or one URL argument; prints the path of each file written.
 
+mod chunks;
 mod download;
 mod fetch;
 mod manifest;

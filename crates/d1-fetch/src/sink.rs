@@ -2,6 +2,7 @@
 //! check it), optionally zstd-compressed, then written to a file or stdout whose stored bytes
 //! are hashed too. Fixed-size state whatever the dump's size.
 
+use crate::chunks::Pool;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
@@ -18,12 +19,13 @@ struct Md5Worker {
 }
 
 impl Md5Worker {
-    fn start() -> Md5Worker {
+    fn start(pool: Pool) -> Md5Worker {
         let (tx, rx) = sync_channel::<Vec<u8>>(4);
         let handle = std::thread::spawn(move || {
             let mut md5 = Md5::new();
             for chunk in rx {
                 md5.update(&chunk);
+                pool.give(chunk);
             }
             md5
         });
@@ -33,10 +35,10 @@ impl Md5Worker {
         }
     }
 
-    fn update(&mut self, buf: &[u8]) {
+    fn update(&mut self, buf: Vec<u8>) {
         if let Some(tx) = &self.tx {
             // A send fails only if the thread died (a panic): finish() then reports no MD5.
-            let _ = tx.send(buf.to_vec());
+            let _ = tx.send(buf);
         }
     }
 
@@ -96,6 +98,7 @@ pub struct Sink<W: Write> {
     sha: Sha256,
     md5: Option<Md5Worker>,
     bytes: u64,
+    pool: Pool,
 }
 
 impl<W: Write> Sink<W> {
@@ -125,6 +128,7 @@ impl<W: Write> Sink<W> {
             sha: Sha256::new(),
             md5: None,
             bytes: 0,
+            pool: Pool::default(),
         })
     }
 
@@ -132,7 +136,7 @@ impl<W: Write> Sink<W> {
     /// first answer arrives). Only before any byte was written; later it stays off.
     pub fn want_md5(&mut self) {
         if self.bytes == 0 && self.md5.is_none() {
-            self.md5 = Some(Md5Worker::start());
+            self.md5 = Some(Md5Worker::start(self.pool.clone()));
         }
     }
 
@@ -149,14 +153,35 @@ impl<W: Write> Sink<W> {
 
     /// Appends SQL bytes.
     pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.store(buf)?;
+        if let Some(m) = self.md5.as_mut() {
+            m.update(buf.to_vec());
+        }
+        Ok(())
+    }
+
+    /// Appends a chunk taken from `pool()`: the MD5 thread takes it without a copy, and it
+    /// goes back to the pool once hashed.
+    pub fn write_chunk(&mut self, buf: Vec<u8>) -> io::Result<()> {
+        self.store(&buf)?;
+        match self.md5.as_mut() {
+            Some(m) => m.update(buf),
+            None => self.pool.give(buf),
+        }
+        Ok(())
+    }
+
+    /// Where the chunks for `write_chunk` come from.
+    pub fn pool(&self) -> Pool {
+        self.pool.clone()
+    }
+
+    fn store(&mut self, buf: &[u8]) -> io::Result<()> {
         match &mut self.inner {
             Inner::Plain(w) => w.write_all(buf)?,
             Inner::Zstd(e) => e.write_all(buf)?,
         }
         self.sha.update(buf);
-        if let Some(m) = self.md5.as_mut() {
-            m.update(buf);
-        }
         self.bytes += buf.len() as u64;
         Ok(())
     }
