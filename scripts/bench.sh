@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SCRIPT_T0=$(date +%s)
 SIZES=${BENCH_SIZES:-"100M 1G"}
 RUNS=${BENCH_RUNS:-5}
 BENCH=target/bench
@@ -21,8 +22,12 @@ RUN=$BENCH/run
 REL=target/release
 # A single run longer than this is not repeated: its one timing stands (n=1 in the table).
 LONG=15
-# Runs that take more than QUICK seconds are repeated 3 times rather than RUNS.
+# A run that takes more than QUICK seconds counts as a sample, QUICK_RUNS in all.
 QUICK=3
+QUICK_RUNS=3
+# sqlite3 restoring a dump into a file without a transaction gets this long; the rest is
+# extrapolated from the rows it restored.
+DB_REF_SECONDS=8
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -50,22 +55,29 @@ fi
 HYPERFINE=$(command -v hyperfine || true)
 
 # --- build -------------------------------------------------------------------------------------
-# One package at a time, so that a tool that does not build yet only blanks its own rows.
-say "cargo build --release (d1-emulator, d1-bench, d1-fetch, d1-verify, ...)"
-cargo build --release -q -p d1-emulator -p d1-bench || die "d1-emulator or d1-bench does not build"
+# All at once (cargo shares the dependencies and uses both cores); when that fails, one package
+# at a time, so that a tool that does not build only blanks its own rows.
+TOOLS=(d1-fetch d1-verify d1-export-start d1-export-wait)
+say "cargo build --release (d1-emulator, d1-bench, ${TOOLS[*]})"
 mkdir -p "$DATA"
 rm -rf "$RUN" && mkdir -p "$RUN"
 declare -A HAVE=()
-for p in d1-fetch d1-verify d1-export-start d1-export-wait; do
-  if cargo build --release -q -p "$p" 2>"$RUN/build-$p.log"; then
-    HAVE[$p]=1
-  else
-    tail -n 5 "$RUN/build-$p.log" >&2
-    say "$p does not build: its rows are marked missing"
-  fi
-done
+if cargo build --release -q -p d1-emulator -p d1-bench "${TOOLS[@]/#/-p=}" 2>"$RUN/build.log"; then
+  for p in "${TOOLS[@]}"; do HAVE[$p]=1; done
+else
+  cargo build --release -q -p d1-emulator -p d1-bench || die "d1-emulator or d1-bench does not build"
+  for p in "${TOOLS[@]}"; do
+    if cargo build --release -q -p "$p" 2>"$RUN/build-$p.log"; then
+      HAVE[$p]=1
+    else
+      tail -n 5 "$RUN/build-$p.log" >&2
+      say "$p does not build: its rows are marked missing"
+    fi
+  done
+fi
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 T0=$(date +%s)
+SETUP=$((T0 - SCRIPT_T0))
 
 # --- data --------------------------------------------------------------------------------------
 for s in $SIZES; do
@@ -115,10 +127,13 @@ signed_url() {
 # Results, keyed by figure: seconds (median), runs, peak RSS in KB.
 declare -A SEC=() RUNS_OF=() RSS=() DUMP_BYTES=() DB_BYTES=()
 
-# measure KEY PREPARE COMMAND: one run under /usr/bin/time (peak RSS, and a warm-up), then the
-# median of further runs (hyperfine, else a loop), fewer for long commands.
+# measure KEY PREPARE COMMAND: one run under /usr/bin/time (peak RSS), then the median of
+# further runs (hyperfine, else a loop). The first run is a warm-up for quick commands; a slow
+# one counts as a sample (QUICK_RUNS in all), and one over LONG seconds is not repeated. Every
+# run starts with `sync`, so no run pays for writing back what an earlier one left in the page
+# cache (the references never fsync, and their gigabyte would land in our fsync's time).
 measure() {
-  local key=$1 prep=$2 cmd=$3 first rss n
+  local key=$1 prep="${2:+$2; }sync" cmd=$3 first rss n
   eval "$prep"
   /usr/bin/time -f '%e %M' -o "$RUN/time" bash -c "$cmd" >/dev/null 2>"$RUN/stderr" ||
     { say "failed: $cmd"; sed 's/^/  /' "$RUN/stderr" >&2; SEC[$key]=fail; return 0; }
@@ -127,23 +142,28 @@ measure() {
   if awk -v t="$first" -v l="$LONG" 'BEGIN{exit !(t > l)}'; then
     SEC[$key]=$first; RUNS_OF[$key]=1; return 0
   fi
+  local ts=() slow=
   n=$RUNS
-  awk -v t="$first" -v q="$QUICK" 'BEGIN{exit !(t > q)}' && n=3
+  if awk -v t="$first" -v q="$QUICK" 'BEGIN{exit !(t > q)}'; then
+    slow=1 n=$((QUICK_RUNS - 1)) ts=("$first")
+  fi
   if [ -n "$HYPERFINE" ]; then
     rm -f "$RUN/h.json"
     hyperfine --shell=bash -r "$n" --prepare "$prep" --export-json "$RUN/h.json" --style none \
       "$cmd" >/dev/null 2>&1 || true
-    SEC[$key]=$(jq -r '.results[0].median // "fail"' "$RUN/h.json" 2>/dev/null || echo fail)
+    mapfile -t -O ${#ts[@]} ts < <(jq -r '.results[0].times[]' "$RUN/h.json" 2>/dev/null || true)
   else
-    local i ts=()
+    local i
     for i in $(seq "$n"); do
       eval "$prep"
       /usr/bin/time -f '%e' -o "$RUN/time" bash -c "$cmd" >/dev/null 2>&1
       ts+=("$(cat "$RUN/time")")
     done
-    SEC[$key]=$(printf '%s\n' "${ts[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
   fi
-  RUNS_OF[$key]=$n
+  if [ ${#ts[@]} -lt $((n + ${slow:-0})) ]; then SEC[$key]=fail; return 0; fi
+  SEC[$key]=$(printf '%s\n' "${ts[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
+  RUNS_OF[$key]=${#ts[@]}
+  say "$key: $(printf %.3f "${SEC[$key]}") s (median of ${#ts[@]})"
 }
 
 # startup KEY COMMAND: mean of many runs of a near-instant command, in seconds.
@@ -177,15 +197,21 @@ for s in $SIZES; do
   o=$RUN/out
 
   measure "floor:$s" "" "curl -s -o /dev/null '$url'"
-  measure "fetch-ref:$s" "rm -f $o.ref.sql" "curl -s -o $o.ref.sql '$url' && sha256sum $o.ref.sql"
+  # What writing the dump's bytes durably costs on this disk: d1-fetch's floor, as it fsyncs.
+  measure "disk:$s" "rm -f $o.dd" \
+    "dd if=/dev/zero of=$o.dd bs=1M count=$(( (DUMP_BYTES[$s] + 1048575) / 1048576 )) conv=fsync status=none"
+  measure "fetch-ref:$s" "rm -f $o.ref.sql $o.ref.sql.sha256" \
+    "curl -s -o $o.ref.sql '$url' && sha256sum $o.ref.sql >$o.ref.sql.sha256"
   measure "zstd-ref:$s" "rm -f $o.ref.sql.zst" \
     "curl -s '$url' | tee >(sha256sum >/dev/null) | zstd -3 -T2 -q -o $o.ref.sql.zst"
   if [ -n "${HAVE[d1-fetch]:-}" ]; then
     measure "fetch:$s" "rm -f $o.sql $o.sql.sha256 $o.sql.json" "$F -q -o $o.sql '$url'"
-    # The same bytes as curl got, or the comparison means nothing.
+    # The same bytes and hash as curl and sha256sum got, or the comparison means nothing.
     got=$(cut -d' ' -f1 "$o.sql.sha256" 2>/dev/null || true)
-    want=$(sha256sum "$dump" | cut -d' ' -f1)
-    [ "$got" = "$want" ] || { say "d1-fetch's sha256 ($got) differs from curl's ($want)"; SEC[fetch:$s]=fail; }
+    want=$(cut -d' ' -f1 "$o.ref.sql.sha256" 2>/dev/null || true)
+    if [ "$got" != "$want" ] || ! cmp -s "$o.sql" "$dump"; then
+      say "d1-fetch's file or sha256 ($got) differs from curl's and sha256sum's ($want)"; SEC[fetch:$s]=fail
+    fi
     measure "zstd:$s" "rm -f $o.sql.zst $o.sql.zst.sha256 $o.sql.zst.json" \
       "$F -q --zstd -o $o.sql.zst '$url'"
   fi
@@ -197,11 +223,12 @@ for s in $SIZES; do
   fi
   if [ "$s" = "$first_size" ]; then
     # To a file, sqlite3 runs each INSERT of the dump (which has no BEGIN/COMMIT) as its own
-    # fsynced transaction: hours for 100 MB. It gets LONG seconds and the rest is extrapolated
-    # from the rows it restored; the same restore inside one transaction is shown beside it.
+    # fsynced transaction: hours for 100 MB. It gets DB_REF_SECONDS and the rest is
+    # extrapolated from the rows it restored; the same restore inside one transaction is shown
+    # beside it.
     rm -f "$o.ref.db"
     start=$(date +%s.%N)
-    timeout "$LONG" sqlite3 "$o.ref.db" ".read $dump" >/dev/null 2>&1 || true
+    timeout "$DB_REF_SECONDS" sqlite3 "$o.ref.db" ".read $dump" >/dev/null 2>&1 || true
     took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')
     done_rows=0 all_rows=0
     for t in users '"order items"' attachments; do
@@ -258,6 +285,7 @@ for s in $SIZES; do
     speed "$s verify --db vs sqlite3 OUT BEGIN .read COMMIT" "verify-db:$s" "verify-db-tx:$s" info
   fi
   speed "$s emulator floor: curl -o /dev/null vs fetch" "floor:$s" "fetch:$s" info
+  speed "$s disk floor: dd conv=fsync of as many bytes vs fetch" "disk:$s" "fetch:$s" info
 done
 for s in $SIZES; do
   k=${RSS[fetch:$s]:-}
@@ -297,7 +325,8 @@ done
 
 {
   echo "d1-tools benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),"
-  echo "sizes: $SIZES, load average at start $LOAD_START, at end $LOAD_END, ${ELAPSED} s;"
+  echo "sizes: $SIZES, load average at start $LOAD_START, at end $LOAD_END;"
+  echo "$((SETUP + ELAPSED)) s in all: ${SETUP} s installing and building, ${ELAPSED} s generating, exporting and measuring;"
   echo "times are medians (n runs); ratio = reference / ours for times; RSS from /usr/bin/time -f %M."
   echo
   echo "| figure | ours | reference | ratio | target | result |"
