@@ -10,6 +10,7 @@
 //! SQLite's own parser: when in doubt, SQLite decides.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 /// A literal value, as SQLite would store it before column affinity.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +48,93 @@ impl Insert<'_> {
         }
         sql.push(')');
         sql
+    }
+}
+
+/// A recognised INSERT that can travel to another thread beside its statement's text: the
+/// parse runs on the reader thread, the bind on SQLite's (restore.rs). Borrowed slices are kept
+/// as offsets into that text.
+#[derive(Debug)]
+pub struct Parsed {
+    head: usize,
+    table: Range<usize>,
+    columns: Option<Range<usize>>,
+    values: Vec<Lit>,
+}
+
+#[derive(Debug)]
+enum Lit {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(Range<usize>),
+    Owned(String),
+    Blob(Vec<u8>),
+}
+
+impl Parsed {
+    /// `parse`, detached from `stmt`'s lifetime.
+    pub fn of(stmt: &str) -> Option<Parsed> {
+        let ins = parse(stmt)?;
+        // Every borrowed slice is a part of `stmt`: its offset is the pointer difference.
+        let at = |part: &str| {
+            let start = part.as_ptr() as usize - stmt.as_ptr() as usize;
+            start..start + part.len()
+        };
+        Some(Parsed {
+            head: ins.head.len(),
+            table: at(ins.table),
+            columns: ins.columns.map(at),
+            values: ins
+                .values
+                .into_iter()
+                .map(|v| match v {
+                    Val::Null => Lit::Null,
+                    Val::Int(i) => Lit::Int(i),
+                    Val::Real(r) => Lit::Real(r),
+                    Val::Text(Cow::Borrowed(t)) => Lit::Text(at(t)),
+                    Val::Text(Cow::Owned(t)) => Lit::Owned(t),
+                    Val::Blob(b) => Lit::Blob(b),
+                })
+                .collect(),
+        })
+    }
+
+    /// Everything up to and including `VALUES(`: with `len`, the prepared statement's key.
+    pub fn head<'a>(&self, stmt: &'a str) -> &'a str {
+        &stmt[..self.head]
+    }
+
+    /// The number of values.
+    pub fn value_count(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The parameterised statement that stores the same row.
+    pub fn prepared_sql(&self, stmt: &str) -> String {
+        Insert {
+            head: self.head(stmt),
+            table: &stmt[self.table.clone()],
+            columns: self.columns.clone().map(|c| &stmt[c]),
+            values: vec![Val::Null; self.values.len()],
+        }
+        .prepared_sql()
+    }
+
+    /// Binds the values (`stmt` is the text this was parsed from) and runs the INSERT.
+    pub fn execute(&self, stmt: &str, st: &mut rusqlite::Statement<'_>) -> rusqlite::Result<()> {
+        for (i, v) in self.values.iter().enumerate() {
+            let n = i + 1;
+            match v {
+                Lit::Null => st.raw_bind_parameter(n, rusqlite::types::Null)?,
+                Lit::Int(x) => st.raw_bind_parameter(n, x)?,
+                Lit::Real(x) => st.raw_bind_parameter(n, x)?,
+                Lit::Text(r) => st.raw_bind_parameter(n, &stmt[r.clone()])?,
+                Lit::Owned(t) => st.raw_bind_parameter(n, t.as_str())?,
+                Lit::Blob(b) => st.raw_bind_parameter(n, b.as_slice())?,
+            }
+        }
+        st.raw_execute().map(|_| ())
     }
 }
 
@@ -363,21 +451,6 @@ impl<'a> P<'a> {
         let r = crate::atof::atof(lit);
         Some(Val::Real(if neg { -r } else { r }))
     }
-}
-
-/// Binds the values to a statement prepared from [`Insert::prepared_sql`] and runs it.
-pub fn execute(stmt: &mut rusqlite::Statement<'_>, values: &[Val<'_>]) -> rusqlite::Result<()> {
-    for (i, v) in values.iter().enumerate() {
-        let n = i + 1;
-        match v {
-            Val::Null => stmt.raw_bind_parameter(n, rusqlite::types::Null)?,
-            Val::Int(x) => stmt.raw_bind_parameter(n, x)?,
-            Val::Real(x) => stmt.raw_bind_parameter(n, x)?,
-            Val::Text(t) => stmt.raw_bind_parameter(n, t.as_ref())?,
-            Val::Blob(b) => stmt.raw_bind_parameter(n, b.as_slice())?,
-        }
-    }
-    stmt.raw_execute().map(|_| ())
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! `sqlite3 .dump` contains) to SQLite's own parser. The first failing statement ends the load
 //! with its line, SQLite's message and the statement's start.
 
-use crate::fastpath;
+use crate::fastpath::Parsed;
 use crate::quirks::{Quirks, Warning};
 use crate::sandbox::Denied;
 use crate::split::{SplitError, Splitter};
@@ -88,29 +88,33 @@ fn sqlite_message(e: &rusqlite::Error) -> String {
 /// not prepare it (the statement then always takes the slow path, which reports the error).
 type Cache<'c> = HashMap<Vec<u8>, Vec<(usize, Option<rusqlite::Statement<'c>>)>>;
 
-/// Runs `text` through the fast path; false when it is not a plain INSERT or anything failed
-/// (a failed INSERT was rolled back, and SQLite's parser then gives the canonical error).
-fn try_fast<'c>(conn: &'c Connection, denied: &Denied, cache: &mut Cache<'c>, text: &str) -> bool {
-    let Some(ins) = fastpath::parse(text) else {
-        return false;
-    };
-    let n = ins.values.len();
-    if !cache.contains_key(ins.head.as_bytes()) {
-        cache.insert(ins.head.as_bytes().to_vec(), Vec::new());
+/// Runs a parsed INSERT through the fast path; false when anything failed (a failed INSERT was
+/// rolled back, and SQLite's parser then gives the canonical error).
+fn try_fast<'c>(
+    conn: &'c Connection,
+    denied: &Denied,
+    cache: &mut Cache<'c>,
+    text: &str,
+    ins: &Parsed,
+) -> bool {
+    let head = ins.head(text);
+    let n = ins.value_count();
+    if !cache.contains_key(head.as_bytes()) {
+        cache.insert(head.as_bytes().to_vec(), Vec::new());
     }
-    let Some(slot) = cache.get_mut(ins.head.as_bytes()) else {
+    let Some(slot) = cache.get_mut(head.as_bytes()) else {
         return false;
     };
     let idx = match slot.iter().position(|(k, _)| *k == n) {
         Some(i) => i,
         None => {
-            let prepared = conn.prepare(&ins.prepared_sql()).ok();
+            let prepared = conn.prepare(&ins.prepared_sql(text)).ok();
             slot.push((n, prepared));
             slot.len() - 1
         }
     };
     let ok = match slot[idx].1.as_mut() {
-        Some(stmt) => fastpath::execute(stmt, &ins.values).is_ok(),
+        Some(stmt) => ins.execute(text, stmt).is_ok(),
         None => false,
     };
     if !ok {
@@ -125,6 +129,9 @@ enum Item {
     Statement {
         line: u64,
         text: String,
+        /// The fast path's parse, done on the reader thread: `None` for anything but the
+        /// dump's plain INSERT (or with the fast path off).
+        fast: Option<Parsed>,
     },
     Warning(Warning),
     /// The reader stopped here: a split, UTF-8 or D1-compatibility failure.
@@ -158,7 +165,7 @@ pub fn load(
     let failed = std::thread::scope(|scope| {
         let reading =
             scope.spawn(|| read_ahead(reader, settings, label, quirks, compat, &bytes_read, tx));
-        let outcome = execute(conn, denied, rx, settings, stats, label, &mut warn, || {
+        let outcome = execute(conn, denied, rx, stats, label, &mut warn, || {
             start_bytes + bytes_read.load(Ordering::Relaxed)
         });
         // `rx` is gone with `execute`: a reader still running stops at its next hand-over.
@@ -215,9 +222,11 @@ fn read_ahead(
                         // with --d1-compat the failure, even for statements this restore skips).
                         match compat.scan(text, line, label) {
                             Ok(()) => {
+                                let fast = settings.fast_path.then(|| Parsed::of(text)).flatten();
                                 batch.push(Item::Statement {
                                     line,
                                     text: text.to_string(),
+                                    fast,
                                 });
                                 None
                             }
@@ -271,7 +280,6 @@ fn execute(
     conn: &Connection,
     denied: &Denied,
     rx: Receiver<Vec<Item>>,
-    settings: &Settings,
     stats: &mut Stats,
     label: &str,
     warn: &mut impl FnMut(&Warning),
@@ -283,18 +291,20 @@ fn execute(
         d1_core::signal::check().map_err(Failure::Error)?;
         progress.update(|| format!("{label}: {} read", d1_core::msg::human_bytes(bytes())));
         for item in batch {
-            let (line, text) = match item {
+            let (line, text, fast) = match item {
                 Item::Warning(w) => {
                     warn(&w);
                     continue;
                 }
                 Item::Stop(e) => return Err(Failure::Error(e)),
-                Item::Statement { line, text } => (line, text),
+                Item::Statement { line, text, fast } => (line, text, fast),
             };
             stats.statements += 1;
-            if settings.fast_path && try_fast(conn, denied, &mut cache, &text) {
-                stats.fast_rows += 1;
-                continue;
+            if let Some(ins) = &fast {
+                if try_fast(conn, denied, &mut cache, &text, ins) {
+                    stats.fast_rows += 1;
+                    continue;
+                }
             }
             match gate(&text) {
                 Gate::Skip => continue,
