@@ -4,7 +4,7 @@
 # loopback. Prints one table: figure, ours, reference, ratio, target, pass/fail.
 #
 #   BENCH_SIZES="100M 1G"   dump sizes (default); BENCH_SIZES=20M for a quick run
-#   BENCH_RUNS=5            timed runs of a quick command (median); long ones get fewer
+#   BENCH_RUNS=7            timed runs of a quick command (median); long ones get fewer
 #   BENCH_NO_INSTALL=1      never apt-get; say what is missing instead
 #
 # Exit status: 0 when every target passed, 1 when one missed or a tool is missing.
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 SCRIPT_T0=$(date +%s)
 SIZES=${BENCH_SIZES:-"100M 1G"}
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_RUNS:-7}
 BENCH=target/bench
 DATA=$BENCH/data
 RUN=$BENCH/run
