@@ -18,7 +18,6 @@ use std::io::{Read, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
-/// Bytes per read. Memory is a few of these whatever the dump's size.
 /// How long the read thread keeps filling a chunk before it hands over what it has.
 const FILL_WAIT: Duration = Duration::from_millis(20);
 /// Chunks in flight between the reading thread and the writer.

@@ -144,8 +144,8 @@ const BATCH: usize = 512;
 /// Loads one SQL stream. `label` prefixes lines in messages (`line 7` or `schema line 7`).
 ///
 /// Two threads, because the machine has two cores and the work splits cleanly: one reads,
-/// decompresses, splits and scans the text (quirks, D1 compatibility), the other executes in
-/// SQLite. Order is kept: items travel in dump order, so the first failure reported is still
+/// decompresses, splits and scans the text (quirks, D1 compatibility) and parses the fast
+/// path's INSERTs, the other binds and executes in SQLite. Order is kept: items travel in dump order, so the first failure reported is still
 /// the first in the dump. Memory stays bounded by the channel (a few batches).
 #[allow(clippy::too_many_arguments)]
 pub fn load(
