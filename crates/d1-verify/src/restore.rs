@@ -84,6 +84,22 @@ fn sqlite_message(e: &rusqlite::Error) -> String {
     }
 }
 
+/// SQLite failing to write, rather than refusing the SQL: the dump is not at fault, so the
+/// message says where SQLite writes (a large `CREATE INDEX` spills its sort to a temporary
+/// file, sandbox.rs).
+fn storage_failure(e: &rusqlite::Error) -> Option<String> {
+    use rusqlite::ErrorCode::{CannotOpen, DiskFull, SystemIoFailure};
+    match e.sqlite_error_code()? {
+        DiskFull | SystemIoFailure | CannotOpen => Some(format!(
+            "SQLite could not write its working files ({}): a large CREATE INDEX sorts in a \
+             temporary file in TMPDIR (else /var/tmp or /tmp), and --db writes beside its \
+             target; make room there or point TMPDIR elsewhere",
+            sqlite_message(e)
+        )),
+        _ => None,
+    }
+}
+
 /// Prepared INSERTs by their text up to `VALUES(` and value count; None when SQLite would
 /// not prepare it (the statement then always takes the slow path, which reports the error).
 type Cache<'c> = HashMap<Vec<u8>, Vec<(usize, Option<rusqlite::Statement<'c>>)>>;
@@ -328,10 +344,16 @@ fn execute(
                         "{label} {line}: refused: {why}: {}",
                         quote_start(&text)
                     ))),
-                    None => Failure::Sqlite {
-                        message: sqlite_message(&e),
-                        line,
-                        text,
+                    None => match storage_failure(&e) {
+                        Some(why) => Failure::Error(Error::failed(format!(
+                            "{label} {line}: {why}: {}",
+                            quote_start(&text)
+                        ))),
+                        None => Failure::Sqlite {
+                            message: sqlite_message(&e),
+                            line,
+                            text,
+                        },
                     },
                 });
             }
@@ -374,6 +396,29 @@ mod tests {
         ] {
             assert!(matches!(gate(bad), Gate::Refuse(_)), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_as_where_sqlite_writes_not_as_a_bad_dump() {
+        let failure = |code, msg: &str| {
+            rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some(msg.to_string()))
+        };
+        let full = storage_failure(&failure(
+            rusqlite::ffi::SQLITE_FULL,
+            "database or disk is full",
+        ));
+        let full = full.unwrap_or_default();
+        assert!(
+            full.contains("database or disk is full") && full.contains("TMPDIR"),
+            "{full}"
+        );
+        let io = failure(rusqlite::ffi::SQLITE_IOERR_WRITE, "disk I/O error");
+        assert!(storage_failure(&io).is_some());
+        let constraint = failure(
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE,
+            "UNIQUE constraint failed: t.k",
+        );
+        assert_eq!(storage_failure(&constraint), None);
     }
 
     #[test]
