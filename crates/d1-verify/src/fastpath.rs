@@ -34,21 +34,19 @@ pub struct Insert<'a> {
     pub values: Vec<Val<'a>>,
 }
 
-impl Insert<'_> {
-    /// The parameterised statement that stores the same row.
-    pub fn prepared_sql(&self) -> String {
-        let mut sql = format!("INSERT INTO {}", self.table);
-        if let Some(c) = self.columns {
-            sql.push(' ');
-            sql.push_str(c);
-        }
-        sql.push_str(" VALUES(");
-        for i in 0..self.values.len() {
-            sql.push_str(if i == 0 { "?" } else { ",?" });
-        }
-        sql.push(')');
-        sql
+/// `INSERT INTO table (columns) VALUES(?,?,...)` with `n` parameters.
+fn prepared_sql(table: &str, columns: Option<&str>, n: usize) -> String {
+    let mut sql = format!("INSERT INTO {table}");
+    if let Some(c) = columns {
+        sql.push(' ');
+        sql.push_str(c);
     }
+    sql.push_str(" VALUES(");
+    for i in 0..n {
+        sql.push_str(if i == 0 { "?" } else { ",?" });
+    }
+    sql.push(')');
+    sql
 }
 
 /// A recognised INSERT that can travel to another thread beside its statement's text: the
@@ -100,7 +98,7 @@ impl Parsed {
         })
     }
 
-    /// Everything up to and including `VALUES(`: with `len`, the prepared statement's key.
+    /// Everything up to and including `VALUES(`: with `value_count`, the prepared statement's key.
     pub fn head<'a>(&self, stmt: &'a str) -> &'a str {
         &stmt[..self.head]
     }
@@ -112,13 +110,11 @@ impl Parsed {
 
     /// The parameterised statement that stores the same row.
     pub fn prepared_sql(&self, stmt: &str) -> String {
-        Insert {
-            head: self.head(stmt),
-            table: &stmt[self.table.clone()],
-            columns: self.columns.clone().map(|c| &stmt[c]),
-            values: vec![Val::Null; self.values.len()],
-        }
-        .prepared_sql()
+        prepared_sql(
+            &stmt[self.table.clone()],
+            self.columns.clone().map(|c| &stmt[c]),
+            self.values.len(),
+        )
     }
 
     /// Binds the values (`stmt` is the text this was parsed from) and runs the INSERT.
@@ -494,12 +490,16 @@ mod tests {
 
     #[test]
     fn d1_insert_shapes_are_recognised() {
-        let i = parse("INSERT INTO \"t\" (\"a\",\"b\"\"c\") VALUES(1,'x');").unwrap();
+        let stmt = "INSERT INTO \"t\" (\"a\",\"b\"\"c\") VALUES(1,'x');";
+        let i = parse(stmt).unwrap();
         assert_eq!(i.table, "\"t\"");
         assert_eq!(i.columns, Some("(\"a\",\"b\"\"c\")"));
         assert_eq!(i.head, "INSERT INTO \"t\" (\"a\",\"b\"\"c\") VALUES(");
+        // What the reader thread hands over: offsets into the same text.
+        let p = Parsed::of(stmt).unwrap();
+        assert_eq!((p.head(stmt), p.value_count()), (i.head, 2));
         assert_eq!(
-            i.prepared_sql(),
+            p.prepared_sql(stmt),
             "INSERT INTO \"t\" (\"a\",\"b\"\"c\") VALUES(?,?)"
         );
         let i = parse("INSERT INTO t VALUES(NULL,X'00fF','it''s');").unwrap();

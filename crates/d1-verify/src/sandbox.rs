@@ -131,6 +131,18 @@ mod tests {
     }
 
     #[test]
+    fn an_in_memory_restore_sorts_indexes_in_8_mib_runs_that_may_spill() {
+        // The memory target rests on these two: temp_store=MEMORY kept whole sorts in RAM.
+        let conn = open(None).unwrap();
+        let pragma = |p: &str| -> i64 {
+            conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(pragma("temp_store"), 1, "1 = FILE");
+        assert_eq!(pragma("cache_size"), -8192);
+    }
+
+    #[test]
     fn attach_is_refused_and_creates_no_file() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("x.db");
