@@ -3,9 +3,7 @@
 //! whatever the read size (a statement split across reads must come out whole).
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../crates/d1-verify/src/split.rs"]
-#[allow(dead_code)]
-mod split;
+use d1_verify::split;
 
 fuzz_target!(|data: &[u8]| {
     d1_split_check(data);
