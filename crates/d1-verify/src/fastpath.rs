@@ -261,6 +261,10 @@ impl<'a> P<'a> {
                         break;
                     }
                 }
+                // SQLite's tokenizer ends a quoted name at a NUL byte (see `text`).
+                if self.s[start..self.i].contains(&0) {
+                    return None;
+                }
             }
             b if b.is_ascii_alphabetic() || b == b'_' => {
                 while self
@@ -314,6 +318,12 @@ impl<'a> P<'a> {
             }
         }
         let raw = &self.src[start..self.i - 1];
+        // SQLite's tokenizer ends a string at a NUL byte (its input is a C string: the loop in
+        // sqlite3GetToken stops at 0), so `'a<NUL>b'` is "unrecognized token" there. Binding
+        // the text would store what SQLite refuses to read: leave it to SQLite (issue 17).
+        if raw.as_bytes().contains(&0) {
+            return None;
+        }
         Some(if escaped {
             Cow::Owned(raw.replace("''", "'"))
         } else {

@@ -8,6 +8,7 @@ pub mod check;
 pub mod compat;
 pub mod fastpath;
 pub mod fingerprint;
+pub mod fuzzing;
 pub mod metrics;
 pub mod quirks;
 pub mod report;
