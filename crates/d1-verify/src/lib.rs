@@ -9,6 +9,7 @@ pub mod compat;
 pub mod fastpath;
 pub mod fingerprint;
 pub mod fuzzing;
+pub mod lex;
 pub mod metrics;
 pub mod quirks;
 pub mod report;
