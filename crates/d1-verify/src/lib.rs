@@ -4,6 +4,7 @@
 
 pub mod against;
 pub mod atof;
+pub mod budget;
 pub mod check;
 pub mod compat;
 pub mod fastpath;

@@ -3,6 +3,7 @@
 //! `sqlite3 .dump` contains) to SQLite's own parser. The first failing statement ends the load
 //! with its line, SQLite's message and the statement's start.
 
+use crate::budget::{self, Budget, Stop};
 use crate::fastpath::Parsed;
 use crate::quirks::{Quirks, Warning};
 use crate::sandbox::Denied;
@@ -167,6 +168,7 @@ const BATCH: usize = 512;
 pub fn load(
     conn: &Connection,
     denied: &Denied,
+    budget: &Budget,
     reader: Box<dyn BufRead + Send>,
     label: &str,
     settings: &Settings,
@@ -181,14 +183,15 @@ pub fn load(
     let failed = std::thread::scope(|scope| {
         let reading =
             scope.spawn(|| read_ahead(reader, settings, label, quirks, compat, &bytes_read, tx));
-        let outcome = execute(conn, denied, rx, stats, label, &mut warn, || {
-            start_bytes + bytes_read.load(Ordering::Relaxed)
+        let outcome = execute(conn, denied, budget, rx, stats, label, &mut warn, || {
+            bytes_read.load(Ordering::Relaxed)
         });
         // `rx` is gone with `execute`: a reader still running stops at its next hand-over.
         let read = reading.join();
         (outcome, read)
     });
     stats.bytes = start_bytes + bytes_read.load(Ordering::Relaxed);
+    budget.loaded(bytes_read.load(Ordering::Relaxed));
     match failed {
         (Ok(()), Ok(())) => Ok(()),
         (Err(Failure::Error(e)), _) => Err(e),
@@ -295,6 +298,7 @@ enum Failure {
 fn execute(
     conn: &Connection,
     denied: &Denied,
+    budget: &Budget,
     rx: Receiver<Vec<Item>>,
     stats: &mut Stats,
     label: &str,
@@ -305,7 +309,10 @@ fn execute(
     let mut progress = d1_core::msg::Progress::new();
     for batch in rx {
         d1_core::signal::check().map_err(Failure::Error)?;
-        progress.update(|| format!("{label}: {} read", d1_core::msg::human_bytes(bytes())));
+        // The reader is ahead of this batch: its statements are within the bytes read.
+        let read = bytes();
+        budget.grant(read);
+        progress.update(|| format!("{label}: {} read", d1_core::msg::human_bytes(read)));
         for item in batch {
             let (line, text, fast) = match item {
                 Item::Warning(w) => {
@@ -339,6 +346,29 @@ fn execute(
                 Ok(())
             };
             if let Err(e) = run() {
+                match budget.take_stop() {
+                    Some(Stop::Interrupted) => return Err(Failure::Error(Error::interrupted())),
+                    Some(Stop::OverCpu { steps }) => {
+                        return Err(Failure::Error(Error::failed(format!(
+                            "{label} {line}: refused: the statement ran over the restore's CPU \
+                             budget ({} million SQLite steps for {} of SQL; a dump's statements \
+                             only store what it carries): {}",
+                            steps / 1_000_000,
+                            d1_core::msg::human_bytes(bytes()),
+                            quote_start(&text)
+                        ))))
+                    }
+                    None if budget::is_out_of_memory(&e) => {
+                        return Err(Failure::Error(Error::failed(format!(
+                            "{label} {line}: refused: the statement needs more memory than the \
+                             restore's budget ({} for {} of SQL): {}",
+                            d1_core::msg::human_bytes(budget.heap_for(bytes())),
+                            d1_core::msg::human_bytes(bytes()),
+                            quote_start(&text)
+                        ))))
+                    }
+                    None => {}
+                }
                 return Err(match denied.take() {
                     Some(why) => Failure::Error(Error::failed(format!(
                         "{label} {line}: refused: {why}: {}",

@@ -2,6 +2,7 @@
 //! compare with expectations, and (with `--db`) move the restored file into place only when
 //! everything passed.
 
+use crate::budget::Budget;
 use crate::check::{self, FkViolation, Inventory};
 use crate::quirks::{Quirks, Warning};
 use crate::restore::{self, Settings, Stats};
@@ -55,6 +56,11 @@ pub fn verify(path: &str, database: Option<String>, opts: &Options) -> Report {
     if let Err(e) = run(path, opts, &mut r) {
         r.failure = Some(e);
     }
+    // A signal stops SQLite wherever it is (budget.rs); whatever error that surfaced as, the
+    // check did not finish and is reported as interrupted, never as OK or FAIL.
+    if d1_core::signal::interrupted() {
+        r.failure = Some(Error::interrupted());
+    }
     r.total_ms = t0.elapsed().as_millis();
     r
 }
@@ -82,6 +88,9 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         .map_err(sql("starting the restore"))?;
     let denied = Denied::default();
     sandbox::guard(&conn, &denied);
+    // A --db target keeps a page cache of up to 1 GiB besides the data (sandbox.rs).
+    let budget = Budget::new(if opts.db.is_some() { 1 << 30 } else { 0 });
+    budget.install(&conn);
     let warn = |w: &Warning| d1_core::msg::warn(&format!("{path} line {}: {}", w.line, w.message));
     r.compat = crate::compat::Compat::new(path, opts.d1_compat);
 
@@ -93,6 +102,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         restore::load(
             &conn,
             &denied,
+            &budget,
             s.reader,
             &label,
             &opts.settings,
@@ -105,6 +115,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
     restore::load(
         &conn,
         &denied,
+        &budget,
         src.reader,
         "line",
         &opts.settings,
@@ -122,6 +133,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         ));
     }
     sandbox::unguard(&conn);
+    budget.lift();
     conn.execute_batch("COMMIT")
         .map_err(sql("committing the restore"))?;
     if r.stats.statements == 0 {
