@@ -125,3 +125,45 @@ fn a_statement_that_asks_for_gigabytes_fails_at_the_memory_budget() {
     );
     assert!(o.stdout.starts_with(&want), "{o:?}");
 }
+
+#[test]
+fn statement_shapes_no_dump_has_are_refused_before_they_run() {
+    // The 2.7 KB dump: 100 rows, then a query over six copies of them (10^12 rows).
+    let dir = tempfile::tempdir().unwrap();
+    let rows: String = (0..100)
+        .map(|i| format!("INSERT INTO \"t\" (\"a\") VALUES({i});\n"))
+        .collect();
+    let head = format!("CREATE TABLE t(a);\nCREATE TABLE u(x);\n{rows}");
+    for (i, bomb) in [
+        "INSERT INTO u SELECT 1 FROM t a, t b, t c, t d, t e, t f;",
+        "INSERT INTO u VALUES((SELECT count(*) FROM t a, t b, t c, t d, t e, t f));",
+        "CREATE TABLE v AS SELECT 1 FROM t a, t b, t c, t d, t e, t f;",
+        "DELETE FROM u WHERE (SELECT count(*) FROM t a, t b, t c, t d, t e, t f);",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let dump = write(
+            dir.path(),
+            &format!("shape{i}.sql"),
+            &format!("{head}{bomb}\n"),
+        );
+        let t = Instant::now();
+        let o = wait(
+            tool("d1-verify").arg(&dump).spawn(),
+            Duration::from_secs(60),
+        );
+        assert_eq!(o.code, 1, "{bomb}: {o:?}");
+        let want = format!("FAIL {dump} line 103: refused: ");
+        assert!(o.stdout.starts_with(&want), "{bomb}: {o:?}");
+        assert!(
+            !o.stdout.contains("CPU budget"),
+            "refused by its shape: {o:?}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{bomb}: {:?}",
+            t.elapsed()
+        );
+    }
+}

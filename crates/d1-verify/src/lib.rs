@@ -16,6 +16,7 @@ pub mod quirks;
 pub mod report;
 pub mod restore;
 pub mod sandbox;
+pub mod shape;
 pub mod source;
 pub mod split;
 pub mod verify;
