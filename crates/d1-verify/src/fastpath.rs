@@ -201,9 +201,7 @@ struct P<'a> {
     i: usize,
 }
 
-fn is_ident_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
-}
+use crate::lex::{is_id_char as is_ident_char, is_space};
 
 impl<'a> P<'a> {
     fn peek(&self) -> Option<u8> {
@@ -221,7 +219,7 @@ impl<'a> P<'a> {
     }
 
     fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        while self.peek().is_some_and(is_space) {
             self.i += 1;
         }
     }
