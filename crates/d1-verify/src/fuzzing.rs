@@ -331,6 +331,15 @@ pub fn split(data: &[u8]) {
     }
 }
 
+/// sqlite3_complete: whether SQLite's shell would run `text` as it stands.
+fn complete(text: &[u8]) -> bool {
+    let Ok(c) = std::ffi::CString::new(text) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated string that outlives the call.
+    unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
+}
+
 fn split_all(data: &[u8], chunk: usize) -> Result<Vec<(u64, Vec<u8>)>, String> {
     let r = std::io::BufReader::with_capacity(chunk, data);
     let mut s = crate::split::Splitter::new(r, 1 << 20);
@@ -339,6 +348,21 @@ fn split_all(data: &[u8], chunk: usize) -> Result<Vec<(u64, Vec<u8>)>, String> {
         match s.next() {
             Ok(Some(st)) => {
                 assert!(!st.text.is_empty(), "empty statement");
+                // Where the splitter ends a statement, and nowhere before, SQLite's own
+                // judgement agrees (short statements: each `;` costs a look at the prefix).
+                if !st.text.contains(&0) {
+                    assert!(complete(st.text), "not complete to SQLite: {:?}", st.text);
+                    if st.text.len() < 4096 {
+                        for (i, _) in st.text.iter().enumerate().filter(|(_, &b)| b == b';') {
+                            let prefix = &st.text[..=i];
+                            assert!(
+                                i + 1 == st.text.len() || !complete(prefix),
+                                "SQLite ends {:?} earlier: {prefix:?}",
+                                st.text
+                            );
+                        }
+                    }
+                }
                 out.push((st.line, st.text.to_vec()));
             }
             Ok(None) => return Ok(out),
@@ -377,6 +401,26 @@ mod tests {
         }
         // Both branches must be exercised, or the test proves nothing.
         assert!(same > 2_000 && aside > 2_000, "same {same}, aside {aside}");
+    }
+
+    #[test]
+    fn generated_sql_splits_the_same_at_any_read_size_and_where_sqlite_would() {
+        const PARTS: [&str; 28] = [
+            "CREATE", "TRIGGER", "TEMP", "END", "EXPLAIN", "BEGIN", ";", " ", "\n", "'", "''",
+            "\"", "`", "[", "]", "--", "/*", "*/", "-", "/", "*", "1e", "x", "SELECT", "1", "\0",
+            "é", "tr",
+        ];
+        for seed in 1..=3_000u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut text = String::new();
+            for _ in 0..rng.below(40) {
+                text.push_str(pick(&mut rng, &PARTS));
+                if rng.chance(2) {
+                    text.push(' ');
+                }
+            }
+            split(text.as_bytes());
+        }
     }
 
     /// Replays `fuzz/regressions/TARGET/*` (inputs the fuzzer found, kept forever).

@@ -259,8 +259,15 @@ fn scan(run: Run, s: &[u8], start: usize, from: usize, eof: bool) -> Result<usiz
             let mut j = from;
             while j < len {
                 let b = s[j];
-                let sign = (b == b'+' || b == b'-') && !hex && matches!(s[j - 1], b'e' | b'E');
-                if !(is_id_char(b) || b == b'.' || sign) {
+                if (b == b'+' || b == b'-') && !hex && matches!(s[j - 1], b'e' | b'E') {
+                    // An exponent's sign only when a digit follows (`1e--5` is `1e`, then a
+                    // comment, as SQLite reads it).
+                    match s.get(j + 1) {
+                        Some(d) if d.is_ascii_digit() => {}
+                        Some(_) => return Ok(j),
+                        None => return if eof { Ok(j) } else { Err(j) },
+                    }
+                } else if !(is_id_char(b) || b == b'.') {
                     return Ok(j);
                 }
                 j += 1;
@@ -381,6 +388,11 @@ mod tests {
             vec![(Number, "0x1e"), (Punct, "+"), (Number, "1")]
         );
         assert_eq!(kinds("'open"), vec![(Str, "'open")]);
+        assert_eq!(kinds("1e--5;"), vec![(Number, "1e"), (Comment, "--5;")]);
+        assert_eq!(
+            kinds("1e-x"),
+            vec![(Number, "1e"), (Punct, "-"), (Word, "x")]
+        );
         assert_eq!(kinds("/* open"), vec![(Comment, "/* open")]);
     }
 
@@ -453,6 +465,9 @@ mod tests {
             "CREATE TRIGGER x BEGIN SELECT 1; END; SELECT 2;",
             "CREATE TABLE trigger(a);",
             "CREATE VIEW v AS SELECT 1 AS trigger;",
+            "CREATE TRIGGER x BEGIN SELECT 1e--5; END;",
+            "CREATE TRIGGER x BEGIN SELECT 1e--5; END;\n",
+            "CREATE TRIGGER x BEGIN SELECT [a;b]; END /* ;",
         ] {
             let s = text.as_bytes();
             let mut e = Ender::default();
