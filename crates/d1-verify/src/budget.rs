@@ -28,7 +28,7 @@ pub const STEPS_PER_BYTE: u64 = 200;
 /// dump (numbers and hex blobs are longer as text), indexes add to it. Measured: the 23 MB
 /// dump above peaked at 42 MB of resident memory in all.
 pub const BASE_HEAP: u64 = 256 << 20;
-pub const HEAP_PER_BYTE: u64 = 4;
+pub const HEAP_PER_BYTE: u64 = 8;
 
 const RUNNING: u8 = 0;
 const INTERRUPTED: u8 = 1;
