@@ -123,6 +123,7 @@ fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
             let out = if ctx.json {
                 record::emit_json(&json!({
                     "database_id": uuid,
+                    "database_name": job.name,
                     "bookmark": job.given_bookmark,
                     "filename": ans.filename,
                     "signed_url": url,
@@ -131,7 +132,8 @@ fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
                     "file_size": ctx.file_size(&job.database, uuid),
                 }))
             } else {
-                record::emit(&[uuid, url])
+                let name = job.name.as_deref().map_or("-".into(), d1_core::pipe::safe_field);
+                record::emit(&[uuid, &name, url])
             };
             out.map(|()| true)
         }
