@@ -300,9 +300,10 @@ impl Tally {
         f.emit()
     }
 
-    /// The run's outcome. No input line at all is a failure unless `allow_empty`; the
-    /// failures passed on are named on stderr when this tool ends the pipeline (its stdout is
-    /// not a pipe), so that the last lines of a cron mail say what failed.
+    /// The run's outcome. No input line at all is a failure unless `allow_empty`. The failures
+    /// passed on are named again on stderr, one line each: a tool cannot know whether it ends
+    /// the pipeline (under cron its stdout is a pipe too), and the last lines of a cron mail
+    /// must say what failed.
     pub fn finish(self, allow_empty: bool, what: &str) -> Result<ExitCode> {
         if self.records == 0 && !allow_empty {
             return Err(Error::failed(format!(
@@ -310,7 +311,7 @@ impl Tally {
                  (it failed or was killed); --allow-empty if nothing to do is expected"
             )));
         }
-        if !self.upstream.is_empty() && !stdout_is_pipe() {
+        {
             for f in &self.upstream {
                 crate::msg::error(&format!(
                     "{} failed upstream in {} (exit {}): {}",
@@ -323,11 +324,6 @@ impl Tally {
         }
         Ok(self.worst())
     }
-}
-
-fn stdout_is_pipe() -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    std::fs::metadata("/dev/stdout").is_ok_and(|m| m.file_type().is_fifo())
 }
 
 /// How [`run`] reads.

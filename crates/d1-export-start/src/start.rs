@@ -85,10 +85,7 @@ fn start_one(c: &Client, db: &Database, args: &Args, started: &mut Vec<String>) 
             ))
         })?;
         if !found.is_empty() {
-            return Err(Error::failed(crate::preflight::refusal(
-                &label(db),
-                &found,
-            )));
+            return Err(Error::failed(crate::preflight::refusal(&label(db), &found)));
         }
     }
     let ans = api::export(c, &db.uuid, None, &args.dump)

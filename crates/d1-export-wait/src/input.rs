@@ -107,15 +107,30 @@ mod tests {
 
     #[test]
     fn a_three_field_line_carries_the_name() {
-        let j = job_of(Some(1), "0f3c5a3e-1a2b-4c3d-8e9f-0a1b2c3d4e5f prod bm-1", None).unwrap();
+        let j = job_of(
+            Some(1),
+            "0f3c5a3e-1a2b-4c3d-8e9f-0a1b2c3d4e5f prod bm-1",
+            None,
+        )
+        .unwrap();
         assert_eq!(j.name.as_deref(), Some("prod"));
         let j = job_of(Some(1), "prod bm-1", None).unwrap();
-        assert_eq!(j.name.as_deref(), Some("prod"), "a name given as the database");
+        assert_eq!(
+            j.name.as_deref(),
+            Some("prod"),
+            "a name given as the database"
+        );
     }
 
     #[test]
     fn a_failure_record_is_passed_on_not_polled() {
-        match read(Some(1), "FAIL 2 d1-export-start - prod-dbb no database", None).unwrap() {
+        match read(
+            Some(1),
+            "FAIL 2 d1-export-start - prod-dbb no database",
+            None,
+        )
+        .unwrap()
+        {
             Input::Failure(f) => assert_eq!(f.exit, ExitCode::Usage),
             Input::Job(j) => panic!("{j:?}"),
         }
@@ -123,7 +138,10 @@ mod tests {
 
     #[test]
     fn a_bare_bookmark_takes_the_default_database_or_fails_naming_the_line() {
-        assert_eq!(job_of(Some(1), "bm", Some("prod")).unwrap().database, "prod");
+        assert_eq!(
+            job_of(Some(1), "bm", Some("prod")).unwrap().database,
+            "prod"
+        );
         let e = job_of(Some(4), "bm", None).unwrap_err();
         assert_eq!(e.code, ExitCode::Usage);
         assert_eq!(

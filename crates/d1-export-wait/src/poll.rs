@@ -132,7 +132,10 @@ fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
                     "file_size": ctx.file_size(&job.database, uuid),
                 }))
             } else {
-                let name = job.name.as_deref().map_or("-".into(), d1_core::pipe::safe_field);
+                let name = job
+                    .name
+                    .as_deref()
+                    .map_or("-".into(), d1_core::pipe::safe_field);
                 record::emit(&[uuid, &name, url])
             };
             out.map(|()| true)

@@ -193,4 +193,3 @@ fn check(served: &Served, d: &Digests) -> Result<()> {
     }
     Ok(())
 }
-

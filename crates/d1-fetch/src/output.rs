@@ -150,7 +150,10 @@ fn safe_name(n: &str) -> String {
 }
 
 fn short_id(id: &str) -> String {
-    id.chars().filter(char::is_ascii_alphanumeric).take(8).collect()
+    id.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect()
 }
 
 /// Creates the folder when missing (`-o backups/2025-01-31/`); a path that exists and is not a
@@ -199,7 +202,9 @@ mod tests {
         assert_eq!(o("x.sql.zst").unwrap(), Output::File("x.sql.zst".into()));
         let e = o("no-such-outdir").unwrap_err();
         assert_eq!(e.code, d1_core::ExitCode::Usage);
-        assert!(e.message.contains("write no-such-outdir/ to create a folder"));
+        assert!(e
+            .message
+            .contains("write no-such-outdir/ to create a folder"));
     }
 
     #[test]

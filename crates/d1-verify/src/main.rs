@@ -169,9 +169,14 @@ fn run(args: Args) -> Result<ExitCode> {
         }
         if let Err(e) = verdict::record(&r, &checks) {
             d1_core::msg::error(&e.message);
-            r.failure.get_or_insert(e.context("recording the verdict in the manifest"));
+            r.failure
+                .get_or_insert(e.context("recording the verdict in the manifest"));
         }
         let code = r.code().worst(metrics::record(args.metrics.as_deref(), &r));
+        if let Some(f) = report::failure(&r) {
+            // stdout carries the record; stderr, the log a cron mail ends with, names it too.
+            d1_core::msg::error(&format!("{}: {}", f.subject(), f.reason));
+        }
         report::print(&r, args.common.json)?;
         Ok(code)
     };
