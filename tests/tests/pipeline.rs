@@ -378,3 +378,32 @@ fn fetch_to_a_missing_folder_without_a_slash_is_refused_before_downloading() {
     );
     assert!(!n.out.path().join("outdir").exists());
 }
+
+#[test]
+fn a_force_that_cannot_write_its_sidecars_leaves_the_previous_backup_as_it_was() {
+    let n = night(&[("good", GOOD)], &[]);
+    let fetch = "d1-export-start good | d1-export-wait | d1-fetch --force -o latest.sql";
+    let o = n.run(fetch, TOKEN);
+    assert_eq!(o.code, 0, "{o:?}");
+    let dir = n.out.path();
+    let old_dump = std::fs::read(dir.join("latest.sql")).unwrap();
+    let old_manifest = std::fs::read(dir.join("latest.sql.json")).unwrap();
+    // Something in the way of the new checksum sidecar (here a folder; a full disk fails at
+    // the same step): the new set cannot be completed.
+    std::fs::remove_file(dir.join("latest.sql.sha256")).unwrap();
+    std::fs::create_dir(dir.join("latest.sql.sha256")).unwrap();
+    let o = n.run(fetch, TOKEN);
+    assert_ne!(o.code, 0, "{o:?}");
+    assert!(o.stdout.starts_with("FAIL "), "{o:?}");
+    assert_eq!(std::fs::read(dir.join("latest.sql")).unwrap(), old_dump, "old dump kept");
+    assert_eq!(
+        std::fs::read(dir.join("latest.sql.json")).unwrap(),
+        old_manifest,
+        "old manifest kept"
+    );
+    assert!(
+        !files_in(dir).iter().any(|f| f.ends_with(".part")),
+        "no temporary file left: {:?}",
+        files_in(dir)
+    );
+}

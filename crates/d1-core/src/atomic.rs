@@ -82,15 +82,18 @@ impl AtomicFile {
         };
         persisted.map_err(|e| {
             // `e.file` is dropped here, which removes the temporary file.
-            let what = if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                format!(
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                // A collision, not a broken disk: the same exit code as a target that existed
+                // before the run (docs: 2).
+                return Error::usage(format!(
                     "{} appeared while this run wrote it (another run at the same time?)",
                     target.display()
-                )
-            } else {
-                format!("moving the file into place at {}", target.display())
-            };
-            Error::io(what, e.error)
+                ));
+            }
+            Error::io(
+                format!("moving the file into place at {}", target.display()),
+                e.error,
+            )
         })?;
         Ok(target)
     }
@@ -198,5 +201,36 @@ mod tests {
         assert!(e.message.contains("already exists"));
         write_small(&t, b"new", true).unwrap();
         assert_eq!(std::fs::read_to_string(&t).unwrap(), "new");
+    }
+
+    #[test]
+    fn a_set_goes_in_place_in_order_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        let set = |names: &[&str]| -> Vec<AtomicFile> {
+            names
+                .iter()
+                .map(|n| small(&p(n), n.as_bytes(), false).unwrap())
+                .collect()
+        };
+        let done = commit_set(set(&["d.sql.sha256", "d.sql.json", "d.sql"]), false).unwrap();
+        assert_eq!(done.last().unwrap(), &p("d.sql"), "the dump goes last");
+        assert_eq!(std::fs::read_to_string(p("d.sql")).unwrap(), "d.sql");
+
+        // Another run put e.sql in place meanwhile: our sidecars, already renamed, are taken
+        // back, and nothing of ours stays beside the other run's dump.
+        let files = set(&["e.sql.sha256", "e.sql.json", "e.sql"]);
+        std::fs::write(p("e.sql"), "theirs").unwrap();
+        let e = commit_set(files, false).unwrap_err();
+        assert!(e.message.contains("appeared while this run wrote it"), "{}", e.message);
+        assert_eq!(std::fs::read_to_string(p("e.sql")).unwrap(), "theirs");
+        assert!(!p("e.sql.sha256").exists() && !p("e.sql.json").exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".part"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
     }
 }
