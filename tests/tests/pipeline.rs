@@ -407,3 +407,39 @@ fn a_force_that_cannot_write_its_sidecars_leaves_the_previous_backup_as_it_was()
         files_in(dir)
     );
 }
+
+/// docs/records.md's examples are what the code reads and writes, to the byte.
+#[test]
+fn the_record_examples_in_the_docs_parse_and_failure_records_print_as_shown() {
+    use d1_core::pipe::{self, Item};
+    let page = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/records.md"),
+    )
+    .unwrap();
+    let mut lines = Vec::new();
+    let mut inside = false;
+    for l in page.lines() {
+        match (inside, l) {
+            (false, "```records") => inside = true,
+            (true, "```") => inside = false,
+            (true, l) => lines.push(l.to_string()),
+            _ => {}
+        }
+    }
+    assert!(lines.len() >= 5, "{lines:?}");
+    let (mut records, mut failures) = (0, 0);
+    for (i, l) in lines.iter().enumerate() {
+        match pipe::parse(i + 1, l, pipe::PATH).unwrap_or_else(|e| panic!("{l}: {e}")) {
+            Item::Record(r) => {
+                records += 1;
+                assert!(r.value.starts_with("backups/"), "{l}");
+            }
+            Item::Failure(f) => {
+                failures += 1;
+                let again = if l.starts_with('{') { f.json().to_string() } else { f.plain() };
+                assert_eq!(&again, l, "a failure record prints as the docs show");
+            }
+        }
+    }
+    assert_eq!((records, failures), (2, 3));
+}
