@@ -222,7 +222,11 @@ mod tests {
         let files = set(&["e.sql.sha256", "e.sql.json", "e.sql"]);
         std::fs::write(p("e.sql"), "theirs").unwrap();
         let e = commit_set(files, false).unwrap_err();
-        assert!(e.message.contains("appeared while this run wrote it"), "{}", e.message);
+        assert!(
+            e.message.contains("appeared while this run wrote it"),
+            "{}",
+            e.message
+        );
         assert_eq!(std::fs::read_to_string(p("e.sql")).unwrap(), "theirs");
         assert!(!p("e.sql.sha256").exists() && !p("e.sql.json").exists());
         let left: Vec<_> = std::fs::read_dir(dir.path())

@@ -38,7 +38,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             ..Record::default()
         };
         let outcome = run.one(&rec, &Export::default());
-        let metrics = run.metrics(None, &Export::default(), &outcome);
+        let metrics = run.metrics(None, None, &Export::default(), &outcome);
         outcome?;
         metrics?;
         return Ok(ExitCode::Ok);
@@ -50,7 +50,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     pipe::run(opts, |rec| {
         let export = rec.json.as_ref().map(Export::from_json).unwrap_or_default();
         let outcome = run.one(rec, &export).ctx(|| format!("line {}", rec.line));
-        let metrics = run.metrics(rec.database.as_deref(), &export, &outcome);
+        let metrics = run.metrics(
+            rec.database.as_deref(),
+            rec.name.as_deref(),
+            &export,
+            &outcome,
+        );
         outcome?;
         metrics.map(|()| ExitCode::Ok)
     })
@@ -62,11 +67,12 @@ impl Run {
     fn metrics(
         &self,
         database: Option<&str>,
+        name: Option<&str>,
         export: &Export,
         outcome: &Result<Digests>,
     ) -> Result<()> {
         match &self.args.metrics {
-            Some(path) => crate::metrics::record(path, database, export, outcome),
+            Some(path) => crate::metrics::record(path, database, name, export, outcome),
             None => Ok(()),
         }
     }
