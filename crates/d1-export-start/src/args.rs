@@ -10,14 +10,16 @@ use std::sync::LazyLock;
 static HELP: LazyLock<String> = LazyLock::new(|| {
     format!(
         "\
-d1-export-start: start a D1 export for each database, print `DATABASE_ID BOOKMARK` lines
+d1-export-start: start a D1 export for each database, print `DATABASE_ID NAME BOOKMARK` lines
 
 USAGE:
     d1-export-start [OPTIONS] [DATABASE...]
 
 A DATABASE is a UUID or a name (names are looked up through the API). With none, the
 database is D1_DATABASE_ID. Pipe the output into d1-export-wait at once: an export that is
-not polled is cancelled by D1, so a bookmark cannot be kept for later.
+not polled is cancelled by D1, so a bookmark cannot be kept for later. A database that cannot
+be started gets a failure record (`FAIL EXIT d1-export-start ID NAME REASON`) that the next
+tools pass on; the others still start.
 
 OPTIONS:
       --no-data          export the schema only

@@ -104,7 +104,8 @@ fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
         Status::Running => {
             let elapsed = first.elapsed().as_secs();
             let text = job.last_message.clone().unwrap_or_else(|| "running".into());
-            lock(&ctx.progress).update(|| format!("{}: {text}, {elapsed}s", short(uuid)));
+            let who = job.name.as_deref().unwrap_or_else(|| short(uuid));
+            lock(&ctx.progress).update(|| format!("{who}: {text}, {elapsed}s"));
             Ok(false)
         }
         Status::Error => Err(Error::failed(format!(
@@ -150,7 +151,10 @@ fn short(uuid: &str) -> &str {
 
 /// Puts a failure in words a user can act on, naming the database.
 fn explain(e: Error, ctx: &Ctx, job: &Job, uuid: &str) -> Error {
-    let db = format!("database {uuid}");
+    let db = match job.name.as_deref() {
+        Some(n) if n != uuid => format!("database {n} ({uuid})"),
+        _ => format!("database {uuid}"),
+    };
     match e.code {
         ExitCode::Ok | ExitCode::Interrupted => e,
         ExitCode::Temporary
