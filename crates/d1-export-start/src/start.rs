@@ -13,7 +13,18 @@ use serde_json::json;
 /// Starts every database's export in the order given. A database that fails gets a failure
 /// record on stdout (pipe.rs) and the others still start; the result is the worst outcome.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let databases = if args.databases.is_empty() {
+    let (_cfg, client) = args.common.client()?;
+    let databases = if args.all {
+        // The whole account, in the list's order; the ids, so that nothing is looked up twice.
+        let all = api::list_databases(&client, None)?;
+        if all.is_empty() {
+            msg::warn("--all: the account has no databases");
+        }
+        all.into_iter()
+            .filter(|d| !crate::exclude::database_excluded(&args.exclude, &d.name, &d.uuid))
+            .map(|d| d.uuid)
+            .collect()
+    } else if args.databases.is_empty() {
         match d1_core::config::default_database() {
             Some(d) => vec![d],
             None => {
@@ -23,9 +34,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     } else {
-        args.databases.clone()
+        args.databases
+            .iter()
+            .filter(|d| !crate::exclude::database_excluded(&args.exclude, d, d))
+            .cloned()
+            .collect()
     };
-    let (_cfg, client) = args.common.client()?;
     let mut started: Vec<String> = Vec::new();
     let mut tally = Tally::default();
     for given in &databases {
@@ -77,18 +91,37 @@ fn start_one(c: &Client, db: &Database, args: &Args, started: &mut Vec<String>) 
     if let Some(w) = crate::size::warning(db, args.size_warn_percent) {
         msg::warn(&w);
     }
+    let mut dump = args.dump.clone();
     if args.preflight {
-        let found = crate::preflight::check(c, &db.uuid, &args.dump.tables).map_err(|e| {
+        let schema = crate::preflight::schema(c, &db.uuid).map_err(|e| {
             e.context(format!(
                 "checking database {} for virtual tables before exporting",
                 label(db)
             ))
         })?;
+        let (keep, left_out) =
+            crate::exclude::tables_for(&schema, &args.exclude_tables, args.exclude_virtual);
+        if let Some(keep) = keep {
+            msg::warn(&format!(
+                "database {}: leaving out of the export: {}",
+                label(db),
+                left_out.join(", ")
+            ));
+            if keep.is_empty() {
+                return Err(Error::usage(format!(
+                    "database {}: nothing left to export once {} are left out",
+                    label(db),
+                    left_out.join(", ")
+                )));
+            }
+            dump.tables = keep;
+        }
+        let found = crate::preflight::blocking(&schema, &dump.tables);
         if !found.is_empty() {
             return Err(Error::failed(crate::preflight::refusal(&label(db), &found)));
         }
     }
-    let ans = api::export(c, &db.uuid, None, &args.dump)
+    let ans = api::export(c, &db.uuid, None, &dump)
         .map_err(|e| e.context(format!("starting the export of database {}", label(db))))?;
     if ans.status == Status::Error {
         return Err(Error::failed(format!(
