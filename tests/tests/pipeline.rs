@@ -395,7 +395,11 @@ fn a_force_that_cannot_write_its_sidecars_leaves_the_previous_backup_as_it_was()
     let o = n.run(fetch, TOKEN);
     assert_ne!(o.code, 0, "{o:?}");
     assert!(o.stdout.starts_with("FAIL "), "{o:?}");
-    assert_eq!(std::fs::read(dir.join("latest.sql")).unwrap(), old_dump, "old dump kept");
+    assert_eq!(
+        std::fs::read(dir.join("latest.sql")).unwrap(),
+        old_dump,
+        "old dump kept"
+    );
     assert_eq!(
         std::fs::read(dir.join("latest.sql.json")).unwrap(),
         old_manifest,
@@ -412,10 +416,9 @@ fn a_force_that_cannot_write_its_sidecars_leaves_the_previous_backup_as_it_was()
 #[test]
 fn the_record_examples_in_the_docs_parse_and_failure_records_print_as_shown() {
     use d1_core::pipe::{self, Item};
-    let page = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/records.md"),
-    )
-    .unwrap();
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/records.md"))
+            .unwrap();
     let mut lines = Vec::new();
     let mut inside = false;
     for l in page.lines() {
@@ -436,10 +439,27 @@ fn the_record_examples_in_the_docs_parse_and_failure_records_print_as_shown() {
             }
             Item::Failure(f) => {
                 failures += 1;
-                let again = if l.starts_with('{') { f.json().to_string() } else { f.plain() };
+                let again = if l.starts_with('{') {
+                    f.json().to_string()
+                } else {
+                    f.plain()
+                };
                 assert_eq!(&again, l, "a failure record prints as the docs show");
             }
         }
     }
     assert_eq!((records, failures), (2, 3));
+}
+
+#[test]
+fn a_misspelled_name_is_answered_with_the_closest_names() {
+    let n = night(&[("prod-db", GOOD), ("staging-db", GOOD)], &[]);
+    let o = n.run(&pipeline(&["prod-dbb"]), TOKEN);
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(
+        o.stdout.contains(
+            "FAIL 2 d1-export-start - prod-dbb no database named \"prod-dbb\"; did you mean \"prod-db\"?"
+        ),
+        "{o:?}"
+    );
 }
