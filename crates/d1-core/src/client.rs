@@ -75,16 +75,20 @@ pub struct Client {
     d1_url: String,
     policy: Policy,
     deadline: Deadline,
+    /// The account's request budget on this host (budget.rs).
+    budget: Option<crate::budget::Budget>,
 }
 
 impl Client {
     pub fn new(cfg: &Config, policy: Policy, deadline: Deadline) -> Client {
+        let per_5m = crate::budget::per_5m().unwrap_or(crate::budget::DEFAULT_PER_5M);
         Client {
             agent: agent(None),
             auth: format!("Bearer {}", cfg.token),
             d1_url: cfg.d1_url(),
             policy,
             deadline,
+            budget: crate::budget::Budget::for_account(&cfg.account_id, per_5m),
         }
     }
 
@@ -114,6 +118,9 @@ impl Client {
             crate::signal::check()?;
             if self.deadline.expired() {
                 return Err(Error::temporary("deadline reached (--timeout)"));
+            }
+            if let Some(b) = &self.budget {
+                b.take()?;
             }
             let timeout = self.deadline.cap(REQUEST_TIMEOUT);
             let (problem, retry_after) = match self

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod argv;
 pub mod atomic;
+pub mod budget;
 pub mod busy;
 pub mod cli;
 pub mod client;

@@ -180,7 +180,11 @@ fn run(args: Args) -> Result<ExitCode> {
         let code = r.code().worst(metrics::record(args.metrics.as_deref(), &r));
         if let Some(f) = report::failure(&r) {
             // stdout carries the record; stderr, the log a cron mail ends with, names it too.
-            d1_core::msg::error(&format!("{}: {}", f.subject(), f.reason));
+            // The reason starts with the path: a dump known by its path only is not named twice.
+            match (&f.database_id, &f.name) {
+                (None, None) => d1_core::msg::error(&f.reason),
+                _ => d1_core::msg::error(&format!("{}: {}", f.subject(), f.reason)),
+            }
         }
         report::print(&r, args.common.json)?;
         Ok(code)
