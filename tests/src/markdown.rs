@@ -100,7 +100,17 @@ pub fn blocks(markdown: &str) -> Result<Vec<Block>, Error> {
     for (i, line) in markdown.lines().enumerate() {
         let n = i + 1;
         match (&mut open, fence(line)) {
-            (None, None) => {}
+            (None, None) => {
+                let t = line.trim_start();
+                if t.starts_with("```") || t.starts_with("~~~") {
+                    return Err(Error {
+                        line: n,
+                        message: "a fence indented four spaces or more (in a list item?): the \
+                                  harness would not see the block; indent it less"
+                            .into(),
+                    });
+                }
+            }
             (None, Some((c, len, info))) => {
                 if info.is_empty() {
                     return Err(Error {
@@ -331,5 +341,7 @@ mod tests {
         assert!(blocks("```sh skip=\nx\n```\n").is_err());
         assert!(blocks("```text skip=\"why\"\nx\n```\n").is_err());
         assert!(blocks("```sh file=../x\nx\n```\n").is_err());
+        // A block the reader would not see is an error too.
+        assert_eq!(blocks("- item\n\n    ```sh\n    x\n    ```\n").unwrap_err().line, 3);
     }
 }

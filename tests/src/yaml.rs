@@ -361,7 +361,8 @@ fn flow_scalar(c: &[char], i: &mut usize, n: usize, key: bool) -> Result<String,
         }
         return err(n, "unclosed quote");
     }
-    while !matches!(c[*i], ',' | '}' | ']' | '\0') && !(key && c[*i] == ':') {
+    let end = |ch: char| matches!(ch, ',' | '}' | ']' | '\0') || (key && ch == ':');
+    while !end(c[*i]) {
         *i += 1;
     }
     let s: String = c[start..*i].iter().collect();

@@ -261,6 +261,15 @@ pub fn base_env(home: &Path) -> Vec<(String, String)> {
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect();
+    // HOME is a scratch folder, so say where the Rust toolchain is (a workflow may run cargo).
+    if let Ok(real) = std::env::var("HOME") {
+        for (var, dir) in [("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")] {
+            let v = std::env::var(var).unwrap_or_else(|_| format!("{real}/{dir}"));
+            if Path::new(&v).is_dir() {
+                env.push((var.into(), v));
+            }
+        }
+    }
     env.push(("HOME".into(), home.display().to_string()));
     env
 }
@@ -334,7 +343,7 @@ pub fn run(mut cmd: Command, stdin: &str) -> Result<(String, String), String> {
     match status {
         Some(s) if s.success() => Ok((stdout, stderr)),
         Some(s) => Err(format!(
-            "exit {s}\n--- stdout ---\n{stdout}--- stderr ---\n{stderr}"
+            "failed ({s})\n--- stdout ---\n{stdout}--- stderr ---\n{stderr}"
         )),
         None => Err(format!(
             "did not finish within {LIMIT:?}\n--- stdout ---\n{stdout}--- stderr ---\n{stderr}"
