@@ -24,6 +24,9 @@ pub enum Kind {
     Text,
     /// ```` ```json ````: parsed (one or more JSON values), not run.
     Json,
+    /// ```` ```records ````: pipe records (docs/records.md), each line parsed as the tools
+    /// read it, not run.
+    Records,
     /// ```` ```yaml ````: parsed by the YAML subset reader, not run.
     Yaml,
     /// ```` ```yaml workflow ````: a GitHub Actions workflow: parsed and its `run:` steps run.
@@ -42,6 +45,7 @@ impl Kind {
             Kind::Skip { .. } => "skip",
             Kind::Text => "text",
             Kind::Json => "json",
+            Kind::Records => "records",
             Kind::Yaml => "yaml",
             Kind::Workflow => "yaml workflow",
             Kind::Crontab => "crontab",
@@ -269,13 +273,14 @@ pub fn kind(info: &str) -> Result<Kind, String> {
         }
         "text" | "console" if plain => Ok(Kind::Text),
         "json" if plain => Ok(Kind::Json),
+        "records" if plain => Ok(Kind::Records),
         "crontab" if plain => Ok(Kind::Crontab),
-        "text" | "console" | "json" | "crontab" | "yaml" => {
+        "text" | "console" | "json" | "records" | "crontab" | "yaml" => {
             Err(format!("```{lang} takes no attributes (got {info:?})"))
         }
         _ => Err(format!(
             "unknown kind {lang:?}: known are sh (run), sh skip=\"reason\", sh s3=BUCKET, \
-             LANG file=NAME, crontab, yaml, yaml workflow, json, text, console \
+             LANG file=NAME, crontab, yaml, yaml workflow, json, records, text, console \
              (see docs/README.md)"
         )),
     }
@@ -342,6 +347,11 @@ mod tests {
         assert!(blocks("```text skip=\"why\"\nx\n```\n").is_err());
         assert!(blocks("```sh file=../x\nx\n```\n").is_err());
         // A block the reader would not see is an error too.
-        assert_eq!(blocks("- item\n\n    ```sh\n    x\n    ```\n").unwrap_err().line, 3);
+        assert_eq!(
+            blocks("- item\n\n    ```sh\n    x\n    ```\n")
+                .unwrap_err()
+                .line,
+            3
+        );
     }
 }

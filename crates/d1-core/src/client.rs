@@ -19,7 +19,9 @@ const MAX_API_BODY: u64 = 64 * 1024 * 1024;
 /// The hint a 403 on a D1 endpoint carries: a read-only token's error looks like a wrong
 /// account id (d1-api.md, "Auth").
 pub const D1_EDIT_HINT: &str =
-    "the API token needs the D1 Edit permission, even for export; a read-only token gets this error too";
+    "the API token needs the D1 Edit permission, even for export, and CLOUDFLARE_ACCOUNT_ID must \
+     be the account that owns the database: D1 answers a read-only token and a wrong account id \
+     alike";
 
 /// An agent with the settings every tool shares: HTTP errors as responses (so that the
 /// envelope is read), no redirects carrying credentials, the given per-call timeout.

@@ -125,6 +125,19 @@ impl Page {
                 }
                 Ok(())
             }
+            Kind::Records => {
+                use d1_core::pipe;
+                for (i, l) in b.code.lines().enumerate() {
+                    let ok = [pipe::BOOKMARK, pipe::SIGNED_URL, pipe::PATH]
+                        .into_iter()
+                        .any(|k| pipe::parse(i + 1, l, k).is_ok());
+                    if !ok {
+                        let e = pipe::parse(i + 1, l, pipe::PATH).err();
+                        return Err(format!("not a record the tools read: {l:?}: {e:?}"));
+                    }
+                }
+                Ok(())
+            }
             Kind::Yaml => d1_tests::yaml::parse(&b.code)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
