@@ -105,12 +105,14 @@ pub fn blocks(markdown: &str) -> Result<Vec<Block>, Error> {
         let n = i + 1;
         match (&mut open, fence(line)) {
             (None, None) => {
-                let t = line.trim_start();
+                // A block the harness would not see: in a list item indented four spaces or
+                // more, or in a blockquote.
+                let t = line.trim_start_matches([' ', '>']);
                 if t.starts_with("```") || t.starts_with("~~~") {
                     return Err(Error {
                         line: n,
-                        message: "a fence indented four spaces or more (in a list item?): the \
-                                  harness would not see the block; indent it less"
+                        message: "a fence indented four spaces or more, or in a blockquote: \
+                                  the harness would not see the block; move it out"
                             .into(),
                     });
                 }
@@ -353,5 +355,6 @@ mod tests {
                 .line,
             3
         );
+        assert_eq!(blocks("> ```sh\n> x\n> ```\n").unwrap_err().line, 1);
     }
 }

@@ -6,6 +6,22 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `MOTO_SERVER` if set, else the virtualenv the S3 tests make under target/ (moto-venv), else
+/// `moto_server` on PATH.
+fn moto_server() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    if let Some(target) = exe.ancestors().nth(3) {
+        let venv = target.join("moto-venv/bin/moto_server");
+        if venv.exists() {
+            return venv;
+        }
+    }
+    "moto_server".into()
+}
+
 pub struct Server {
     child: Child,
     pub endpoint: String,
@@ -17,7 +33,7 @@ impl Server {
             .and_then(|l| l.local_addr())
             .map_err(|e| e.to_string())?
             .port();
-        let child = Command::new("moto_server")
+        let child = Command::new(moto_server())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
