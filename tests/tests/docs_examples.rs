@@ -162,3 +162,10 @@ fn a_skipped_block_is_counted_and_its_reason_printed() {
         s.line("p")
     );
 }
+
+#[test]
+fn what_a_block_leaves_running_in_the_background_ends_with_it() {
+    let start = std::time::Instant::now();
+    run_text("```sh\nsleep 600 &\necho started\n```\n").expect("runs");
+    assert!(start.elapsed() < std::time::Duration::from_secs(60));
+}
