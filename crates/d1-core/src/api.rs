@@ -83,6 +83,14 @@ pub fn get_database(c: &Client, uuid: &str) -> Result<Database> {
     Database::from_json(&ans.result)
 }
 
+/// Creates a database (`POST …/d1/database {"name"}`), for a restore into a new one.
+pub fn create_database(c: &Client, name: &str) -> Result<Database> {
+    let ans = c
+        .post(c.d1_url(), &json!({ "name": name }))
+        .map_err(|e| e.context(format!("creating database {name:?}")))?;
+    Database::from_json(&ans.result)
+}
+
 /// Resolves a UUID or a name to a database. An unknown or ambiguous name is exit 2.
 pub fn resolve(c: &Client, name_or_uuid: &str) -> Result<Database> {
     if is_uuid(name_or_uuid) {

@@ -34,16 +34,18 @@ impl Default for Common {
 }
 
 /// The help lines for [`Common`], for each tool's help text.
-pub const COMMON_HELP: &str = "\
-      --json             one JSON object per line on stdout instead of plain records
-      --timeout DUR      deadline for the whole run (90, 90s, 10m, 1h); exit 75 when reached
+pub const COMMON_HELP: &str = concat!(
+    // Not a `\` line continuation: that would eat the first line's indentation.
+    "      --json             one JSON object per line on stdout instead of plain records\n",
+    "      --timeout DUR      deadline for the whole run (90, 90s, 10m, 1h); exit 75 when reached
       --retries N        retries of a failed request before giving up (default 5)
       --token-file PATH  read the API token from PATH instead of CLOUDFLARE_API_TOKEN
       --allow-empty      no record on stdin is not a failure (by default it is: the step
                          before died without a word)
   -q, --quiet            no progress line and no informational messages
   -h, --help             print this help
-  -V, --version          print the version";
+  -V, --version          print the version"
+);
 
 impl Common {
     /// Consumes `arg` if it is a common option; `Ok(false)` leaves it to the tool.

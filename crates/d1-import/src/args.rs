@@ -29,6 +29,9 @@ nothing: when a statement fails, the database is left as it was.
 
 OPTIONS:
       --database DB      the database to import into (UUID or name)
+      --create           create --database (a name) when the account has no such database; an
+                         existing one is used as it is (and refused when it holds tables,
+                         unless --into-nonempty): nothing is ever replaced
       --retarget         import every record into --database, even one that names another
                          database (a restore into staging from production's records)
       --into-nonempty    import even when the database already has tables
@@ -60,6 +63,8 @@ pub struct Args {
     pub verify_first: bool,
     /// `--retarget`: --database wins over the database a record names.
     pub retarget: bool,
+    /// `--create`: create --database when it does not exist.
+    pub create: bool,
 }
 
 pub fn parse() -> Result<Args> {
@@ -74,6 +79,7 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
         into_nonempty: false,
         verify_first: false,
         retarget: false,
+        create: false,
     };
     let mut p = lexopt::Parser::from_args(argv);
     while let Some(arg) = p.next()? {
@@ -93,6 +99,7 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             Long("into-nonempty") => a.into_nonempty = true,
             Long("verify-first") => a.verify_first = true,
             Long("retarget") => a.retarget = true,
+            Long("create") => a.create = true,
             Value(v) if a.file.is_none() => a.file = Some(PathBuf::from(v)),
             Value(_) => {
                 return Err(Error::usage(
@@ -101,6 +108,11 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             }
             _ => return Err(cli::unexpected(arg)),
         }
+    }
+    if a.create && a.database.as_deref().is_none_or(d1_core::api::is_uuid) {
+        return Err(Error::usage(
+            "--create needs --database NAME: the name of the database to create",
+        ));
     }
     if a.retarget && a.database.is_none() {
         return Err(Error::usage("--retarget goes with --database"));

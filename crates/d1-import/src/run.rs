@@ -16,6 +16,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         verify_first: a.verify_first,
         policy: a.common.policy(),
     };
+    if let (true, Some(name)) = (a.create, a.database.as_deref()) {
+        ensure_exists(&client, name)?;
+    }
     let default_db = a.database.clone().or(cfg.database.clone());
     let no_db =
         || Error::usage("no database to import into: give --database DB or set D1_DATABASE_ID");
@@ -49,6 +52,20 @@ pub fn run(a: Args) -> Result<ExitCode> {
         print(&done, file, a.common.json)?;
         Ok(ExitCode::Ok)
     })
+}
+
+/// `--create`: makes the database when the account has none of that name. An existing one is
+/// left to the usual checks (a database that holds tables is refused without --into-nonempty).
+fn ensure_exists(client: &d1_core::client::Client, name: &str) -> Result<()> {
+    match d1_core::api::resolve(client, name) {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == ExitCode::Usage && e.message.starts_with("no database named") => {
+            let db = d1_core::api::create_database(client, name)?;
+            d1_core::msg::info(&format!("created database {name} ({})", db.uuid));
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A record's database and `--database` may name one database two ways (id and name); two
