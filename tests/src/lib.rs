@@ -2,6 +2,10 @@
 //! real binaries against it, and check what a user would see (stdout records, stderr lines,
 //! exit codes, files). The binaries are those `cargo build` put beside the test executable.
 
+pub mod crontab;
+pub mod markdown;
+pub mod yaml;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
