@@ -98,7 +98,7 @@ pub struct Outcome {
 
 impl Outcome {
     fn is_error(&self, d: &Difference) -> bool {
-        !(self.allow_drift && d.drift) && !d.accepted
+        !(d.accepted || self.allow_drift && d.drift)
     }
 
     /// Differences accepted as D1's known losses.
