@@ -19,4 +19,5 @@ pub mod sandbox;
 pub mod shape;
 pub mod source;
 pub mod split;
+pub mod verdict;
 pub mod verify;

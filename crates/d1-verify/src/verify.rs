@@ -31,6 +31,8 @@ pub struct Options {
 pub struct Report {
     pub path: String,
     pub database: Option<String>,
+    /// The database's name, from the record or the dump's manifest.
+    pub name: Option<String>,
     pub failure: Option<Error>,
     pub compressed: bool,
     /// The SHA-256 the sidecar confirmed, when there was one.
@@ -46,11 +48,17 @@ pub struct Report {
     pub total_ms: u128,
 }
 
-pub fn verify(path: &str, database: Option<String>, opts: &Options) -> Report {
+pub fn verify(
+    path: &str,
+    database: Option<String>,
+    name: Option<String>,
+    opts: &Options,
+) -> Report {
     let t0 = Instant::now();
     let mut r = Report {
         path: path.to_string(),
         database,
+        name,
         ..Report::default()
     };
     if let Err(e) = run(path, opts, &mut r) {
@@ -71,8 +79,16 @@ fn sql(what: &'static str) -> impl Fn(rusqlite::Error) -> Error {
 
 fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
     if opts.checksum {
-        if let Sidecar::Matches(h) = source::check_sidecar(path)? {
-            r.checksum = Some(h);
+        match source::check_sidecar(path)? {
+            Sidecar::Matches(h) => r.checksum = Some(h),
+            // d1-fetch puts the sidecars in place before the dump: a manifest without its
+            // checksum is a backup someone broke, not one to call verified.
+            Sidecar::Absent if path != "-" && crate::verdict::has_manifest(path) => {
+                return Err(Error::failed(format!(
+                    "{path}.sha256 is missing although {path}.json exists: an incomplete backup"
+                )))
+            }
+            Sidecar::Absent => {}
         }
     }
     let src = source::open(path)?;
@@ -91,7 +107,15 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
     // A --db target keeps a page cache of up to 1 GiB besides the data (sandbox.rs).
     let budget = Budget::new(if opts.db.is_some() { 1 << 30 } else { 0 });
     budget.install(&conn);
-    let warn = |w: &Warning| d1_core::msg::warn(&format!("{path} line {}: {}", w.line, w.message));
+    // Accepted losses are counted in one line at the end (against.rs); -q then silences the
+    // quirk warnings one by one.
+    let quiet_quirks =
+        d1_core::msg::quiet() && opts.against.as_ref().is_some_and(|a| a.accept_losses);
+    let warn = |w: &Warning| {
+        if !quiet_quirks {
+            d1_core::msg::warn(&format!("{path} line {}: {}", w.line, w.message))
+        }
+    };
     r.compat = crate::compat::Compat::new(path, opts.d1_compat);
 
     let t = Instant::now();
@@ -126,7 +150,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
     )?;
     r.load_ms = t.elapsed().as_millis();
     r.compat.finish();
-    for (kind, n) in r.quirks.hidden() {
+    for (kind, n) in r.quirks.hidden().into_iter().filter(|_| !quiet_quirks) {
         d1_core::msg::warn(&format!(
             "{path}: {n} more {} warning(s) not shown",
             Quirks::kind_name(kind)
@@ -163,7 +187,14 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
     }
     expectations(&r.inventory, opts)?;
     if let Some(a) = &opts.against {
-        crate::against::check(&conn, path, r.database.as_deref(), a, &mut r.against)?;
+        crate::against::check(
+            &conn,
+            path,
+            r.database.as_deref(),
+            a,
+            &r.quirks,
+            &mut r.against,
+        )?;
     }
     if r.inventory.tables.is_empty() {
         d1_core::msg::warn(&format!("{path}: the dump holds no tables"));
