@@ -61,6 +61,8 @@ pub struct Token {
     pub kind: Kind,
     pub start: usize,
     pub end: usize,
+    /// False for a string, quoted name, blob or block comment that the end of input cut off.
+    pub closed: bool,
 }
 
 impl Token {
@@ -138,6 +140,7 @@ impl Lexer {
                         kind,
                         start: i,
                         end: i + 1,
+                        closed: true,
                     })
                 };
                 match b {
@@ -181,7 +184,7 @@ impl Lexer {
             }
         };
         match scan(run, s, start, from, eof) {
-            Ok(end) => {
+            Ok((end, closed)) => {
                 // `x'...'` is a blob: a one-letter word `x` that a quote follows.
                 if kind == Kind::Word
                     && end == start + 1
@@ -192,7 +195,12 @@ impl Lexer {
                     return self.next(s, pos, eof);
                 }
                 *pos = end;
-                Next::Token(Token { kind, start, end })
+                Next::Token(Token {
+                    kind,
+                    start,
+                    end,
+                    closed,
+                })
             }
             Err(resume) => {
                 self.partial = Some((run, kind, start, resume));
@@ -210,37 +218,41 @@ impl Lexer {
     }
 }
 
-/// Continues a token from `from`: `Ok(end)`, or `Err(resume)` when `s` ends first.
-fn scan(run: Run, s: &[u8], start: usize, from: usize, eof: bool) -> Result<usize, usize> {
+/// Continues a token from `from`: `Ok((end, closed))`, or `Err(resume)` when `s` ends first.
+fn scan(run: Run, s: &[u8], start: usize, from: usize, eof: bool) -> Result<(usize, bool), usize> {
     let len = s.len();
-    let more = |resume: usize| if eof { Ok(len) } else { Err(resume) };
+    // The input ends inside the token: it ends there for good (cut off), or more may come.
+    let cut = |resume: usize| if eof { Ok((len, false)) } else { Err(resume) };
+    let at = |end: usize| Ok((end, true));
     match run {
-        Run::Space => Ok(from + s[from..].iter().take_while(|&&b| is_space(b)).count()),
+        Run::Space => at(from + s[from..].iter().take_while(|&&b| is_space(b)).count()),
         Run::Line => match s[from..].iter().position(|&b| b == b'\n') {
-            Some(n) => Ok(from + n),
-            None => more(len),
+            Some(n) => at(from + n),
+            // A line comment may end with the input.
+            None if eof => at(len),
+            None => Err(len),
         },
         Run::Block => match s[from..].windows(2).position(|w| w == b"*/") {
-            Some(n) => Ok(from + n + 2),
+            Some(n) => at(from + n + 2),
             // A `*` at the very end may be half of the `*/`.
-            None => more(from.max(len.saturating_sub(1))),
+            None => cut(from.max(len.saturating_sub(1))),
         },
         Run::Quote(close) => {
             let mut j = from;
             loop {
                 match s[j..].iter().position(|&b| b == close) {
-                    None => return more(len),
+                    None => return cut(len),
                     Some(n) => {
                         let k = j + n;
                         if close == b']' {
-                            return Ok(k + 1);
+                            return at(k + 1);
                         }
                         match s.get(k + 1) {
                             // A doubled quote is one quote character: go on.
                             Some(&b) if b == close => j = k + 2,
-                            Some(_) => return Ok(k + 1),
+                            Some(_) => return at(k + 1),
                             // Is the quote doubled? The next byte decides.
-                            None => return if eof { Ok(k + 1) } else { Err(k) },
+                            None => return if eof { at(k + 1) } else { Err(k) },
                         }
                     }
                 }
@@ -248,10 +260,10 @@ fn scan(run: Run, s: &[u8], start: usize, from: usize, eof: bool) -> Result<usiz
         }
         Run::Word => {
             let end = from + s[from..].iter().take_while(|&&b| is_id_char(b)).count();
-            if end == len {
-                more(len)
+            if end == len && !eof {
+                Err(len)
             } else {
-                Ok(end)
+                at(end)
             }
         }
         Run::Number => {
@@ -264,16 +276,29 @@ fn scan(run: Run, s: &[u8], start: usize, from: usize, eof: bool) -> Result<usiz
                     // comment, as SQLite reads it).
                     match s.get(j + 1) {
                         Some(d) if d.is_ascii_digit() => {}
-                        Some(_) => return Ok(j),
-                        None => return if eof { Ok(j) } else { Err(j) },
+                        Some(_) => return at(j),
+                        None => return if eof { at(j) } else { Err(j) },
                     }
                 } else if !(is_id_char(b) || b == b'.') {
-                    return Ok(j);
+                    return at(j);
                 }
                 j += 1;
             }
-            more(len)
+            if eof {
+                at(len)
+            } else {
+                Err(len)
+            }
         }
+    }
+}
+
+/// The one token at `i` of a complete text.
+pub fn token_at(s: &[u8], i: usize) -> Option<Token> {
+    let mut pos = i;
+    match Lexer::default().next(s, &mut pos, true) {
+        Next::Token(t) => Some(t),
+        Next::More | Next::End => None,
     }
 }
 
@@ -388,6 +413,12 @@ mod tests {
             vec![(Number, "0x1e"), (Punct, "+"), (Number, "1")]
         );
         assert_eq!(kinds("'open"), vec![(Str, "'open")]);
+        let closed = |t: &str| tokens(t.as_bytes()).map(|t| t.closed).collect::<Vec<_>>();
+        assert_eq!(closed("'a''"), vec![false]);
+        assert_eq!(closed("'a'''"), vec![true]);
+        assert_eq!(closed("x'00"), vec![false]);
+        assert_eq!(closed("/* a *"), vec![false]);
+        assert_eq!(closed("-- a"), vec![true]);
         assert_eq!(kinds("1e--5;"), vec![(Number, "1e"), (Comment, "--5;")]);
         assert_eq!(
             kinds("1e-x"),
