@@ -111,7 +111,7 @@ impl Quirks {
                         self.newline_placeholders += 1;
                     }
                 }
-                Token::Space | Token::Comment | Token::Quoted => {
+                Token::Space | Token::Comment | Token::Quoted | Token::Blob => {
                     ln += tok.iter().filter(|&&c| c == b'\n').count() as u64;
                 }
                 _ => {}

@@ -100,7 +100,7 @@ impl<R: BufRead> Splitter<R> {
             let line = self.line;
             if matches!(
                 t.kind,
-                Kind::Space | Kind::Comment | Kind::Str | Kind::Quoted
+                Kind::Space | Kind::Comment | Kind::Str | Kind::Quoted | Kind::Blob
             ) {
                 self.line += t.text(&self.buf).iter().filter(|&&b| b == b'\n').count() as u64;
             }
@@ -249,6 +249,12 @@ mod tests {
         }
         // Trailing whitespace and comments are not a statement.
         assert_eq!(all_chunkings("SELECT 1;\n -- end\n/* x */\n").len(), 1);
+    }
+
+    #[test]
+    fn newlines_inside_any_quoted_token_are_counted() {
+        let sql = "INSERT INTO t VALUES(x'0\n0', \"a\nb\", [c\nd], /* e\nf */ 1);\nSELECT 2;";
+        assert_eq!(all_chunkings(sql)[1], (6, "SELECT 2;".into()));
     }
 
     #[test]
