@@ -231,14 +231,20 @@ impl<'a> P<'a> {
         Some(t)
     }
 
-    /// Whitespace, if any (a comment is not taken: SQLite decides what it makes of one).
+    /// Whitespace, if any (a comment is not taken: SQLite decides what it makes of one). A
+    /// byte at a time: lexing the next token only to find it is not space would read a long
+    /// string twice.
     fn ws(&mut self) {
-        let _ = self.take(Kind::Space);
+        while self.peek().is_some_and(lex::is_space) {
+            self.i += 1;
+        }
     }
 
     /// At least one whitespace byte.
     fn ws1(&mut self) -> Option<()> {
-        self.take(Kind::Space).map(|_| ())
+        let start = self.i;
+        self.ws();
+        (self.i > start).then_some(())
     }
 
     /// A keyword, case-insensitive: a whole word token.
