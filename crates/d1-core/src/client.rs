@@ -54,6 +54,21 @@ impl Client {
         })
     }
 
+    /// The same client with no retries and its own short deadline, for one last question
+    /// after an interruption.
+    pub fn impatient(&self, timeout: Duration) -> Client {
+        Client {
+            agent: self.agent.clone(),
+            auth: self.auth.clone(),
+            d1_url: self.d1_url.clone(),
+            policy: Policy {
+                retries: 0,
+                ..self.policy
+            },
+            deadline: Deadline::after(Some(timeout)),
+        }
+    }
+
     /// `{base}/accounts/{account}/d1/database`.
     pub fn d1_url(&self) -> &str {
         &self.d1_url

@@ -56,7 +56,9 @@ Options:
 ";
 
 const EXTRA_HELP: &str = "
-Exit status: 0 all dumps OK, 1 a dump failed, 2 usage or unreadable input, 130 interrupted.
+Exit status: 0 all dumps OK, 1 a dump failed, 2 usage or unreadable input, 3 credentials
+(--against: token missing, invalid or without D1 Edit), 75 temporary (--against: retries or
+--timeout used up), 130 interrupted.
 ";
 
 struct Args {
