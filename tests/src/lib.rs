@@ -256,8 +256,21 @@ pub struct Tool {
     stdout: Option<std::fs::File>,
 }
 
+/// Proxy variables: cleared for every spawned tool, so that a developer's proxy never carries
+/// a test's traffic (tests that are about proxies set them again).
+pub const PROXY_VARS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
 /// The tool's binary as a `Command` with nothing of the developer's own environment: no
-/// Cloudflare variables leak into a test.
+/// Cloudflare variables and no proxy variables leak into a test.
 pub fn command(name: &str) -> Command {
     let mut cmd = Command::new(bin(name));
     for var in [
@@ -269,7 +282,10 @@ pub fn command(name: &str) -> Command {
         "CF_ACCOUNT_ID",
         "CF_D1_DATABASE_ID",
         "NO_COLOR",
-    ] {
+    ]
+    .iter()
+    .chain(PROXY_VARS)
+    {
         cmd.env_remove(var);
     }
     cmd
