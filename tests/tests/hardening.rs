@@ -137,7 +137,10 @@ fn a_gzip_encoded_download_is_stored_as_served_not_decoded() {
     let plain = download(&url);
     emu.arm(&["download:gzip"]);
     let (head, served) = raw_get(&url);
-    assert!(head.to_ascii_lowercase().contains("content-encoding: gzip"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("content-encoding: gzip"),
+        "{head}"
+    );
     assert_eq!(&served[..2], &[0x1f, 0x8b], "the fault serves gzip");
 
     let work = tempfile::tempdir().unwrap();
@@ -166,7 +169,10 @@ fn loopback_traffic_never_goes_through_a_proxy() {
     let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
     let emu = Emulator::start(&["--poll-hold-ms", "20"]);
     let with_proxy = |mut t: Tool| {
-        for var in PROXY_VARS.iter().filter(|v| !v.eq_ignore_ascii_case("no_proxy")) {
+        for var in PROXY_VARS
+            .iter()
+            .filter(|v| !v.eq_ignore_ascii_case("no_proxy"))
+        {
             t = t.env(var, &proxy_url);
         }
         t
@@ -195,7 +201,11 @@ fn redirects_to_a_refused_url_are_never_followed() {
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert_one_line_error(&o, "redirects are not followed");
     assert!(o.stderr.contains("2130706433"), "{}", o.stderr);
-    assert_eq!(emu.requests("export-start") - before, 1, "the redirect was followed");
+    assert_eq!(
+        emu.requests("export-start") - before,
+        1,
+        "the redirect was followed"
+    );
 
     let (id, url) = emu.export_url("sample");
     let before = emu.requests("download");
@@ -209,7 +219,11 @@ fn redirects_to_a_refused_url_are_never_followed() {
         .run();
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert_one_line_error(&o, "redirects are not followed");
-    assert_eq!(emu.requests("download") - before, 1, "the redirect was followed");
+    assert_eq!(
+        emu.requests("download") - before,
+        1,
+        "the redirect was followed"
+    );
     assert_eq!(files_in(work.path()), Vec::<String>::new());
 }
 
@@ -224,13 +238,17 @@ fn a_retry_after_within_the_cap_is_announced_and_obeyed() {
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(t0.elapsed() >= Duration::from_secs(2), "did not wait");
     assert!(
-        o.stderr.contains("retrying in 2s (the server's Retry-After)"),
+        o.stderr
+            .contains("retrying in 2s (the server's Retry-After)"),
         "{}",
         o.stderr
     );
     // -q silences the announcement.
     emu.arm(&["export-start:429:retry_after=2"]);
-    let o = tool("d1-export-start").env_from(&emu).args(["-q", "sample"]).run();
+    let o = tool("d1-export-start")
+        .env_from(&emu)
+        .args(["-q", "sample"])
+        .run();
     assert_eq!((o.code, o.stderr.as_str()), (0, ""));
 }
 
@@ -269,11 +287,7 @@ fn server_text_reaches_stderr_without_control_characters() {
     let body = serde_json::json!({"success": false, "messages": [], "result": null,
         "errors": [{"code": 7500, "message": "boom\u{1b}[2J\u{1b}]0;owned\u{7}\r\nhidden"}]})
     .to_string();
-    let fake = Fake::start(
-        400,
-        "Content-Type: application/json\r\n",
-        body.into_bytes(),
-    );
+    let fake = Fake::start(400, "Content-Type: application/json\r\n", body.into_bytes());
     let o = wait_at_fake(&fake).run();
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert_one_line_error(&o, "boom");
@@ -301,7 +315,10 @@ fn an_api_answer_over_64_mib_is_exit_1_and_not_retried() {
 // Item 12: a URL with a character no URL holds is bad input (2).
 #[test]
 fn a_url_with_an_invalid_character_is_a_usage_error() {
-    for url in ["http://127.0.0.1:9/a^b.sql", "http://127.0.0.1:9/a\u{1b}b.sql"] {
+    for url in [
+        "http://127.0.0.1:9/a^b.sql",
+        "http://127.0.0.1:9/a\u{1b}b.sql",
+    ] {
         let o = tool("d1-fetch").args(["-o", "-", url]).run();
         assert_eq!(o.code, 2, "{url:?}: {}", o.stderr);
         assert_one_line_error(&o, "invalid character");
@@ -339,9 +356,17 @@ fn two_same_second_fetches_to_one_folder_the_loser_exits_2_naming_the_file() {
         assert_eq!(codes, [0, 2], "a: {} b: {}", a.stderr, b.stderr);
         let (winner, loser) = if a.code == 0 { (a, b) } else { (b, a) };
         let written = winner.stdout.trim();
-        assert_one_line_error(&loser, Path::new(written).file_name().unwrap().to_str().unwrap());
+        assert_one_line_error(
+            &loser,
+            Path::new(written).file_name().unwrap().to_str().unwrap(),
+        );
         // The winner's dump and sidecars are intact, nothing else is left.
-        assert_eq!(files_in(work.path()).len(), 3, "{:?}", files_in(work.path()));
+        assert_eq!(
+            files_in(work.path()).len(),
+            3,
+            "{:?}",
+            files_in(work.path())
+        );
         return;
     }
     panic!("the two runs never started in the same second");
@@ -403,8 +428,8 @@ fn the_tools_run_without_core_dumps() {
             .expect("spawn");
         // The tool now waits for its first record on stdin.
         std::thread::sleep(Duration::from_millis(300));
-        let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id()))
-            .expect("/proc limits");
+        let limits =
+            std::fs::read_to_string(format!("/proc/{}/limits", child.id())).expect("/proc limits");
         let _ = child.kill();
         let _ = child.wait();
         let core = limits
@@ -448,8 +473,11 @@ fn d1_import_interrupted_after_the_import_completed_reports_the_import() {
     let emu = Emulator::start(&[]);
     let work = tempfile::tempdir().unwrap();
     let dump = work.path().join("d.sql");
-    std::fs::write(&dump, "CREATE TABLE hardening_t(x);\nINSERT INTO hardening_t VALUES(1);\n")
-        .unwrap();
+    std::fs::write(
+        &dump,
+        "CREATE TABLE hardening_t(x);\nINSERT INTO hardening_t VALUES(1);\n",
+    )
+    .unwrap();
     // init and ingest answer at once; the first poll is held for 6 s.
     emu.arm(&["import:slow:ms=1,times=2", "import:slow:ms=6000"]);
     let child = tool("d1-import")

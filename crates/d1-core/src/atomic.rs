@@ -115,10 +115,7 @@ impl Write for AtomicFile {
 
 /// Whether `name` is one of our temporary names: `.NAME.XXXXXX.part`.
 pub fn is_temp_name(name: &str) -> bool {
-    let Some(inner) = name
-        .strip_prefix('.')
-        .and_then(|n| n.strip_suffix(".part"))
-    else {
+    let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".part")) else {
         return false;
     };
     let Some((stem, random)) = inner.rsplit_once('.') else {
@@ -231,7 +228,11 @@ mod tests {
         first.commit(false).unwrap();
         let e = second.commit(false).unwrap_err();
         assert_eq!(e.code, crate::ExitCode::Usage);
-        assert!(e.message.contains("db-20261130T223000Z.sql"), "{}", e.message);
+        assert!(
+            e.message.contains("db-20261130T223000Z.sql"),
+            "{}",
+            e.message
+        );
         assert!(e.message.contains("another run"), "{}", e.message);
         assert_eq!(std::fs::read_to_string(&t).unwrap(), "first");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
@@ -270,7 +271,13 @@ mod tests {
         assert!(p(".link.sql.LnK000.part").symlink_metadata().is_ok());
         // The pattern is the one create() uses.
         let f = AtomicFile::create(&p("new.sql"), false).unwrap();
-        let name = f.temp_path().file_name().unwrap().to_str().unwrap().to_string();
+        let name = f
+            .temp_path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
         assert!(is_temp_name(&name), "{name}");
     }
 

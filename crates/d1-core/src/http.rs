@@ -101,8 +101,7 @@ pub fn no_proxy_matches(list: &str, host: &str) -> bool {
             e = e.split(':').next().unwrap_or_default().to_string();
         }
         let e = e.trim_start_matches("*.").trim_start_matches('.');
-        !e.is_empty()
-            && (host == e || host.strip_suffix(e).is_some_and(|rest| rest.ends_with('.')))
+        !e.is_empty() && (host == e || host.strip_suffix(e).is_some_and(|rest| rest.ends_with('.')))
     })
 }
 

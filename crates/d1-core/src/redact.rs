@@ -62,7 +62,10 @@ const SIGNING_KEYS: &[&str] = &[
 fn mask_url_queries(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut word_start = 0;
-    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
         if is_boundary(c) {
             out.push_str(&mask_word(&text[word_start..i]));
             if i < text.len() {
@@ -147,10 +150,16 @@ mod tests {
     fn signatures_are_masked_whatever_the_scheme_or_shape() {
         for (text, want) in [
             ("ftp://h/x?X-Amz-Signature=S1", "ftp://h/x?[REDACTED]"),
-            ("https:/h/d.sql?X-Amz-Signature=S1", "https:/h/d.sql?[REDACTED]"),
+            (
+                "https:/h/d.sql?X-Amz-Signature=S1",
+                "https:/h/d.sql?[REDACTED]",
+            ),
             ("HTTPS://H/d.sql?a=1", "HTTPS://H/d.sql?[REDACTED]"),
             ("s3://b/k?sig=S1 next", "s3://b/k?[REDACTED] next"),
-            ("see h.example/d.sql?sig=S1.", "see h.example/d.sql?[REDACTED]"),
+            (
+                "see h.example/d.sql?sig=S1.",
+                "see h.example/d.sql?[REDACTED]",
+            ),
             ("q: a=1&X-Amz-Signature=S1&b=2", "q: a=1&[REDACTED]"),
             ("Signature=S1", "[REDACTED]"),
             ("url=//h/x?token=S1", "url=//h/x?[REDACTED]"),

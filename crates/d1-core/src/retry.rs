@@ -319,7 +319,11 @@ mod tests {
         .unwrap_err();
         assert_eq!(n, 3);
         assert_eq!(e.code, ExitCode::Failed);
-        assert!(e.message.contains("gave up after 3 attempts"), "{}", e.message);
+        assert!(
+            e.message.contains("gave up after 3 attempts"),
+            "{}",
+            e.message
+        );
         let mut n = 0;
         let v = run(&p, &Deadline::none(), || {
             n += 1;

@@ -105,7 +105,10 @@ fn read_token(path: &std::path::Path) -> Result<String, String> {
         .map_err(|e| format!("--token-file {}: {e}", path.display()))?;
     let token = text.lines().next().unwrap_or_default().trim().to_string();
     if token.is_empty() {
-        return Err(format!("--token-file {}: no token in the file", path.display()));
+        return Err(format!(
+            "--token-file {}: no token in the file",
+            path.display()
+        ));
     }
     Ok(token)
 }

@@ -216,7 +216,10 @@ mod tests {
         let gz = gzip_stored(b"hello");
         assert_eq!(&gz[..3], &[0x1f, 0x8b, 8]);
         assert_eq!(&gz[gz.len() - 4..], &5u32.to_le_bytes());
-        assert_eq!(gzip_stored(&[0u8; 70_000]).len(), 10 + 5 + 65_535 + 5 + 4_465 + 8);
+        assert_eq!(
+            gzip_stored(&[0u8; 70_000]).len(),
+            10 + 5 + 65_535 + 5 + 4_465 + 8
+        );
     }
 
     #[test]

@@ -313,7 +313,10 @@ mod tests {
         assert!(fs.take(Endpoint::ExportPoll, false).is_none());
         assert_eq!(fs.pending(), 0);
         fs.arm(vec![parse("any:redirect").unwrap()]);
-        assert_eq!(fs.take(Endpoint::Query, false).unwrap().kind, Kind::Redirect);
+        assert_eq!(
+            fs.take(Endpoint::Query, false).unwrap().kind,
+            Kind::Redirect
+        );
         assert!(parse("list:gzip").is_err());
         assert_eq!(parse("download:gzip").unwrap().kind, Kind::Gzip);
         fs.arm(vec![parse("any:corrupt").unwrap()]);

@@ -26,7 +26,8 @@ Usage: d1-fetch [OPTIONS] [URL]
        d1-export-wait ... | d1-fetch [OPTIONS]
 
 Reads 'DATABASE_ID SIGNED_URL' or 'SIGNED_URL' lines on stdin (or one URL argument) and downloads
-each as soon as its line arrives. Prints the path of each dump written.
+each as soon as its line arrives. Prints the path of each dump written. Prefer stdin: an argument
+is visible to every user in ps, and a signed URL is a credential for an hour.
 
 Options:
   -o, --output PATH      where to write: a FILE (one record only), a folder (DIR/ or an existing

@@ -59,7 +59,9 @@ pub fn upload(url: &str, src: &Source, deadline: &Deadline, policy: Policy) -> R
     check_url(url)?;
     let agent = d1_core::http::agent(url, |b| b)?;
     retry::run(&policy, deadline, || {
-        let failed = |what: String| Failure::Fatal(Error::failed(format!("upload to {shown} failed: {what}")));
+        let failed = |what: String| {
+            Failure::Fatal(Error::failed(format!("upload to {shown} failed: {what}")))
+        };
         match send(&agent, url, src, deadline) {
             Ok(Sent::Done(etag)) => match etag {
                 Some(e) if etag_value(&e) == src.etag => Ok(()),
