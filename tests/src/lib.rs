@@ -102,7 +102,7 @@ impl Emulator {
 
     /// Arms faults (`ENDPOINT:FAULT[:k=v,...]`, see docs/d1-emulator.md).
     pub fn arm(&self, specs: &[&str]) {
-        let agent = ureq::Agent::new_with_defaults();
+        let agent = local_agent();
         let resp = agent
             .post(&format!("{}/__emulator/faults", self.root))
             .send(specs.join("\n"))
@@ -112,7 +112,7 @@ impl Emulator {
 
     /// The emulator's state (exports, imports, request counts).
     pub fn state(&self) -> serde_json::Value {
-        let agent = ureq::Agent::new_with_defaults();
+        let agent = local_agent();
         let mut resp = agent
             .get(&format!("{}/__emulator/state", self.root))
             .call()
@@ -130,6 +130,7 @@ impl Emulator {
     ) -> (u16, serde_json::Value) {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .proxy(None)
             .build()
             .into();
         let url = format!("{}{}", self.base_url, path);
@@ -230,6 +231,11 @@ impl Drop for Emulator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The harness's own HTTP client: never through a developer's proxy (the emulator is local).
+fn local_agent() -> ureq::Agent {
+    ureq::Agent::config_builder().proxy(None).build().into()
 }
 
 /// What a finished tool left: exit code, stdout, stderr.
@@ -466,7 +472,7 @@ pub fn make_db(dir: &Path, name: &str, sql: &str) -> PathBuf {
 
 /// Downloads a URL's body (test-side, independent of d1-fetch).
 pub fn download(url: &str) -> Vec<u8> {
-    let mut resp = ureq::get(url).call().expect("download");
+    let mut resp = local_agent().get(url).call().expect("download");
     resp.body_mut()
         .with_config()
         .limit(u64::MAX)
