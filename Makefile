@@ -3,7 +3,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 BINS := d1-export-start d1-export-wait d1-fetch d1-import d1-verify d1-emulator
 
-.PHONY: all build release test lint fmt demo bench fuzz man install clean
+.PHONY: all build release test lint fmt demo bench fuzz man completions install clean
 
 all: build
 
@@ -41,8 +41,16 @@ man:
 	mkdir -p target/man/man1
 	for b in $(BINS); do python3 scripts/mkman.py docs/$$b.md $(VERSION) > target/man/man1/$$b.1; done
 
-install: release man
+# Shell completions, generated from each tool's own --help (scripts/completions.py).
+completions: release
+	python3 scripts/completions.py target/release target/completions $(BINS)
+
+install: release man completions
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/d1-tools/docs $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	for b in $(BINS); do install -m 0644 target/completions/bash/$$b $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$b; done
+	for b in $(BINS); do install -m 0644 target/completions/zsh/_$$b $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_$$b; done
+	for b in $(BINS); do install -m 0644 target/completions/fish/$$b.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$b.fish; done
 	for b in $(BINS); do install -m 0755 target/release/$$b $(DESTDIR)$(PREFIX)/bin/$$b; done
 	for b in $(BINS); do install -m 0644 target/man/man1/$$b.1 $(DESTDIR)$(PREFIX)/share/man/man1/$$b.1; done
 	# The README links to docs/…, so the docs keep that layout.

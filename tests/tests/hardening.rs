@@ -276,7 +276,14 @@ fn a_signed_url_with_a_newline_is_refused_not_printed_as_two_records() {
     );
     let o = wait_at_fake(&fake).run();
     assert_eq!(o.code, 1, "{}", o.stderr);
-    assert_eq!(o.stdout, "", "no record printed");
+    // One failure record (docs/records.md), no forged second line.
+    let lines = o.stdout_lines();
+    assert_eq!(lines.len(), 1, "{:?}", o.stdout);
+    assert!(
+        lines[0].starts_with("FAIL 1 d1-export-wait "),
+        "{:?}",
+        lines[0]
+    );
     assert_one_line_error(&o, "invalid character '\\n'");
     assert!(!o.stderr.contains("abc"), "{}", o.stderr);
 }

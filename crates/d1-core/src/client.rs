@@ -20,7 +20,9 @@ const MAX_API_BODY: u64 = 64 * 1024 * 1024;
 /// The hint a 403 on a D1 endpoint carries: a read-only token's error looks like a wrong
 /// account id (d1-api.md, "Auth").
 pub const D1_EDIT_HINT: &str =
-    "the API token needs the D1 Edit permission, even for export; a read-only token gets this error too";
+    "the API token needs the D1 Edit permission, even for export, and CLOUDFLARE_ACCOUNT_ID must \
+     be the account that owns the database: D1 answers a read-only token and a wrong account id \
+     alike";
 
 // The transport helpers moved to the one HTTP layer; kept here under their old names.
 pub use crate::http::{describe_transport, transport_retryable};
@@ -38,12 +40,15 @@ pub struct Client {
     d1_url: String,
     policy: Policy,
     deadline: Deadline,
+    /// The account's request budget on this host (budget.rs).
+    budget: Option<crate::budget::Budget>,
 }
 
 impl Client {
     /// A client for the API at `cfg`'s base URL. Fails (exit 2) when the environment names a
     /// proxy that is not a valid URL.
     pub fn new(cfg: &Config, policy: Policy, deadline: Deadline) -> Result<Client> {
+        let per_5m = crate::budget::per_5m().unwrap_or(crate::budget::DEFAULT_PER_5M);
         let d1_url = cfg.d1_url();
         Ok(Client {
             agent: crate::http::agent(&d1_url, |b| b)?,
@@ -51,6 +56,7 @@ impl Client {
             d1_url,
             policy,
             deadline,
+            budget: crate::budget::Budget::for_account(&cfg.account_id, per_5m),
         })
     }
 
@@ -66,6 +72,7 @@ impl Client {
                 ..self.policy
             },
             deadline: Deadline::after(Some(timeout)),
+            budget: self.budget.clone(),
         }
     }
 
@@ -91,6 +98,9 @@ impl Client {
     /// or the deadline are used up, exit 75. D1's "busy with an export" is exit 75 at once.
     pub fn call(&self, method: &str, url: &str, body: Option<&Value>) -> Result<Answer> {
         retry::run(&self.policy, &self.deadline, || {
+            if let Some(b) = &self.budget {
+                b.take()?;
+            }
             let timeout = self.deadline.cap(REQUEST_TIMEOUT);
             let sent = match self.send_interruptibly(method, url, body, timeout)? {
                 Ok(sent) => sent,
