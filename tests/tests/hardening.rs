@@ -225,6 +225,29 @@ fn redirects_to_a_refused_url_are_never_followed() {
         "the redirect was followed"
     );
     assert_eq!(files_in(work.path()), Vec::<String>::new());
+
+    // d1-import's upload to the signed upload URL.
+    let dump = work.path().join("d.sql");
+    std::fs::write(&dump, "CREATE TABLE redirected(x);\n").unwrap();
+    let before = emu.requests("upload");
+    emu.arm(&["upload:redirect"]);
+    let o = tool("d1-import")
+        .env_from(&emu)
+        .args(["--database", "sample", "--into-nonempty"])
+        .arg(&dump)
+        .run();
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("redirects are not followed"),
+        "{}",
+        o.stderr
+    );
+    assert_no_secrets("stderr", &o.stderr);
+    assert_eq!(
+        emu.requests("upload") - before,
+        1,
+        "the redirect was followed"
+    );
 }
 
 // Item 6: Retry-After is obeyed up to 60 s, and the wait is said on stderr.
