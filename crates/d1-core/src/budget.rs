@@ -43,17 +43,18 @@ pub fn per_5m() -> Result<u32> {
 }
 
 impl Budget {
-    /// The budget of `account` on this host, kept in `$XDG_RUNTIME_DIR/d1-tools/` (else
-    /// `$TMPDIR` or `/tmp`, in a folder of this user's); `None` when pacing is off.
-    pub fn for_account(account: &str, per_5m: u32) -> Option<Budget> {
+    /// The budget of `account` at the API `base_url` on this host, kept in
+    /// `$XDG_RUNTIME_DIR/d1-tools/` (else `$TMPDIR` or `/tmp`, in a folder of this user's);
+    /// `None` when pacing is off. Each API (Cloudflare, an emulator on its port) has its own.
+    pub fn for_account(base_url: &str, account: &str, per_5m: u32) -> Option<Budget> {
         if per_5m == 0 {
             return None;
         }
         let dir = state_dir();
-        let name: String = account
+        let name: String = format!("{account}-{base_url}")
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .take(64)
+            .take(160)
             .collect();
         Some(Budget::at(dir.join(format!("requests-{name}")), per_5m))
     }
@@ -103,7 +104,7 @@ impl Budget {
         let (tokens, wait) = refill_and_take(tokens, last, now, self.rate);
         f.set_len(0)?;
         f.rewind()?;
-        write!(f, "{tokens:.6} {now:.6}\n")?;
+        writeln!(f, "{tokens:.6} {now:.6}")?;
         Ok(wait)
     }
 }

@@ -56,7 +56,7 @@ impl Client {
             d1_url,
             policy,
             deadline,
-            budget: crate::budget::Budget::for_account(&cfg.account_id, per_5m),
+            budget: crate::budget::Budget::for_account(&cfg.base_url, &cfg.account_id, per_5m),
         })
     }
 
