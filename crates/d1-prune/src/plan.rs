@@ -50,10 +50,10 @@ impl std::fmt::Display for Why {
                 f.write_str(&parts.join(", "))
             }
             Why::NewestGood => f.write_str("newest verified backup"),
-            Why::NoNewerGood => f.write_str("not verified, and no newer verified backup"),
-            Why::KeepUnverified => f.write_str("not verified, --keep-unverified"),
+            Why::NoNewerGood => f.write_str("no newer verified backup"),
+            Why::KeepUnverified => f.write_str("--keep-unverified"),
             Why::NotKept => f.write_str("no rule keeps it"),
-            Why::NewerGood => f.write_str("not verified, and a newer verified backup exists"),
+            Why::NewerGood => f.write_str("a newer verified backup exists"),
         }
     }
 }

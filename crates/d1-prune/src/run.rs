@@ -160,17 +160,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 }
             }
         }
-        let verb = if args.dry_run {
-            "would remove"
-        } else {
-            "removed"
-        };
-        msg::info(&format!(
-            "{label}: kept {}, {verb} {}, {} freed",
-            tally.kept,
-            tally.removed,
-            human_bytes(tally.freed)
-        ));
+        msg::info(&format!("{label}: {}", summary(&tally, args.dry_run)));
         total.kept += tally.kept;
         total.removed += tally.removed;
         total.freed += tally.freed;
@@ -206,19 +196,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
 
-    let verb = if args.dry_run {
-        "would remove"
-    } else {
-        "removed"
-    };
     msg::info(&format!(
-        "{} database(s): kept {} dump(s), {verb} {}, {} freed",
-        databases,
-        total.kept,
-        total.removed,
-        human_bytes(total.freed)
+        "{databases} database(s): {}",
+        summary(&total, args.dry_run)
     ));
     Ok(worst)
+}
+
+/// `kept 9 dump(s), removed 31, freed 1.2 MB` (or `would remove 31 (1.2 MB)`).
+fn summary(t: &Tally, dry_run: bool) -> String {
+    let (kept, removed, bytes) = (t.kept, t.removed, human_bytes(t.freed));
+    if dry_run {
+        format!("kept {kept} dump(s), would remove {removed} ({bytes})")
+    } else {
+        format!("kept {kept} dump(s), removed {removed}, freed {bytes}")
+    }
 }
 
 fn details(d: &Decision<Dump>, name: &Option<String>) -> serde_json::Value {
