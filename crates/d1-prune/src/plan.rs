@@ -125,7 +125,7 @@ pub fn decide<K>(
             why,
         });
     }
-    out.sort_by(|a, b| b.time.cmp(&a.time));
+    out.sort_by_key(|d| std::cmp::Reverse(d.time));
     out
 }
 

@@ -186,9 +186,10 @@ pub fn apply<K>(policy: &Policy, entries: Vec<(K, i64)>, now: i64) -> Vec<Verdic
         })
         .collect();
     // Stable: equal times keep the caller's order.
-    list.sort_by(|a, b| b.time.cmp(&a.time));
+    list.sort_by_key(|v| std::cmp::Reverse(v.time));
     let n = list.len();
 
+    /// One counting rule: how many periods it may still keep, and the last period it kept.
     struct Bucket {
         count: u32,
         name: &'static str,
@@ -196,31 +197,31 @@ pub fn apply<K>(policy: &Policy, entries: Vec<(K, i64)>, now: i64) -> Vec<Verdic
         make: fn(String) -> Reason,
         last: Option<i64>,
     }
-    let rules: [(
-        Option<u32>,
-        &'static str,
-        Option<Period>,
-        fn(String) -> Reason,
-    ); 6] = [
-        (policy.last, "last", None, |_| Reason::Last),
-        (policy.hourly, "hourly", Some(hour), Reason::Hourly),
-        (policy.daily, "daily", Some(day), Reason::Daily),
-        (policy.weekly, "weekly", Some(week), Reason::Weekly),
-        (policy.monthly, "monthly", Some(month), Reason::Monthly),
-        (policy.yearly, "yearly", Some(year), Reason::Yearly),
-    ];
-    let mut buckets: Vec<Bucket> = rules
-        .into_iter()
-        .filter_map(|(count, name, period, make)| {
-            count.filter(|c| *c > 0).map(|count| Bucket {
-                count,
-                name,
-                period,
-                make,
-                last: None,
-            })
+    let rule = |count: Option<u32>, name, period, make| {
+        count.filter(|c| *c > 0).map(|count| Bucket {
+            count,
+            name,
+            period,
+            make,
+            last: None,
         })
-        .collect();
+    };
+    let mut buckets: Vec<Bucket> = [
+        rule(policy.last, "last", None, |_| Reason::Last),
+        rule(
+            policy.hourly,
+            "hourly",
+            Some(hour as Period),
+            Reason::Hourly,
+        ),
+        rule(policy.daily, "daily", Some(day), Reason::Daily),
+        rule(policy.weekly, "weekly", Some(week), Reason::Weekly),
+        rule(policy.monthly, "monthly", Some(month), Reason::Monthly),
+        rule(policy.yearly, "yearly", Some(year), Reason::Yearly),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
 
     // The newest entry not dated in the future: the reference for --keep-within.
     let latest = list.iter().map(|v| v.time).filter(|t| *t <= now).max();
