@@ -1,8 +1,9 @@
-//! Removing a dump with its sidecars, in the one order that never leaves a dump without them:
+//! Removing dumps with their sidecars, in the one order that never leaves a dump without them:
 //!
-//! 1. the dump, then fsync of its folder: the removal is on disk before anything else goes;
-//! 2. `DUMP.sha256`;
-//! 3. `DUMP.json`, last: while it exists the leftovers are recognisably ours.
+//! 1. the dumps (every one the run removes), then an fsync of each folder concerned: the
+//!    removals are on disk before anything else goes;
+//! 2. each `DUMP.sha256`;
+//! 3. each `DUMP.json`, last: while it exists the leftovers are recognisably ours.
 //!
 //! A crash (or power cut) between any two steps leaves sidecars without a dump, never a dump
 //! without its checksum or manifest: a dump without them could be neither verified
@@ -10,6 +11,9 @@
 //! looking like a backup. Sidecars without a dump hold no data; the next run sees the manifest
 //! without its dump ([`crate::scan::Orphan`]) and finishes the job (steps 2 and 3).
 //! The other order (sidecars first) would leave exactly the dump nobody can trust.
+//! One fsync per folder rather than per dump: a first run over years of dumps removes thousands,
+//! and a folder fsync costs milliseconds (7.6 ms measured on the test machine): one per dump
+//! made 9 420 removals take 72 s.
 
 use crate::scan::sidecar;
 use d1_core::{atomic, Error, Result};
@@ -32,7 +36,12 @@ fn folder(p: &Path) -> &Path {
     }
 }
 
-/// Steps 1–3 for one dump. When step 1 fails nothing was removed.
+/// Step 1 for one dump; the caller syncs its folder ([`sync`]) before [`finish`].
+pub fn remove_dump_file(dump: &Path) -> Result<()> {
+    unlink(dump)
+}
+
+/// Steps 1–3 for one dump on its own.
 pub fn remove_dump(dump: &Path) -> Result<()> {
     unlink(dump)?;
     atomic::sync_dir(folder(dump))?;
@@ -45,7 +54,7 @@ pub fn finish(dump: &Path) -> Result<()> {
     unlink(&sidecar(dump, "json"))
 }
 
-/// Makes the last removals in `dir` durable.
+/// Makes the removals in `dir` durable.
 pub fn sync(dir: &Path) -> Result<()> {
     atomic::sync_dir(dir)
 }

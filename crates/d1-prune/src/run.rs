@@ -10,7 +10,7 @@ use d1_core::msg::{self, human_bytes};
 use d1_core::record;
 use d1_core::{ExitCode, Result};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileTypeExt;
@@ -99,9 +99,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .push(d);
     }
 
-    let mut touched: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut total = Tally::default();
-    let databases = by_db.len();
+    // Decide every database first; then remove in two passes (see crate::remove): every dump,
+    // one fsync per folder, then every sidecar.
+    let mut plans = Vec::new();
     for (db, dumps) in by_db {
         let backups = dumps
             .into_iter()
@@ -126,33 +126,48 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 decisions.len()
             ));
         }
-        let mut tally = Tally::default();
-        for d in &decisions {
-            d1_core::signal::check()?;
-            if args.dry_run {
-                print_plan(d, &name, json_out)?;
-                if d.keep() {
-                    tally.kept += 1;
-                } else {
-                    tally.removed += 1;
-                    tally.freed += d.id.bytes;
-                }
-                continue;
+        plans.push((label, name, decisions, Tally::default()));
+    }
+
+    // Pass 1: the dumps. Stops early (interrupted, stdout closed) only between two dumps, and
+    // pass 2 still runs for the dumps already gone.
+    let mut gone: Vec<PathBuf> = Vec::new();
+    let mut stop: Option<d1_core::Error> = None;
+    'plans: for (_, name, decisions, tally) in plans.iter_mut() {
+        for d in decisions.iter() {
+            if let Err(e) = d1_core::signal::check() {
+                stop = Some(e);
+                break 'plans;
             }
             if d.keep() {
                 tally.kept += 1;
+                if args.dry_run {
+                    if let Err(e) = print_plan(d, name, json_out) {
+                        stop = Some(e);
+                        break 'plans;
+                    }
+                }
                 continue;
             }
-            match remove::remove_dump(&d.id.path) {
+            if args.dry_run {
+                tally.removed += 1;
+                tally.freed += d.id.bytes;
+                if let Err(e) = print_plan(d, name, json_out) {
+                    stop = Some(e);
+                    break 'plans;
+                }
+                continue;
+            }
+            match remove::remove_dump_file(&d.id.path) {
                 Ok(()) => {
                     tally.removed += 1;
                     tally.freed += d.id.bytes;
-                    if let Some(p) = d.id.path.parent() {
-                        touched.insert(p.to_path_buf());
+                    gone.push(d.id.path.clone());
+                    if let Err(e) = print_removed(d, name, json_out) {
+                        stop = Some(e);
+                        break 'plans;
                     }
-                    print_removed(d, &name, json_out)?;
                 }
-                Err(e) if e.code == ExitCode::Interrupted => return Err(e),
                 Err(e) => {
                     msg::error(&e.message);
                     worst = worst.worst(ExitCode::Failed);
@@ -160,42 +175,77 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 }
             }
         }
-        msg::info(&format!("{label}: {}", summary(&tally, args.dry_run)));
-        total.kept += tally.kept;
-        total.removed += tally.removed;
-        total.freed += tally.freed;
     }
 
-    for o in &found.orphans {
-        let what = format!(
-            "the sidecars of {} (its removal was interrupted)",
-            o.dump.display()
-        );
-        if args.dry_run {
-            msg::info(&format!("would finish removing {what}"));
+    // The dumps' removal is on disk before any of their sidecars goes. A folder that cannot be
+    // synced keeps its sidecars (the next run finishes them).
+    let folder_of = |p: &PathBuf| p.parent().map(PathBuf::from).unwrap_or_default();
+    let mut synced: BTreeMap<PathBuf, bool> = BTreeMap::new();
+    for p in &gone {
+        let dir = folder_of(p);
+        if synced.contains_key(&dir) {
             continue;
         }
-        match remove::finish(&o.dump) {
-            Ok(()) => {
-                msg::info(&format!("finished removing {what}"));
-                total.freed += o.bytes;
-                if let Some(p) = o.dump.parent() {
-                    touched.insert(p.to_path_buf());
-                }
-            }
+        let ok = match remove::sync(&dir) {
+            Ok(()) => true,
             Err(e) => {
+                msg::error(&e.message);
+                worst = worst.worst(ExitCode::Failed);
+                false
+            }
+        };
+        synced.insert(dir, ok);
+    }
+    // Pass 2: their sidecars, then those of removals an earlier run left unfinished.
+    for p in &gone {
+        if synced.get(&folder_of(p)) == Some(&true) {
+            if let Err(e) = remove::finish(p) {
                 msg::error(&e.message);
                 worst = worst.worst(ExitCode::Failed);
             }
         }
     }
-    for dir in &touched {
+    let mut total = Tally::default();
+    if stop.is_none() {
+        for o in &found.orphans {
+            let what = format!(
+                "the sidecars of {} (its removal was interrupted)",
+                o.dump.display()
+            );
+            if args.dry_run {
+                msg::info(&format!("would finish removing {what}"));
+                continue;
+            }
+            match remove::finish(&o.dump) {
+                Ok(()) => {
+                    msg::info(&format!("finished removing {what}"));
+                    total.freed += o.bytes;
+                    synced.insert(folder_of(&o.dump), true);
+                }
+                Err(e) => {
+                    msg::error(&e.message);
+                    worst = worst.worst(ExitCode::Failed);
+                }
+            }
+        }
+    }
+    for dir in synced.keys() {
         if let Err(e) = remove::sync(dir) {
             msg::error(&e.message);
             worst = worst.worst(ExitCode::Failed);
         }
     }
+    if let Some(e) = stop {
+        return Err(e);
+    }
 
+    let databases = plans.len();
+    for (label, _, _, tally) in &plans {
+        msg::info(&format!("{label}: {}", summary(tally, args.dry_run)));
+        total.kept += tally.kept;
+        total.removed += tally.removed;
+        total.freed += tally.freed;
+    }
     msg::info(&format!(
         "{databases} database(s): {}",
         summary(&total, args.dry_run)
