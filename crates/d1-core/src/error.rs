@@ -24,6 +24,20 @@ impl ExitCode {
         self as i32
     }
 
+    /// The class a number names (a failure record's EXIT field).
+    pub fn from_code(n: i32) -> Option<ExitCode> {
+        [
+            ExitCode::Ok,
+            ExitCode::Failed,
+            ExitCode::Usage,
+            ExitCode::Credentials,
+            ExitCode::Temporary,
+            ExitCode::Interrupted,
+        ]
+        .into_iter()
+        .find(|c| c.code() == n)
+    }
+
     /// Which of two outcomes a multi-record run reports: the one that most needs a human.
     /// A permanent failure outranks a temporary one (a retry later will not fix it).
     pub fn worst(self, other: ExitCode) -> ExitCode {
