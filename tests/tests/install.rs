@@ -44,7 +44,10 @@ fn make_install_installs_tools_and_scripts_and_its_man_command_shows_each_page()
         .arg(format!("PREFIX={}", prefix.path().display()))
         .arg(format!("D1_BIN_DIR={}", bindir.display()))
         .arg(format!("MAN_DIR={}", man_dir.path().display()))
-        .arg(format!("COMP_DIR={}", man_dir.path().join("completions").display()))
+        .arg(format!(
+            "COMP_DIR={}",
+            man_dir.path().join("completions").display()
+        ))
         .env_remove("MANPATH")
         .output()
         .expect("run make");
@@ -130,7 +133,10 @@ fn make_install_takes_the_release_binaries_from_cargo_target_dir() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains(&format!("install -m 0755 \"{}/release/", target.path().display())),
+        stdout.contains(&format!(
+            "install -m 0755 \"{}/release/",
+            target.path().display()
+        )),
         "install does not look in $CARGO_TARGET_DIR/release: {stdout}"
     );
 }

@@ -34,7 +34,8 @@ fn template() -> &'static Template {
             .stdin(format!("{id} {url}\n"))
             .run();
         assert_eq!(out.code, 0, "{out:?}");
-        let path = PathBuf::from(out.stdout.trim());
+        // DATABASE_ID NAME PATH
+        let path = PathBuf::from(out.stdout.split_whitespace().last().expect("a path"));
         let verified = tool("d1-verify").arg(&path).run();
         assert_eq!(verified.code, 0, "{verified:?}");
         // OK PATH tables=N rows=M
@@ -46,6 +47,7 @@ fn template() -> &'static Template {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or_else(|| panic!("{k} in {:?}", verified.stdout))
         };
+        // Read after d1-verify, which writes its verdict into the manifest.
         let manifest_text = std::fs::read_to_string(format!("{}.json", path.display())).unwrap();
         Template {
             dump: std::fs::read(&path).unwrap(),
@@ -102,16 +104,20 @@ fn night(dir: &Path, db: &str, name: &str, t: i64, verdict: Verdict, zst: bool) 
     m["stored_bytes"] = json!(data.len());
     m["sha256"] = json!(sha);
     m["compression"] = json!(if zst { "zstd" } else { "none" });
-    let mut v = json!({
-        "status": "ok",
-        "verified_at": rfc3339(t + 60),
-        "tool": "d1-verify",
-        "version": "0.1.0",
-        "sha256": sha,
-        "tables": tpl.tables,
-        "rows": tpl.rows,
-        "checks": ["checksum", "restore", "integrity_check", "foreign_key_check"],
-    });
+    // d1-verify's own verdict on the real dump, moved to this night's bytes and time.
+    let mut v = match &tpl.manifest["verification"] {
+        Value::Object(_) => tpl.manifest["verification"].clone(),
+        _ => json!({
+            "tool": "d1-verify",
+            "version": "0.1.0",
+            "tables": tpl.tables,
+            "rows": tpl.rows,
+            "checks": ["checksum", "restore", "integrity_check", "foreign_key_check"],
+        }),
+    };
+    v["status"] = json!("ok");
+    v["sha256"] = json!(sha);
+    v["verified_at"] = json!(rfc3339(t + 60));
     match verdict {
         Verdict::Ok => m["verification"] = v,
         Verdict::Failed => {
@@ -119,7 +125,9 @@ fn night(dir: &Path, db: &str, name: &str, t: i64, verdict: Verdict, zst: bool) 
             v["reason"] = json!("line 12: near \"INSRT\": syntax error");
             m["verification"] = v;
         }
-        Verdict::Never => {}
+        Verdict::Never => {
+            m.as_object_mut().unwrap().remove("verification");
+        }
     }
     std::fs::write(
         format!("{}.json", path.display()),
@@ -447,7 +455,13 @@ fn no_policy_is_exit_2_and_touches_nothing() {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = prune(&a);
         assert_eq!(out.code, 2, "{args:?}: {out:?}");
-        assert_eq!(out.stdout, "");
+        // The error goes down the pipe too, as d1-prune's failure record.
+        assert!(
+            out.stdout.starts_with("FAIL 2 d1-prune - - "),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(out.stdout_lines().len(), 1);
         assert_eq!(out.stderr_lines().len(), 1, "{}", out.stderr);
     }
     let out = prune(&[&s(d)]);
@@ -497,6 +511,24 @@ fn a_removal_interrupted_after_the_dump_is_finished_by_the_next_run() {
     // What a crash right after step 1 (dump removed) leaves: its two sidecars.
     let gone = night(d, DB_A, "prod", NEWEST - 20 * DAY, Verdict::Ok, false);
     std::fs::remove_file(&gone).unwrap();
+    // A fresh manifest without its dump is what d1-fetch's commit looks like for an instant
+    // (sidecars first, then the dump): left alone.
+    let out = prune(&["--keep-last", "3", &s(d)]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(Path::new(&format!("{}.json", s(&gone))).exists());
+    assert!(
+        out.stderr.contains("d1-fetch may be putting it in place"),
+        "{}",
+        out.stderr
+    );
+    // An hour later it is what an interrupted removal left: finished.
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(format!("{}.json", s(&gone)))
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
     let out = prune(&["--keep-last", "3", &s(d)]);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(!Path::new(&format!("{}.json", s(&gone))).exists());

@@ -55,7 +55,6 @@ pub struct Args {
     pub keep_unverified: bool,
     pub recursive: bool,
     pub dry_run: bool,
-    pub allow_empty: bool,
     pub dirs: Vec<PathBuf>,
 }
 
@@ -78,7 +77,6 @@ pub fn parse_from(mut p: lexopt::Parser) -> Result<Args> {
         keep_unverified: false,
         recursive: false,
         dry_run: false,
-        allow_empty: false,
         dirs: Vec::new(),
     };
     while let Some(arg) = p.next()? {
@@ -109,7 +107,6 @@ pub fn parse_from(mut p: lexopt::Parser) -> Result<Args> {
             Long("keep-unverified") => a.keep_unverified = true,
             Short('r') | Long("recursive") => a.recursive = true,
             Short('n') | Long("dry-run") => a.dry_run = true,
-            Long("allow-empty") => a.allow_empty = true,
             Value(v) => a.dirs.push(PathBuf::from(v)),
             _ => return Err(cli::unexpected(arg)),
         }

@@ -1,179 +1,90 @@
 //! Records from the previous tool on stdin (d1-prune can end the nightly pipeline). d1-prune
 //! needs none of their values (it prunes the folders it is given), but it must not lose what
-//! they say: failure records (`FAIL EXIT TOOL DATABASE_ID NAME REASON`, or JSON with
-//! `"failed": true`) are passed through on stdout in d1-prune's output mode and counted, so that
-//! its exit status is the worst class upstream (contract.md) and `sh` without `pipefail` still
-//! sees a failed backup.
-//!
-//! Written as a plain loop over `d1_core::record::Lines` until `d1_core::pipe` lands.
+//! they say: failure records (`d1_core::pipe`) are passed through on stdout in d1-prune's output
+//! mode and counted, so that its exit status is the worst class upstream and `sh` without
+//! `pipefail` still sees a failed backup. Any other line (d1-verify's `OK …`, d1-fetch's
+//! `DATABASE_ID NAME PATH`, d1-upload's records) only counts as "something arrived".
 
-use d1_core::record::{self, Lines};
-use d1_core::{msg, ExitCode, Result};
-use serde_json::{json, Value};
+use d1_core::pipe::{Failure, Tally};
+use d1_core::record::Lines;
+use d1_core::{Error, ExitCode, Result};
 use std::io::BufRead;
 
 /// What came down the pipe.
 #[derive(Debug, Default)]
 pub struct Upstream {
-    /// Lines that were records (failures included).
-    pub records: usize,
-    pub failures: usize,
-    /// The worst class of the failure records and of malformed input.
-    pub worst: Option<ExitCode>,
+    /// Input lines (records, failure records, bad lines).
+    pub lines: usize,
+    pub tally: Tally,
 }
 
-impl Upstream {
-    fn worsen(&mut self, c: ExitCode) {
-        self.worst = Some(self.worst.map_or(c, |w| w.worst(c)));
-    }
-}
-
-fn class(n: i64) -> ExitCode {
-    match n {
-        2 => ExitCode::Usage,
-        3 => ExitCode::Credentials,
-        75 => ExitCode::Temporary,
-        130 => ExitCode::Interrupted,
-        // 1, and anything that is not a class: a failure all the same.
-        _ => ExitCode::Failed,
-    }
-}
-
-/// No control characters in what is printed again.
-fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
-/// A failure record in its JSON form.
-fn failure_json(
-    code: ExitCode,
-    tool: &str,
-    db: Option<&str>,
-    name: Option<&str>,
-    error: &str,
-) -> Value {
-    json!({
-        "failed": true,
-        "exit_code": code.code(),
-        "tool": tool,
-        "database_id": db,
-        "database_name": name,
-        "error": error,
+/// A line that says FAIL but is not a well-formed failure record is still a failure: a FAIL is
+/// never swallowed.
+fn loose_failure(text: &str) -> Option<Failure> {
+    let rest = text.strip_prefix("FAIL ")?;
+    Some(Failure {
+        exit: ExitCode::Failed,
+        tool: "upstream".into(),
+        database_id: None,
+        name: None,
+        reason: rest.trim().to_string(),
+        path: None,
     })
 }
 
-/// Reads every line of `input`, passing failures through; malformed lines are reported and
-/// make the outcome "bad input" (2) without stopping the run.
-pub fn read(input: impl BufRead, json_out: bool) -> Result<Upstream> {
+/// Reads every line of `input`, passing failures through as they come. A blank or
+/// malformed line is reported (and passed on as d1-prune's failure record, class 2) without
+/// stopping the run.
+pub fn read(input: impl BufRead) -> Result<Upstream> {
     let mut up = Upstream::default();
     for item in Lines::new(input) {
+        up.lines += 1;
+        up.tally.arrived();
         let (n, text) = match item {
             Ok(x) => x,
-            Err(e) if e.code == ExitCode::Interrupted => return Err(e),
+            Err(e) if d1_core::pipe::ends_run(&e) => return Err(e),
             Err(e) => {
-                msg::error(&e.message);
-                up.worsen(ExitCode::Usage);
+                up.tally.fail(&e, None)?;
                 continue;
             }
         };
         if text.trim().is_empty() {
-            msg::error(&format!("line {n}: blank line, expected a record"));
-            up.worsen(ExitCode::Usage);
+            let e = Error::usage(format!("line {n}: blank line, expected a record"));
+            up.tally.fail(&e, None)?;
             continue;
         }
-        up.records += 1;
-        if text.trim_start().starts_with('{') {
-            let v: Value = match serde_json::from_str(&text) {
-                Ok(v) => v,
+        let trimmed = text.trim_start();
+        let failure = if trimmed.starts_with('{') {
+            match serde_json::from_str(trimmed) {
+                Ok(v) => Failure::from_json(&v),
                 Err(e) => {
-                    msg::error(&format!("line {n}: not a JSON record: {e}"));
-                    up.worsen(ExitCode::Usage);
+                    let e = Error::usage(format!("line {n}: not a JSON record: {e}"));
+                    up.tally.fail(&e, None)?;
                     continue;
                 }
-            };
-            // `"ok": false` is d1-verify's JSON for a dump that failed, before failure
-            // records existed.
-            if v["failed"] == true || v["ok"] == false {
-                let code = class(v["exit_code"].as_i64().unwrap_or(1));
-                up.failures += 1;
-                up.worsen(code);
-                if json_out {
-                    record::emit_json(&v)?;
-                } else {
-                    let f = |k: &str| v[k].as_str().map(clean).filter(|s| !s.is_empty());
-                    let tool = f("tool").unwrap_or_else(|| "-".into());
-                    let error = f("error")
-                        .or_else(|| f("reason"))
-                        .unwrap_or_else(|| "failed".into());
-                    let line = format!(
-                        "FAIL {} {} {} {} {}",
-                        code.code(),
-                        tool,
-                        f("database_id").unwrap_or_else(|| "-".into()),
-                        f("database_name").unwrap_or_else(|| "-".into()),
-                        error
-                    );
-                    record::emit(&[&line])?;
-                }
             }
-            continue;
-        }
-        let fields: Vec<&str> = text.split_whitespace().collect();
-        if fields.first() != Some(&"FAIL") {
-            continue;
-        }
-        up.failures += 1;
-        // `FAIL EXIT TOOL DATABASE_ID NAME REASON...`, or d1-verify's older `FAIL PATH REASON`.
-        let parsed = fields
-            .get(1)
-            .and_then(|c| c.parse::<i64>().ok())
-            .filter(|_| fields.len() >= 5);
-        let code = class(parsed.unwrap_or(1));
-        up.worsen(code);
-        if !json_out {
-            record::emit(&[&clean(&text)])?;
-            continue;
-        }
-        let dash = |s: &str| (s != "-").then(|| s.to_string());
-        let v = match parsed {
-            Some(_) => failure_json(
-                code,
-                fields[2],
-                dash(fields[3]).as_deref(),
-                dash(fields[4]).as_deref(),
-                &clean(&fields[5..].join(" ")),
-            ),
-            None => {
-                let mut v = failure_json(
-                    code,
-                    "d1-verify",
-                    None,
-                    None,
-                    &clean(&fields.get(2..).unwrap_or_default().join(" ")),
-                );
-                v["path"] = json!(fields.get(1));
-                v
-            }
+        } else {
+            Failure::parse_plain(&text).or_else(|| loose_failure(&text))
         };
-        record::emit_json(&v)?;
+        if let Some(f) = failure {
+            up.tally.pass(f)?;
+        }
     }
     Ok(up)
 }
 
-/// The outcome of the records: with none at all the pipeline upstream printed nothing, which
-/// is a failure (silence is not success) unless `allow_empty`.
-pub fn outcome(up: &Upstream, allow_empty: bool) -> ExitCode {
-    let mut worst = up.worst.unwrap_or(ExitCode::Ok);
-    if up.records == 0 && !allow_empty {
-        msg::error(
+/// The outcome of the input, once the pruning is done: the failures upstream are named again
+/// on stderr (the last lines of a cron mail say what failed), and no input line at all is a
+/// failure unless `allow_empty` (the pipeline before d1-prune printed nothing).
+pub fn finish(mut up: Upstream, allow_empty: bool) -> Result<ExitCode> {
+    if up.lines == 0 && !allow_empty {
+        let e = Error::failed(
             "no records on standard input: the pipeline before d1-prune printed nothing \
              (pruned anyway; --allow-empty when d1-prune runs alone)",
         );
-        worst = worst.worst(ExitCode::Failed);
+        up.tally.fail(&e, None)?;
     }
-    worst
+    up.tally.finish(true, "")
 }
 
 #[cfg(test)]
@@ -185,22 +96,22 @@ mod tests {
         let input = "OK backups/a.sql tables=3 rows=9\n\
                      FAIL 75 d1-export-wait db-2 analytics deadline reached\n\
                      FAIL backups/b.sql checksum mismatch\n\
-                     {\"failed\": true, \"exit_code\": 3, \"tool\": \"d1-export-start\"}\n";
-        let up = read(input.as_bytes(), false).unwrap();
-        assert_eq!(up.records, 4);
-        assert_eq!(up.failures, 3);
-        assert_eq!(up.worst, Some(ExitCode::Credentials));
-        assert_eq!(outcome(&up, false), ExitCode::Credentials);
+                     {\"failed\": true, \"exit_code\": 3, \"tool\": \"d1-export-start\"}\n\
+                     db-1 prod backups/prod-20261109T031700Z.sql\n";
+        let up = read(input.as_bytes()).unwrap();
+        assert_eq!(up.lines, 5);
+        assert_eq!(finish(up, false).unwrap(), ExitCode::Credentials);
     }
 
     #[test]
     fn no_record_is_a_failure_unless_allowed() {
-        let up = read(&b""[..], false).unwrap();
-        assert_eq!(outcome(&up, true), ExitCode::Ok);
-        assert_eq!(outcome(&up, false), ExitCode::Failed);
-        let up = read(&b"OK a.sql tables=1 rows=1\n\n"[..], false).unwrap();
+        let up = read(&b""[..]).unwrap();
+        assert_eq!(finish(up, true).unwrap(), ExitCode::Ok);
+        let up = read(&b""[..]).unwrap();
+        assert_eq!(finish(up, false).unwrap(), ExitCode::Failed);
+        let up = read(&b"OK a.sql tables=1 rows=1\n\n"[..]).unwrap();
         assert_eq!(
-            outcome(&up, false),
+            finish(up, false).unwrap(),
             ExitCode::Usage,
             "a blank line is bad input"
         );

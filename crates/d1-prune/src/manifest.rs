@@ -79,10 +79,8 @@ pub fn parse(json: &Value) -> Result<Manifest, String> {
         .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic()))
         .ok_or("no database_id (a dump fetched from a bare URL is never pruned)")?
         .to_string();
-    let time_text = json["exported_at"]
-        .as_str()
-        .or_else(|| json["fetched_at"].as_str())
-        .ok_or("neither exported_at nor fetched_at")?;
+    let time_text =
+        d1_core::manifest::taken_at(json).ok_or("neither exported_at nor fetched_at")?;
     let time = calendar::parse_rfc3339(time_text)
         .ok_or_else(|| format!("exported_at/fetched_at {time_text:?} is not an RFC 3339 time"))?;
     let sha256 = json["sha256"].as_str().ok_or("no sha256")?.to_string();
@@ -91,14 +89,15 @@ pub fn parse(json: &Value) -> Result<Manifest, String> {
         .filter(|s| !s.is_empty())
         .map(str::to_string);
     let v = &json["verification"];
-    let verdict = if v.is_null() {
+    // The one definition of a good backup is d1-core's; the others are told apart for messages.
+    let verdict = if d1_core::manifest::is_good_backup(json) {
+        Verdict::Good
+    } else if v.is_null() {
         Verdict::Unverified
     } else if v["status"] != "ok" {
         Verdict::Failed(v["reason"].as_str().unwrap_or_default().to_string())
-    } else if v["sha256"].as_str() != Some(sha256.as_str()) {
-        Verdict::OtherBytes
     } else {
-        Verdict::Good
+        Verdict::OtherBytes
     };
     Ok(Manifest {
         database_id,

@@ -61,10 +61,11 @@ struct Tally {
 pub fn run(args: Args) -> Result<ExitCode> {
     let json_out = args.common.json;
     let mut worst = ExitCode::Ok;
-    if stdin_has_records() {
-        let up = input::read(std::io::stdin().lock(), json_out)?;
-        worst = worst.worst(input::outcome(&up, args.allow_empty));
-    }
+    let upstream = if stdin_has_records() {
+        Some(input::read(std::io::stdin().lock())?)
+    } else {
+        None
+    };
 
     let dirs = scan::folders(&args.dirs, args.recursive)?;
     // A dry run changes nothing and so takes no lock: it may show a plan another run is
@@ -250,6 +251,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "{databases} database(s): {}",
         summary(&total, args.dry_run)
     ));
+    if let Some(up) = upstream {
+        worst = worst.worst(input::finish(up, args.common.allow_empty)?);
+    }
     Ok(worst)
 }
 

@@ -157,7 +157,12 @@ pub fn scan_folder(dir: &Path, scan: &mut Scan) -> Result<()> {
         match dump_of {
             // A sidecar of a dump that is there: handled with the dump.
             Some(d) if names.contains(d) => {}
-            Some(d) if name.ends_with(".json") => classify_orphan(dir.join(d), scan),
+            Some(d) if name.ends_with(".json") => {
+                let writing = names
+                    .iter()
+                    .any(|n| n.starts_with(&format!(".{d}.")) && n.ends_with(".part"));
+                classify_orphan(dir.join(d), writing, scan)
+            }
             // A lone checksum: our removal takes the .sha256 before the .json, so a lone
             // .sha256 is not what it leaves. Not ours to judge.
             Some(d) if !names.contains(&format!("{d}.json")) => scan.skipped.push(Skipped {
@@ -215,8 +220,30 @@ fn classify_dump(path: PathBuf, regular: bool, scan: &mut Scan) {
     });
 }
 
-fn classify_orphan(dump: PathBuf, scan: &mut Scan) {
+/// How old a manifest without its dump must be before it counts as left by an interrupted
+/// removal. d1-fetch puts a new dump's sidecars in place just before the dump itself
+/// (`d1_core::atomic::commit_set`, so that a crash never leaves a dump without them): in that
+/// instant the manifest is there and the dump not yet. Its manifest was written moments
+/// before; an hour-old one is not being committed.
+pub const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn classify_orphan(dump: PathBuf, writing: bool, scan: &mut Scan) {
     let json = sidecar(&dump, "json");
+    let young = json
+        .symlink_metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_none_or(|age| age < ORPHAN_AGE);
+    if writing || young {
+        scan.skipped.push(Skipped {
+            path: json,
+            why: "a manifest whose dump is not there (yet): d1-fetch may be putting it in place"
+                .into(),
+            warn: false,
+        });
+        return;
+    }
     match manifest::read(&json) {
         Ok(manifest) => {
             let bytes = size(&json) + size(&sidecar(&dump, "sha256"));
@@ -246,6 +273,8 @@ mod tests {
 
     #[test]
     fn dumps_sidecars_temporaries_orphans_and_foreign_files_are_told_apart() {
+        // Only an hour-old manifest without its dump, with no temporary of that dump beside it,
+        // is an interrupted removal; a fresh one may be d1-fetch's commit in progress.
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let w = |name: &str, text: &str| std::fs::write(d.join(name), text).unwrap();
@@ -259,6 +288,18 @@ mod tests {
         w("b.sql.zst.json", &manifest("db-b"));
         w("gone.sql.json", &manifest("db-a"));
         w("gone.sql.sha256", "aa  gone.sql\n");
+        w("new.sql.json", &manifest("db-a"));
+        w("new.sql.sha256", "aa  new.sql\n");
+        w("coming.sql.json", &manifest("db-a"));
+        w(".coming.sql.Qx81Zp.part", "being renamed");
+        let long_ago = std::time::SystemTime::now() - ORPHAN_AGE * 2;
+        for f in ["gone.sql.json", "coming.sql.json"] {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(d.join(f))
+                .unwrap();
+            file.set_modified(long_ago).unwrap();
+        }
         w("lone.sql.sha256", "aa  lone.sql\n");
         w("notes.txt", "mine");
         w("nomanifest.sql", "x");
@@ -302,7 +343,9 @@ mod tests {
         assert_eq!(
             skipped,
             [
+                ("coming.sql.json".to_string(), false),
                 ("lone.sql.sha256".to_string(), false),
+                ("new.sql.json".to_string(), false),
                 ("nomanifest.sql".to_string(), true),
                 ("notes.txt".to_string(), false),
             ]
