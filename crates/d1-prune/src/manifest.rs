@@ -19,6 +19,8 @@ pub enum Verdict {
     Unverified,
     /// A passing verdict for other bytes (`verification.sha256 != sha256`).
     OtherBytes,
+    /// No `DUMP.sha256` beside it: nobody can check it with `sha256sum -c` (docs/records.md).
+    NoChecksum,
     /// The file's size is not the manifest's `stored_bytes`: the verdict cannot be for it.
     WrongSize {
         actual: u64,
@@ -34,6 +36,7 @@ impl Verdict {
             Verdict::Failed(r) => format!("failed verification ({r})"),
             Verdict::Unverified => "never verified".into(),
             Verdict::OtherBytes => "verified for other bytes (sha256 differs)".into(),
+            Verdict::NoChecksum => "verified, but its .sha256 is missing".into(),
             Verdict::WrongSize { actual, expected } => {
                 format!("{actual} bytes where the manifest says {expected}")
             }

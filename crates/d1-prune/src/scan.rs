@@ -207,8 +207,12 @@ fn classify_dump(path: PathBuf, regular: bool, scan: &mut Scan) {
         }
     };
     let actual = size(&path);
+    let has_checksum = sidecar(&path, "sha256")
+        .symlink_metadata()
+        .is_ok_and(|m| m.is_file());
     let verdict = match m.stored_bytes {
         Some(expected) if expected != actual => Verdict::WrongSize { actual, expected },
+        _ if m.verdict == Verdict::Good && !has_checksum => Verdict::NoChecksum,
         _ => m.verdict.clone(),
     };
     let bytes = actual + size(&sidecar(&path, "sha256")) + size(&sidecar(&path, "json"));
@@ -285,6 +289,8 @@ mod tests {
         );
         w("a-20261109T031700Z.sql.json", &manifest("db-a"));
         w("b.sql.zst", "toolong");
+        w("c.sql", "ok");
+        w("c.sql.json", &manifest("db-c"));
         w("b.sql.zst.json", &manifest("db-b"));
         w("gone.sql.json", &manifest("db-a"));
         w("gone.sql.sha256", "aa  gone.sql\n");
@@ -316,8 +322,9 @@ mod tests {
         };
         assert_eq!(
             names(s.dumps.iter().map(|x| &x.path).collect()),
-            ["a-20261109T031700Z.sql", "b.sql.zst"]
+            ["a-20261109T031700Z.sql", "b.sql.zst", "c.sql"]
         );
+        assert_eq!(s.dumps[2].verdict, Verdict::NoChecksum);
         assert!(s.dumps[0].good());
         assert_eq!(
             s.dumps[1].verdict,
