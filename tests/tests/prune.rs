@@ -644,3 +644,65 @@ fn a_held_lock_makes_the_second_run_wait_and_give_up_with_75() {
     assert_eq!(dumps_in(d).len(), 1);
     let _ = bin("d1-prune");
 }
+
+#[test]
+fn d1_prune_in_a_loop_while_d1_fetch_writes_loses_nothing_and_then_keeps_the_new_dump() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Last month's nights of the same database, all verified.
+    let id = emu.db_id("sample");
+    nights(d, &id, "sample", NEWEST, 10, |_| Verdict::Ok);
+    let before = dumps_in(d);
+    // The download waits 1.5 s before its first byte: d1-fetch's temporary file is there all
+    // that time, then the dump and its sidecars are put in place.
+    emu.arm(&["download:slow:ms=1500"]);
+    let (db, url) = emu.export_url("sample");
+    let fetch = tool("d1-fetch")
+        .args(["-q", "-o", &format!("{}/", s(d))])
+        .stdin(format!("{db} sample {url}\n"))
+        .spawn();
+    let mut runs = 0;
+    let fetched = loop {
+        let out = prune(&["--keep-last", "3", &s(d)]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(!out.stderr.contains(".part"), "{}", out.stderr);
+        runs += 1;
+        if runs > 2000 {
+            panic!("d1-fetch did not finish");
+        }
+        let done = dumps_in(d).into_iter().find(|f| !before.contains(f));
+        if let Some(f) = done {
+            break wait(fetch, Duration::from_secs(60))
+                .code
+                .eq(&0)
+                .then_some(f);
+        }
+    };
+    let fetched = d.join(fetched.expect("d1-fetch succeeded"));
+    assert!(
+        runs > 3,
+        "d1-prune ran {runs} times while d1-fetch was at work"
+    );
+    for ext in ["sha256", "json"] {
+        assert!(
+            Path::new(&format!("{}.{ext}", s(&fetched))).exists(),
+            "the new dump lost its .{ext}"
+        );
+    }
+    // Not verified yet and newer than every verified dump: kept, the 3 newest verified too.
+    let out = prune(&["--keep-last", "3", &s(d)]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(fetched.exists());
+    assert_eq!(dumps_in(d).len(), 4, "{:?}", dumps_in(d));
+    // Verified (d1-verify writes its verdict into the manifest), it is the newest verified
+    // dump: --keep-last 1 keeps it alone.
+    let v = tool("d1-verify").arg(&fetched).run();
+    assert_eq!(v.code, 0, "{v:?}");
+    let out = prune(&["--keep-last", "1", &s(d)]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        dumps_in(d),
+        [fetched.file_name().unwrap().to_string_lossy().into_owned()]
+    );
+}
