@@ -104,7 +104,7 @@ impl Budget {
         let (tokens, wait) = refill_and_take(tokens, last, now, self.rate);
         f.set_len(0)?;
         f.rewind()?;
-        write!(f, "{tokens:.6} {now:.6}\n")?;
+        writeln!(f, "{tokens:.6} {now:.6}")?;
         Ok(wait)
     }
 }

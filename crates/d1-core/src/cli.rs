@@ -33,6 +33,11 @@ impl Default for Common {
     }
 }
 
+/// The help line of `--allow-empty`, for the tools that read records on stdin.
+pub const ALLOW_EMPTY_HELP: &str =
+    "      --allow-empty      no record on stdin is not a failure (by default it is: the step
+                         before died without a word)";
+
 /// The help lines for [`Common`], for each tool's help text.
 pub const COMMON_HELP: &str = concat!(
     // Not a `\` line continuation: that would eat the first line's indentation.
@@ -40,8 +45,6 @@ pub const COMMON_HELP: &str = concat!(
     "      --timeout DUR      deadline for the whole run (90, 90s, 10m, 1h); exit 75 when reached
       --retries N        retries of a failed request before giving up (default 5)
       --token-file PATH  read the API token from PATH instead of CLOUDFLARE_API_TOKEN
-      --allow-empty      no record on stdin is not a failure (by default it is: the step
-                         before died without a word)
   -q, --quiet            no progress line and no informational messages
   -h, --help             print this help
   -V, --version          print the version"
@@ -124,6 +127,7 @@ pub fn main(tool: &'static str, run: impl FnOnce() -> Result<ExitCode>) -> ! {
         Ok(code) => code,
         // stdout closed by the reader (`| head`): end quietly.
         Err(e) if e.code == ExitCode::Ok => ExitCode::Ok,
+        Err(e) if e.is_reported() => e.code,
         Err(e) => {
             crate::msg::error(&e.message);
             // Best effort: stdout may be the very thing that failed.

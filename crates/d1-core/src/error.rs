@@ -91,6 +91,16 @@ impl Error {
         Error::new(ExitCode::Interrupted, "interrupted")
     }
 
+    /// An error whose message is already on stderr (and whose failure record, if any, went
+    /// out or could not): it ends the run with its code and nothing more is printed.
+    pub fn reported(code: ExitCode) -> Error {
+        Error::new(code, "")
+    }
+
+    pub fn is_reported(&self) -> bool {
+        self.message.is_empty() && self.code != ExitCode::Ok
+    }
+
     /// Prefixes what was being done: `fetching URL: connection refused`.
     pub fn context(mut self, what: impl fmt::Display) -> Error {
         self.message = format!("{what}: {}", self.message);

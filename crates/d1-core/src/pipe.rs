@@ -220,15 +220,30 @@ pub fn parse(line: usize, text: &str, kind: Kind) -> Result<Item> {
     record::parse(line, text, kind.what).map(Item::Record)
 }
 
-/// d1-verify's `OK PATH tables=N rows=M`: the path is the record's value.
+/// d1-verify's `OK PATH tables=N rows=M`: the path is the record's value. It is what lies
+/// between `OK ` and the `key=value` fields at the end, so a path d1-verify was given with a
+/// space in it still reaches the next tool whole.
 fn verified_line(text: &str) -> Option<&str> {
-    let mut f = text.split(' ');
-    if f.next()? != "OK" {
-        return None;
+    let rest = text.strip_prefix("OK ")?;
+    let mut end = rest.len();
+    let mut pairs = 0;
+    while let Some(i) = rest[..end].rfind(' ') {
+        let word = &rest[i + 1..end];
+        if !is_pair(word) {
+            break;
+        }
+        pairs += 1;
+        end = i;
     }
-    let path = f.next().filter(|p| !p.is_empty())?;
-    let rest: Vec<&str> = f.collect();
-    (!rest.is_empty() && rest.iter().all(|kv| kv.contains('='))).then_some(path)
+    let path = &rest[..end];
+    (pairs > 0 && !path.is_empty()).then_some(path)
+}
+
+/// `tables=3`: a key of letters and `_`, a value without spaces.
+fn is_pair(word: &str) -> bool {
+    word.split_once('=').is_some_and(|(k, v)| {
+        !k.is_empty() && !v.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    })
 }
 
 fn from_json(line: usize, v: Value, kind: Kind) -> Result<Record> {
@@ -297,7 +312,12 @@ impl Tally {
     pub fn fail_with(&mut self, f: Failure) -> Result<()> {
         crate::msg::error(&f.reason);
         self.count(f.exit);
-        f.emit()
+        // When stdout itself is what failed (a full disk under `-o -`), the message above is
+        // all there is to say: the run ends without saying it twice.
+        f.emit().map_err(|e| match e.code {
+            ExitCode::Ok => e,
+            _ => Error::reported(self.worst().worst(e.code)),
+        })
     }
 
     /// The run's outcome. No input line at all is a failure unless `allow_empty`. The failures
@@ -423,6 +443,10 @@ mod tests {
         assert_eq!(
             r("OK d/prod-x.sql.zst tables=3 rows=10"),
             (None, None, "d/prod-x.sql.zst".into())
+        );
+        assert_eq!(
+            r("OK my backups/a b.sql tables=3 rows=10"),
+            (None, None, "my backups/a b.sql".into())
         );
         assert_eq!(
             r(r#"{"path":"d/x.sql","database":"id","ok":true}"#),

@@ -130,6 +130,11 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             _ => return Err(cli::unexpected(arg)),
         }
     }
+    if a.common.allow_empty {
+        return Err(Error::usage(
+            "--allow-empty: d1-export-start reads no records (it starts the databases it is given)",
+        ));
+    }
     if a.all && !a.databases.is_empty() {
         return Err(Error::usage(
             "--all and database names together: give one or the other (--exclude leaves some out)",

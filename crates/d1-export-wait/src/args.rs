@@ -1,7 +1,7 @@
 //! Command line of d1-export-wait: a plain lexopt loop into [`Args`], the help text beside it.
 
 use d1_core::argv::OwnedArg;
-use d1_core::cli::{self, Common, COMMON_HELP};
+use d1_core::cli::{self, Common, ALLOW_EMPTY_HELP, COMMON_HELP};
 use d1_core::{Error, Result};
 use lexopt::prelude::*;
 use std::sync::LazyLock;
@@ -25,6 +25,7 @@ d1-export-start into d1-export-wait at once.
 OPTIONS:
       --database DB      database (UUID or name) of bare bookmarks
   -j, --jobs N           exports polled at the same time (default 4, at most 32)
+{ALLOW_EMPTY_HELP}
 {COMMON_HELP}
 
 ENVIRONMENT:

@@ -45,6 +45,24 @@ impl Output {
         }
     }
 
+    /// A plain record is fields separated by spaces (docs/records.md): a path with a space or a
+    /// control character in it would reach the next tool cut in two. Refused before any
+    /// download, unless `--json` carries the path whole.
+    pub fn printable(self, json: bool) -> Result<Output> {
+        let path = match &self {
+            Output::File(p) | Output::Dir(p) => p,
+            Output::Stdout => return Ok(self),
+        };
+        let text = path.to_string_lossy();
+        if !json && text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::usage(format!(
+                "-o {text:?}: a path with a space cannot travel in a plain record to the next \
+                 tool; choose one without, or use --json"
+            )));
+        }
+        Ok(self)
+    }
+
     /// Whether this output can take only one dump.
     pub fn single(&self) -> bool {
         !matches!(self, Output::Dir(_))
@@ -200,6 +218,8 @@ mod tests {
         assert_eq!(o("/").unwrap(), Output::Dir("/".into()));
         assert_eq!(o("x.sql").unwrap(), Output::File("x.sql".into()));
         assert_eq!(o("x.sql.zst").unwrap(), Output::File("x.sql.zst".into()));
+        assert!(o("my backups/").unwrap().printable(false).is_err());
+        assert!(o("my backups/").unwrap().printable(true).is_ok());
         let e = o("no-such-outdir").unwrap_err();
         assert_eq!(e.code, d1_core::ExitCode::Usage);
         assert!(e

@@ -1,7 +1,7 @@
 //! Command line of d1-import: a plain lexopt loop into [`Args`], the help text beside it.
 
 use d1_core::argv::OwnedArg;
-use d1_core::cli::{self, Common, COMMON_HELP};
+use d1_core::cli::{self, Common, ALLOW_EMPTY_HELP, COMMON_HELP};
 use d1_core::{Error, Result};
 use lexopt::prelude::*;
 use std::path::PathBuf;
@@ -36,6 +36,7 @@ OPTIONS:
                          database (a restore into staging from production's records)
       --into-nonempty    import even when the database already has tables
       --verify-first     run d1-verify on the file first; do not import a dump it rejects
+{ALLOW_EMPTY_HELP}
 {COMMON_HELP}
 
 ENVIRONMENT:

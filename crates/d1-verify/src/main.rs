@@ -71,7 +71,11 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args> {
-    let help = format!("{HELP}{}\n{EXTRA_HELP}", cli::COMMON_HELP);
+    let help = format!(
+        "{HELP}{}\n{}\n{EXTRA_HELP}",
+        cli::ALLOW_EMPTY_HELP,
+        cli::COMMON_HELP
+    );
     let mut common = Common::default();
     let mut files = Vec::new();
     let mut metrics = None;
