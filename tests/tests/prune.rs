@@ -663,23 +663,20 @@ fn d1_prune_in_a_loop_while_d1_fetch_writes_loses_nothing_and_then_keeps_the_new
         .stdin(format!("{db} sample {url}\n"))
         .spawn();
     let mut runs = 0;
-    let fetched = loop {
+    let mut fetched = None;
+    while runs < 2000 {
         let out = prune(&["--keep-last", "3", &s(d)]);
         assert_eq!(out.code, 0, "{out:?}");
         assert!(!out.stderr.contains(".part"), "{}", out.stderr);
         runs += 1;
-        if runs > 2000 {
-            panic!("d1-fetch did not finish");
+        fetched = dumps_in(d).into_iter().find(|f| !before.contains(f));
+        if fetched.is_some() {
+            break;
         }
-        let done = dumps_in(d).into_iter().find(|f| !before.contains(f));
-        if let Some(f) = done {
-            break wait(fetch, Duration::from_secs(60))
-                .code
-                .eq(&0)
-                .then_some(f);
-        }
-    };
-    let fetched = d.join(fetched.expect("d1-fetch succeeded"));
+    }
+    let out = wait(fetch, Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out:?}");
+    let fetched = d.join(fetched.expect("d1-fetch put its dump in place"));
     assert!(
         runs > 3,
         "d1-prune ran {runs} times while d1-fetch was at work"
