@@ -2,10 +2,10 @@
 //! export, d1-fetch, d1-verify), then copied to 40 nights per database with manifests dated and
 //! verified (or failed) by the test, as d1-fetch and d1-verify would have written them.
 
-use d1_tests::{bin, files_in, sha256_hex, tool, wait, Emulator, Outcome};
+use d1_tests::{bin, files_in, sha256_hex, signal, tool, wait, Emulator, Outcome};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -59,15 +59,12 @@ fn template() -> &'static Template {
 }
 
 fn rfc3339(t: i64) -> String {
-    let out = Command::new("date")
-        .args(["-u", "-d", &format!("@{t}"), "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .expect("date");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    d1_core::time::Utc::from_unix(t).rfc3339()
 }
 
+/// `20261109T031700Z`, as in d1-fetch's file names.
 fn compact(t: i64) -> String {
-    rfc3339(t).replace(['-', ':'], "")
+    d1_core::time::Utc::from_unix(t).compact()
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -702,4 +699,56 @@ fn d1_prune_in_a_loop_while_d1_fetch_writes_loses_nothing_and_then_keeps_the_new
         dumps_in(d),
         [fetched.file_name().unwrap().to_string_lossy().into_owned()]
     );
+}
+
+#[test]
+fn an_interrupted_run_leaves_no_dump_without_its_sidecars_and_the_next_run_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (db, name) in [(DB_A, "prod"), (DB_B, "analytics")] {
+        nights(d, db, name, NEWEST, 600, |_| Verdict::Ok);
+    }
+    let child = d1_tests::command("d1-prune")
+        .args(["--keep-last", "2", &s(d)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(60));
+    signal(&child, 2);
+    let out = wait(child, Duration::from_secs(60));
+    // Interrupted (130), or done before the signal arrived (0): either way, every dump left
+    // has both sidecars.
+    assert!(out.code == 130 || out.code == 0, "{out:?}");
+    let files = files_in(d);
+    for f in files.iter().filter(|f| f.ends_with(".sql")) {
+        assert!(
+            files.contains(&format!("{f}.sha256")),
+            "{f} lost its .sha256"
+        );
+        assert!(files.contains(&format!("{f}.json")), "{f} lost its .json");
+    }
+    // Every dump reported removed is gone, with its sidecars.
+    for line in out
+        .stdout_lines()
+        .iter()
+        .filter(|l| !l.starts_with("FAIL "))
+    {
+        let p = line.rsplit(' ').next().unwrap();
+        assert!(!Path::new(p).exists(), "{p} reported removed");
+        assert!(!Path::new(&format!("{p}.json")).exists(), "{p}.json left");
+    }
+    eprintln!(
+        "interrupted run: exit {}, {} dumps removed before stopping",
+        out.code,
+        out.stdout_lines()
+            .iter()
+            .filter(|l| !l.starts_with("FAIL "))
+            .count()
+    );
+    let out = prune(&["--keep-last", "2", &s(d)]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(dumps_in(d).len(), 4);
+    assert_eq!(files_in(d).len(), 4 * 3 + 1);
 }
