@@ -4,6 +4,7 @@
 
 use d1_tests::{bin, files_in, sha256_hex, signal, tool, wait, Emulator, Outcome};
 use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
@@ -706,21 +707,32 @@ fn an_interrupted_run_leaves_no_dump_without_its_sidecars_and_the_next_run_finis
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     for (db, name) in [(DB_A, "prod"), (DB_B, "analytics")] {
-        nights(d, db, name, NEWEST, 600, |_| Verdict::Ok);
+        nights(d, db, name, NEWEST, 300, |_| Verdict::Ok);
     }
-    let child = d1_tests::command("d1-prune")
+    let mut child = d1_tests::command("d1-prune")
         .args(["--keep-last", "2", &s(d)])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(60));
+    // SIGINT as soon as the first dump is reported removed: in the middle of pass 1.
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut removed = String::new();
+    reader.read_line(&mut removed).unwrap();
     signal(&child, 2);
+    reader.read_to_string(&mut removed).unwrap();
     let out = wait(child, Duration::from_secs(60));
-    // Interrupted (130), or done before the signal arrived (0): either way, every dump left
-    // has both sidecars.
-    assert!(out.code == 130 || out.code == 0, "{out:?}");
+    assert_eq!(out.code, 130, "{out:?}");
+    let removed: Vec<&str> = removed
+        .lines()
+        .filter(|l| !l.starts_with("FAIL "))
+        .collect();
+    assert!(
+        !removed.is_empty() && removed.len() < 596,
+        "{} removed",
+        removed.len()
+    );
     let files = files_in(d);
     for f in files.iter().filter(|f| f.ends_with(".sql")) {
         assert!(
@@ -730,22 +742,14 @@ fn an_interrupted_run_leaves_no_dump_without_its_sidecars_and_the_next_run_finis
         assert!(files.contains(&format!("{f}.json")), "{f} lost its .json");
     }
     // Every dump reported removed is gone, with its sidecars.
-    for line in out
-        .stdout_lines()
-        .iter()
-        .filter(|l| !l.starts_with("FAIL "))
-    {
+    for line in &removed {
         let p = line.rsplit(' ').next().unwrap();
         assert!(!Path::new(p).exists(), "{p} reported removed");
         assert!(!Path::new(&format!("{p}.json")).exists(), "{p}.json left");
     }
     eprintln!(
-        "interrupted run: exit {}, {} dumps removed before stopping",
-        out.code,
-        out.stdout_lines()
-            .iter()
-            .filter(|l| !l.starts_with("FAIL "))
-            .count()
+        "interrupted run: {} of 596 dumps removed before stopping",
+        removed.len()
     );
     let out = prune(&["--keep-last", "2", &s(d)]);
     assert_eq!(out.code, 0, "{out:?}");
