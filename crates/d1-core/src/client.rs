@@ -97,6 +97,44 @@ impl Client {
     /// another 4xx exit 1; 429, 5xx and connection errors are retried and, once the retries
     /// or the deadline are used up, exit 75. D1's "busy with an export" is exit 75 at once.
     pub fn call(&self, method: &str, url: &str, body: Option<&Value>) -> Result<Answer> {
+        self.call_once(method, url, body)
+            .map_err(|e| self.explain_forbidden(e, url))
+    }
+
+    /// D1 answers a token without D1 Edit and a wrong account id with the same 403 / 7403
+    /// (d1-api.md, "Auth"). One question to the account's token-verify endpoint tells them
+    /// apart: a token valid for this account lacks the permission; one refused there is for
+    /// another account, or the account id is wrong. Any other answer leaves both causes named.
+    fn explain_forbidden(&self, e: Error, url: &str) -> Error {
+        let Some(account_url) = self.d1_url.strip_suffix("/d1/database") else {
+            return e;
+        };
+        let verify = format!("{account_url}/tokens/verify");
+        if e.code != crate::ExitCode::Credentials
+            || !e.message.contains(D1_EDIT_HINT)
+            || url == verify
+        {
+            return e;
+        }
+        let account = account_url.rsplit('/').next().unwrap_or_default();
+        let answer = self
+            .impatient(Duration::from_secs(10))
+            .call_once("GET", &verify, None);
+        let text = e.message.replace(&format!(" ({D1_EDIT_HINT})"), "");
+        match answer {
+            Ok(a) if a.result["status"] == "active" => Error::credentials(format!(
+                "{text} (the token is valid for account {account}: it needs the D1 Edit \
+                 permission, even for export)"
+            )),
+            Err(v) if v.code == crate::ExitCode::Credentials => Error::credentials(format!(
+                "{text} (the token is not accepted for account {account} either: check \
+                 CLOUDFLARE_ACCOUNT_ID, or use a token of that account)"
+            )),
+            _ => e,
+        }
+    }
+
+    fn call_once(&self, method: &str, url: &str, body: Option<&Value>) -> Result<Answer> {
         retry::run(&self.policy, &self.deadline, || {
             if let Some(b) = &self.budget {
                 b.take()?;
