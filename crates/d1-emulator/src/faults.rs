@@ -80,6 +80,8 @@ pub enum Kind {
     NoRange,
     ExportError,
     EtagMismatch,
+    /// An import that reports complete and writes nothing.
+    ImportLost,
 }
 
 impl Kind {
@@ -98,6 +100,7 @@ impl Kind {
             "no-range" => Kind::NoRange,
             "export-error" => Kind::ExportError,
             "etag-mismatch" => Kind::EtagMismatch,
+            "lost" => Kind::ImportLost,
             _ => return None,
         })
     }
@@ -112,6 +115,7 @@ impl Kind {
             | Kind::NoRange => Some(Endpoint::Download),
             Kind::ExportError => Some(Endpoint::ExportPoll),
             Kind::EtagMismatch => Some(Endpoint::Upload),
+            Kind::ImportLost => Some(Endpoint::Import),
             _ => None,
         }
     }
@@ -149,7 +153,7 @@ pub fn parse(spec: &str) -> Result<Fault, String> {
         format!("fault {spec:?}: unknown endpoint {ep:?} (list, get, query, export-start, export-poll, export, download, import, upload, any)")
     })?;
     let kind = Kind::parse(kind).ok_or_else(|| {
-        format!("fault {spec:?}: unknown fault {kind:?} (429, 500, 503, 502-html, slow, reset, reset-mid-body, truncate, wrong-length, corrupt, no-range, export-error, etag-mismatch)")
+        format!("fault {spec:?}: unknown fault {kind:?} (429, 500, 503, 502-html, slow, reset, reset-mid-body, truncate, wrong-length, corrupt, no-range, export-error, etag-mismatch, lost)")
     })?;
     if let Some(only) = kind.only_for() {
         let fits = endpoint == only

@@ -12,6 +12,45 @@ fn md5_hex(data: &[u8]) -> String {
 }
 
 #[test]
+fn the_list_pages_as_d1_does_and_answers_only_the_fields_asked_for() {
+    let emu = Emu::start(&[]);
+    let names: Vec<String> = (0..12).map(|i| format!("db{i:02}")).collect();
+    for n in &names {
+        emu.create_db(n);
+    }
+    let (s, v) = emu.call("GET", &emu.url("?page=2&per_page=10"), None);
+    assert_eq!(s, 200, "{v}");
+    let got: Vec<&str> = v["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["db10", "db11"]);
+    assert_eq!(
+        v["result_info"],
+        json!({"page": 2, "per_page": 10, "count": 2, "total_count": 12})
+    );
+    // Without paging parameters: page 1 of 100.
+    let (_, v) = emu.call("GET", &emu.url(""), None);
+    assert_eq!(v["result_info"]["per_page"], 100);
+    assert_eq!(v["result_info"]["count"], 12);
+    // per_page outside 10..=10000 and page 0 are refused, not clamped.
+    for q in ["?per_page=9", "?per_page=10001", "?page=0", "?per_page=x"] {
+        let (s, v) = emu.call("GET", &emu.url(q), None);
+        assert_eq!(s, 400, "{q}: {v}");
+        assert_eq!(v["errors"][0]["code"], 7400, "{q}");
+    }
+    // wrangler 4.102+ resolves a name with ?fields=uuid,name: only those keys come back.
+    let (s, v) = emu.call("GET", &emu.url("?name=db03&fields=uuid,name"), None);
+    assert_eq!(s, 200);
+    let one = &v["result"][0];
+    assert_eq!(one.as_object().unwrap().len(), 2, "{one}");
+    assert_eq!(one["name"], "db03");
+    assert!(one["uuid"].as_str().is_some_and(|u| u.len() == 36));
+}
+
+#[test]
 fn database_endpoints_answer_in_cloudflares_envelope() {
     let emu = Emu::start(&[]);
     let id = emu.create_db("alpha");
@@ -35,9 +74,12 @@ fn database_endpoints_answer_in_cloudflares_envelope() {
     // Name filter (substring) and paging.
     let (_, v) = emu.call("GET", &emu.url("?name=bet"), None);
     assert_eq!(v["result"].as_array().unwrap().len(), 1);
-    let (_, v) = emu.call("GET", &emu.url("?page=2&per_page=1"), None);
-    assert_eq!(v["result"][0]["name"], "beta");
-    assert_eq!(v["result_info"]["count"], 1);
+    let (_, v) = emu.call("GET", &emu.url("?page=2&per_page=10"), None);
+    assert_eq!(v["result"], json!([]));
+    assert_eq!(
+        v["result_info"],
+        json!({"page": 2, "per_page": 10, "count": 0, "total_count": 2})
+    );
     // Get one, unknown one, duplicate create.
     let (s, v) = emu.call("GET", &emu.url(&format!("/{id}")), None);
     assert_eq!((s, v["result"]["name"].clone()), (200, json!("alpha")));
