@@ -207,6 +207,14 @@ impl App {
             *st.counters.entry(endpoint.name()).or_insert(0) += 1;
             if endpoint == Endpoint::Other {
                 None
+            } else if matches!(route, Route::Import(_)) {
+                // `lost` and `hold` act on an import's ingest, not on its init or polls.
+                let ingest = serde_json::from_slice::<Value>(&req.body)
+                    .ok()
+                    .is_some_and(|v| v.get("action").and_then(Value::as_str) == Some("ingest"));
+                st.faults.take_if(endpoint, false, |k| {
+                    ingest || !matches!(k, Kind::ImportLost | Kind::ImportHold)
+                })
             } else {
                 st.faults.take(endpoint, req.method == "HEAD")
             }

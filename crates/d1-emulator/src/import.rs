@@ -178,6 +178,9 @@ impl App {
         } else {
             Finish::Commit
         };
+        let hold = fault
+            .filter(|f| f.kind == Kind::ImportHold)
+            .map(|f| Duration::from_millis(f.ms));
         let mut st = self.state();
         st.seq += 1;
         let bookmark = format!("{:08x}-{}", st.seq, random_hex(16));
@@ -201,7 +204,12 @@ impl App {
         let db = db.clone();
         let spawned = std::thread::Builder::new()
             .name("import".into())
-            .spawn(move || app.run_import(&db, &upload, &bookmark, finish));
+            .spawn(move || {
+                if let Some(d) = hold {
+                    std::thread::sleep(d);
+                }
+                app.run_import(&db, &upload, &bookmark, finish)
+            });
         if let Err(e) = spawned {
             let mut st = self.state();
             if let Some(i) = st.imports.last_mut() {

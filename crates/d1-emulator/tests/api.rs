@@ -450,6 +450,119 @@ fn import_uploads_ingests_and_polls_to_completion() {
     assert_eq!(v["result"]["status"], "complete");
 }
 
+/// init, upload and ingest of `sql`; returns the ingest answer's `result`.
+fn start_import(emu: &Emu, id: &str, sql: &[u8]) -> Value {
+    let etag = md5_hex(sql);
+    let (s, v) = import_call(emu, id, json!({"action": "init", "etag": etag}));
+    assert_eq!(s, 200, "{v}");
+    let url = v["result"]["upload_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no upload_url: {v}"))
+        .to_string();
+    let filename = v["result"]["filename"].clone();
+    upload(emu, &url, sql);
+    let (s, v) = import_call(
+        emu,
+        id,
+        json!({"action": "ingest", "filename": filename, "etag": etag}),
+    );
+    assert_eq!(s, 200, "{v}");
+    v["result"].clone()
+}
+
+/// Polls an import to its end; returns the last answer's `result`.
+fn poll_import(emu: &Emu, id: &str, bookmark: &Value) -> Value {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (s, v) = import_call(
+            emu,
+            id,
+            json!({"action": "poll", "current_bookmark": bookmark}),
+        );
+        assert_eq!(s, 200, "{v}");
+        if v["result"]["status"] != "active" {
+            return v["result"].clone();
+        }
+        assert!(Instant::now() < end, "import did not finish");
+    }
+}
+
+#[test]
+fn a_running_import_blocks_its_database_but_not_the_others() {
+    let emu = Emu::start(&["--poll-hold-ms", "50"]);
+    let id = emu.create_db("imp");
+    let other = emu.create_db("other");
+    emu.arm("import:hold:ms=1500");
+    let sql = b"CREATE TABLE t(x);\nINSERT INTO t VALUES(1);";
+    let started = start_import(&emu, &id, sql);
+    assert_eq!(started["status"], "active");
+    // Its own database refuses queries and exports while the import runs...
+    let (s, v) = emu.call(
+        "POST",
+        &emu.url(&format!("/{id}/query")),
+        Some(json!({"sql": "SELECT 1"})),
+    );
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["errors"][0]["code"], 7500);
+    assert_eq!(
+        v["errors"][0]["message"],
+        "D1_ERROR: Currently processing a long-running import."
+    );
+    let (s, _) = emu.export(&id, json!({"output_format": "polling"}));
+    assert_eq!(s, 400);
+    // ...a retried ingest joins it, the list still describes it, other databases answer.
+    let (s, v) = emu.call("GET", &emu.url(&format!("/{id}")), None);
+    assert_eq!((s, v["result"]["name"].clone()), (200, json!("imp")));
+    emu.query(&other, "SELECT 1");
+    let (_, v) = import_call(
+        &emu,
+        &id,
+        json!({"action": "poll", "current_bookmark": started["at_bookmark"]}),
+    );
+    assert_eq!(v["result"]["status"], "active", "held for 1.5 s: {v}");
+    let done = poll_import(&emu, &id, &started["at_bookmark"]);
+    assert_eq!(done["status"], "complete", "{done}");
+    let v = emu.query(&id, "SELECT x FROM t");
+    assert_eq!(v["result"][0]["results"], json!([{"x": 1}]));
+    assert_eq!(emu.state()["refused"]["query"], 1);
+}
+
+#[test]
+fn a_repeated_etag_is_replayed_only_while_the_database_is_unchanged() {
+    let emu = Emu::start(&["--poll-hold-ms", "50"]);
+    let id = emu.create_db("imp");
+    let sql = b"CREATE TABLE t(x);\nINSERT INTO t VALUES(1);\nINSERT INTO t VALUES(2);";
+    let etag = md5_hex(sql);
+    let started = start_import(&emu, &id, sql);
+    let first = poll_import(&emu, &id, &started["at_bookmark"]);
+    assert_eq!(first["status"], "complete");
+    // Unchanged: D1 answers the finished import again.
+    let (_, v) = import_call(&emu, &id, json!({"action": "init", "etag": etag}));
+    assert_eq!(v["result"]["status"], "complete", "{v}");
+    assert_eq!(v["result"]["at_bookmark"], first["at_bookmark"]);
+    // Emptied since: a new import (an upload URL), which restores the rows again.
+    emu.query(&id, "DROP TABLE t");
+    let again = start_import(&emu, &id, sql);
+    assert_ne!(again["at_bookmark"], first["at_bookmark"]);
+    let second = poll_import(&emu, &id, &again["at_bookmark"]);
+    assert_eq!(second["status"], "complete", "{second}");
+    let v = emu.query(&id, "SELECT count(*) AS n FROM t");
+    assert_eq!(v["result"][0]["results"][0]["n"], 2);
+}
+
+#[test]
+fn the_lost_fault_reports_a_complete_import_that_wrote_nothing() {
+    let emu = Emu::start(&["--poll-hold-ms", "50"]);
+    let id = emu.create_db("imp");
+    emu.arm("import:lost");
+    let started = start_import(&emu, &id, b"CREATE TABLE t(x);\nINSERT INTO t VALUES(1);");
+    let done = poll_import(&emu, &id, &started["at_bookmark"]);
+    assert_eq!(done["status"], "complete", "{done}");
+    assert_eq!(done["result"]["num_queries"], 2);
+    let v = emu.query(&id, "SELECT count(*) AS n FROM sqlite_schema");
+    assert_eq!(v["result"][0]["results"][0]["n"], 0);
+}
+
 #[test]
 fn a_failing_import_rolls_back_and_reports_error() {
     let emu = Emu::start(&[]);
