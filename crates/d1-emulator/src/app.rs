@@ -89,6 +89,8 @@ pub struct State {
     pub locks: HashMap<String, Instant>,
     /// Requests refused because their database was exporting or locked, per endpoint.
     pub refused: BTreeMap<&'static str, u64>,
+    /// `--rate-limit`: the current window.
+    pub rate: Option<crate::ratelimit::Window>,
 }
 
 pub struct App {
@@ -143,6 +145,7 @@ impl App {
     pub fn new(opts: Options, base: String, dbs: Databases, spool: &std::path::Path) -> Arc<App> {
         let mut state = State::default();
         state.faults.arm(opts.faults.clone());
+        state.rate = opts.rate_limit.map(crate::ratelimit::Window::new);
         for ep in COUNTED {
             state.counters.insert(ep.name(), 0);
         }
@@ -202,9 +205,21 @@ impl App {
             Route::Upload => Endpoint::Upload,
             Route::Verify | Route::NotFound | Route::BadMethod => Endpoint::Other,
         };
+        let s3 = matches!(endpoint, Endpoint::Download | Endpoint::Upload);
         let fault = {
             let mut st = self.state();
             *st.counters.entry(endpoint.name()).or_insert(0) += 1;
+            // The account limit covers API calls, not the object store behind signed URLs.
+            if let (false, Some(w)) = (s3, st.rate.as_mut()) {
+                if let Err(secs) = w.admit(Instant::now()) {
+                    return envelope::error(
+                        429,
+                        971,
+                        "Please wait and consider throttling your request speed",
+                    )
+                    .with_header("Retry-After", secs.to_string());
+                }
+            }
             if endpoint == Endpoint::Other {
                 None
             } else if matches!(route, Route::Import(_)) {
@@ -219,7 +234,6 @@ impl App {
                 st.faults.take(endpoint, req.method == "HEAD")
             }
         };
-        let s3 = matches!(endpoint, Endpoint::Download | Endpoint::Upload);
         let fault = match fault {
             Some(f) => match early_fault(&f, s3) {
                 Some(resp) => return resp,
@@ -484,11 +498,15 @@ impl App {
                                     "status": i.status.name(), "polls": i.polls, "etag": i.etag})
                     })
                     .collect();
+                let rate = st.rate.as_ref().map(|w| {
+                    json!({"requests": w.limit.requests, "window_seconds": w.limit.window.as_secs(),
+                           "used": w.used, "refused": w.refused})
+                });
                 envelope::json_response(
                     200,
                     &json!({"exports": exports, "imports": imports, "locks": locks,
                             "faults_pending": st.faults.pending(), "requests": st.counters,
-                            "refused": st.refused}),
+                            "refused": st.refused, "rate_limit": rate}),
                 )
             }
             _ => envelope::json_response(404, &json!({"error": "unknown control endpoint"})),

@@ -15,6 +15,7 @@ mod import;
 mod jsnum;
 mod load;
 mod query;
+mod ratelimit;
 mod rules;
 mod seed;
 mod signing;

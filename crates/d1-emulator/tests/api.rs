@@ -649,3 +649,36 @@ fn usage_errors_exit_2_with_one_line() {
         .unwrap()
         .contains("--fault SPEC"));
 }
+
+#[test]
+fn the_rate_limit_answers_429_with_code_971_until_the_window_ends() {
+    let emu = Emu::start(&["--rate-limit", "4/2"]);
+    let id = emu.create_db("alpha");
+    // create and the export's calls use the window up; the download is not an API call.
+    let dump = emu.dump(&id, json!({}));
+    assert!(dump.starts_with("PRAGMA"));
+    let list = format!("/client/v4/accounts/{ACCOUNT}/d1/database");
+    let auth = format!("Authorization: Bearer {}\r\n", common::TOKEN);
+    let started = Instant::now();
+    let mut refused = None;
+    for _ in 0..6 {
+        let (head, body) = emu.raw("GET", &list, &auth);
+        if head.starts_with("HTTP/1.1 429") {
+            refused = Some((head, body));
+            break;
+        }
+    }
+    let (head, body) = refused.expect("the fifth API call in the window is refused");
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["success"], false);
+    assert_eq!(v["errors"][0]["code"], 971);
+    let secs: u64 = header_value(&head, "Retry-After").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&secs), "rest of the window: {secs}");
+    let st = emu.state();
+    assert_eq!(st["rate_limit"]["requests"], 4);
+    assert!(st["rate_limit"]["refused"].as_u64().unwrap() >= 1);
+    // Once the window is over, calls are answered again.
+    std::thread::sleep(Duration::from_millis(2100).saturating_sub(started.elapsed()));
+    let (head, _) = emu.raw("GET", &list, &auth);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
