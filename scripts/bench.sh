@@ -123,6 +123,38 @@ signed_url() {
   die "export of $1 did not complete"
 }
 
+# import_dump DATABASE_UUID DUMP MD5: the emulator's import API by hand (init, PUT the file,
+# ingest, poll until complete), as wrangler and d1-import drive it; fails on an import error.
+import_dump() {
+  local answer url filename bm status
+  answer=$(curl -sf -X POST "${AUTH[@]}" -d "{\"action\":\"init\",\"etag\":\"$3\"}" "$API/$1/import") || return 1
+  url=$(jq -r '.result.upload_url' <<<"$answer")
+  filename=$(jq -r '.result.filename' <<<"$answer")
+  curl -sf -T "$2" -o /dev/null "$url" || return 1
+  answer=$(curl -sf -X POST "${AUTH[@]}" \
+    -d "{\"action\":\"ingest\",\"filename\":\"$filename\",\"etag\":\"$3\"}" "$API/$1/import") || return 1
+  while :; do
+    status=$(jq -r '.result.status' <<<"$answer")
+    case $status in
+      complete) return 0 ;;
+      error) echo "import failed: $(jq -r '.result.error' <<<"$answer")" >&2; return 1 ;;
+    esac
+    bm=$(jq -r '.result.at_bookmark' <<<"$answer")
+    answer=$(curl -sf -X POST "${AUTH[@]}" \
+      -d "{\"action\":\"poll\",\"current_bookmark\":\"$bm\"}" "$API/$1/import") || return 1
+  done
+}
+# import_fresh DUMP MD5: imports DUMP into a new, empty database bench-import (recreated for
+# every run: an import is refused by d1-import into a non-empty database, and fails on D1).
+import_fresh() {
+  local AUTH=(-H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json") uuid
+  rm -f "$DATA/bench-import.sqlite" "$DATA/bench-import.sqlite-journal"
+  uuid=$(curl -sf -X POST "${AUTH[@]}" -d '{"name":"bench-import"}' "$API" | jq -r '.result.uuid')
+  [ -n "$uuid" ] && import_dump "$uuid" "$1" "$2"
+}
+export -f import_dump import_fresh
+export API DATA TOKEN
+
 # --- measuring ---------------------------------------------------------------------------------
 # Results, keyed by figure: seconds (median), runs, peak RSS in KB.
 declare -A SEC=() RUNS_OF=() RSS=() DUMP_BYTES=() DB_BYTES=()
@@ -217,6 +249,12 @@ for s in $SIZES; do
   fi
   rm -f "$o".*
 
+  # The emulator's import API against sqlite3 reading the dump into a file in one transaction.
+  md5=$(md5sum "$dump" | cut -d' ' -f1)
+  measure "import:$s" "" "import_fresh $dump $md5"
+  measure "import-ref:$s" "rm -f $o.imp.db" "sqlite3 $o.imp.db 'BEGIN' '.read $dump' 'COMMIT'"
+  rm -f "$o".* "$DATA/bench-import.sqlite"
+
   measure "verify-ref:$s" "" "sqlite3 :memory: '.read $dump'"
   if [ -n "${HAVE[d1-verify]:-}" ]; then
     measure "verify:$s" "" "$V -q $dump"
@@ -284,6 +322,10 @@ for s in $SIZES; do
     speed "$s verify --db vs sqlite3 OUT .read" "verify-db:$s" "verify-db-ref:$s" info
     speed "$s verify --db vs sqlite3 OUT BEGIN .read COMMIT" "verify-db:$s" "verify-db-tx:$s" info
   fi
+  speed "$s emulator import API vs sqlite3 OUT BEGIN .read COMMIT" "import:$s" "import-ref:$s" info
+  [ "${SEC[import:$s]:-fail}" != fail ] && row "$s emulator import throughput" \
+    "$(awk -v b="${DUMP_BYTES[$s]}" -v t="${SEC[import:$s]}" 'BEGIN{printf "%.1f MB/s", b/1048576/t}')" \
+    "$(awk -v b="${DUMP_BYTES[$s]}" -v t="${SEC[import-ref:$s]}" 'BEGIN{printf "%.1f MB/s", b/1048576/t}')" - - info
   speed "$s emulator floor: curl -o /dev/null vs fetch" "floor:$s" "fetch:$s" info
   speed "$s disk floor: dd conv=fsync of as many bytes vs fetch" "disk:$s" "fetch:$s" info
 done
