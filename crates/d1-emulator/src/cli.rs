@@ -29,9 +29,9 @@ OPTIONS:
     --url-ttl SECS          signed URL lifetime (default 3600)
     --legacy-dump           older dump form: INSERTs without columns, Infinity/-Infinity
     --fault SPEC            arm a fault, ENDPOINT:FAULT[:key=val,...] (repeatable)
-    --rate-limit N/SECS     the account rate limit: after N API requests in a window of SECS
-                            seconds, 429 (code 971) with Retry-After until the window ends
-                            (Cloudflare's is 1200/300; default: no limit)
+    --rate-limit LIMIT      the account rate limit, LIMIT = REQUESTS/SECONDS: after REQUESTS
+                            API calls in a window of SECONDS, 429 (code 971) with Retry-After
+                            until the window ends (Cloudflare's is 1200/300; default: none)
     -v, --verbose           log requests to stderr
     -h, --help              print this help
     -V, --version           print the version
