@@ -514,6 +514,8 @@ fn a_running_import_blocks_its_database_but_not_the_others() {
     let (s, v) = emu.call("GET", &emu.url(&format!("/{id}")), None);
     assert_eq!((s, v["result"]["name"].clone()), (200, json!("imp")));
     emu.query(&other, "SELECT 1");
+    let (s, v) = emu.export(&other, json!({"output_format": "polling"}));
+    assert_eq!(s, 200, "another database exports: {v}");
     let (_, v) = import_call(
         &emu,
         &id,
