@@ -633,3 +633,30 @@ fn an_import_reported_complete_that_wrote_nothing_exits_1_naming_the_table() {
     );
     assert!(tables(&emu, &id).is_empty());
 }
+
+#[test]
+fn tables_whose_names_look_like_d1s_own_to_a_like_wildcard_are_checked_too() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let id = create_db(&emu, "restore");
+    // `_` is LIKE's wildcard: a filter written '_cf_%' would take "acf_x" for D1's own table.
+    let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+                CREATE TABLE \"acf_x\" (v INTEGER);\n\
+                INSERT INTO \"acf_x\" (\"v\") VALUES(1);\n\
+                CREATE TABLE \"sqliteZx\" (v INTEGER);\n\
+                INSERT INTO \"sqliteZx\" (\"v\") VALUES(2);";
+    let file = write(work.path(), "lookalike.sql", dump);
+    let o = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(row_count(&emu, &id, "acf_x"), 1);
+    // And the non-empty guard sees them.
+    let again = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(again.stderr.contains("is not empty"), "{}", again.stderr);
+}
