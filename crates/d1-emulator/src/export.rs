@@ -187,10 +187,18 @@ impl App {
     }
 
     /// Forgets dumps whose signed URLs have all expired (`--url-ttl`): their files go when the
-    /// last download of them ends.
+    /// last download of them ends. A URL is signed in an export's answer, and every answer
+    /// touches its export, so a dump is kept while its export was touched within the TTL.
     fn expire_dumps(&self, st: &mut State) {
         let ttl = Duration::from_secs(self.opts.url_ttl);
-        st.dumps.retain(|_, d| d.created.elapsed() <= ttl);
+        let live: std::collections::HashSet<String> = st
+            .exports
+            .iter()
+            .filter(|e| e.last_touch.elapsed() <= ttl)
+            .filter_map(|e| e.outcome.as_ref().ok().cloned())
+            .collect();
+        st.dumps
+            .retain(|name, d| d.created.elapsed() <= ttl || live.contains(name));
     }
 
     fn export_poll(&self, db: &DbInfo, bookmark: &str, fault: Option<&Fault>) -> Response {
