@@ -35,12 +35,14 @@ fn is_md5_hex(s: &str) -> bool {
 
 /// What tells whether a database file changed since an import: SQLite's file change counter
 /// (header bytes 24..28, bumped by every write transaction in rollback-journal mode), the size
-/// and the modification time. Any difference means "changed".
+/// and the modification time, and those of a `-wal` file beside it (a database in WAL mode
+/// writes there first). Any difference means "changed".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
     counter: [u8; 4],
     len: u64,
     modified: Option<SystemTime>,
+    wal: Option<(u64, Option<SystemTime>)>,
 }
 
 pub fn fingerprint(path: &std::path::Path) -> Option<Fingerprint> {
@@ -48,10 +50,15 @@ pub fn fingerprint(path: &std::path::Path) -> Option<Fingerprint> {
     let meta = std::fs::metadata(path).ok()?;
     let mut head = [0u8; 28];
     std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
     Some(Fingerprint {
         counter: [head[24], head[25], head[26], head[27]],
         len: meta.len(),
         modified: meta.modified().ok(),
+        wal: std::fs::metadata(wal)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok())),
     })
 }
 
@@ -208,7 +215,17 @@ impl App {
                 if let Some(d) = hold {
                     std::thread::sleep(d);
                 }
-                app.run_import(&db, &upload, &bookmark, finish)
+                // A panic must not leave the database blocked by an import that never ends.
+                let run = std::panic::AssertUnwindSafe(|| {
+                    app.run_import(&db, &upload, &bookmark, finish)
+                });
+                if std::panic::catch_unwind(run).is_err() {
+                    let mut st = app.state();
+                    if let Some(i) = st.imports.iter_mut().find(|i| i.bookmark == bookmark) {
+                        i.status = Status::Error("internal error in d1-emulator".into());
+                        i.before = None;
+                    }
+                }
             });
         if let Err(e) = spawned {
             let mut st = self.state();
