@@ -234,6 +234,9 @@ impl App {
                 st.faults.take(endpoint, req.method == "HEAD")
             }
         };
+        if fault.as_ref().is_some_and(|f| f.kind == Kind::Redirect) {
+            return self.redirect(req);
+        }
         let fault = match fault {
             Some(f) => match early_fault(&f, s3) {
                 Some(resp) => return resp,
@@ -521,6 +524,21 @@ impl App {
                 e.status = Status::Cancelled;
             }
         }
+    }
+}
+
+impl App {
+    /// The `redirect` fault: the same request sent to 127.0.0.1 spelled as one decimal number,
+    /// over plain HTTP (faults.rs).
+    fn redirect(&self, req: &Request) -> Response {
+        let base = self.base.replacen("127.0.0.1", "2130706433", 1);
+        let query = if req.query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", req.query)
+        };
+        Response::new(302, "text/plain", b"Found".to_vec())
+            .with_header("Location", format!("{base}{}{query}", req.path))
     }
 }
 

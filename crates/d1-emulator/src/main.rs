@@ -25,6 +25,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 fn main() {
+    // The emulator holds a bearer token too: no core dumps (d1-core/src/cli.rs).
+    d1_core::cli::no_core_dumps();
     let code = match cli::parse(std::env::args_os()) {
         Ok(cli::Command::Help) => {
             let _ = std::io::stdout().lock().write_all(cli::HELP.as_bytes());

@@ -8,13 +8,16 @@ use d1_core::client::Client;
 use d1_core::import::{self, ImportAnswer, ImportResult, Init};
 use d1_core::msg::Progress;
 use d1_core::retry::Policy;
-use d1_core::{Error, Result};
+use d1_core::{Error, ExitCode, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The server holds each poll (long poll), as for exports, and wrangler polls again at once;
 /// this floor only guards against a server that answers instantly.
 pub const POLL_FLOOR: Duration = Duration::from_millis(250);
+
+/// How long the last poll after an interruption may take.
+const LAST_LOOK: Duration = Duration::from_secs(3);
 
 /// What the caller asked for besides the file and the database.
 #[derive(Debug, Clone, Copy)]
@@ -132,10 +135,39 @@ fn poll(c: &Client, db: &Database, first: ImportAnswer) -> Result<ImportAnswer> 
             progress.update(|| format!("importing into {}: {m}", db.name));
         }
         let since = sent.elapsed();
-        if since < POLL_FLOOR {
-            d1_core::retry::sleep(POLL_FLOOR - since, c.deadline(), "waiting for the import")?;
+        let next = (|| {
+            if since < POLL_FLOOR {
+                d1_core::retry::sleep(POLL_FLOOR - since, c.deadline(), "waiting for the import")?;
+            }
+            sent = Instant::now();
+            import::poll(c, &db.uuid, b).map_err(|e| e.context("polling the import"))
+        })();
+        ans = match next {
+            Err(e) if e.code == ExitCode::Interrupted => return last_look(c, db, b),
+            other => other?,
+        };
+    }
+}
+
+/// Interrupted while polling: the import was handed to D1 and runs there whatever the client
+/// does, so it may be complete already. One short poll tells: complete is the import's record
+/// and exit 0 (saying "interrupted" would hide a finished import); otherwise exit 130, saying
+/// that the import goes on.
+fn last_look(c: &Client, db: &Database, bookmark: &str) -> Result<ImportAnswer> {
+    d1_core::signal::clear();
+    match import::poll(&c.impatient(LAST_LOOK), &db.uuid, bookmark) {
+        Ok(ans) if ans.status == Status::Complete => Ok(ans),
+        _ => {
+            d1_core::signal::raise();
+            Err(Error::new(
+                ExitCode::Interrupted,
+                format!(
+                    "interrupted while waiting for the import into {} ({}); the import was \
+                     already handed to D1, goes on there and is not cancelled: check the \
+                     database before importing again",
+                    db.name, db.uuid
+                ),
+            ))
         }
-        sent = Instant::now();
-        ans = import::poll(c, &db.uuid, b).map_err(|e| e.context("polling the import"))?;
     }
 }
