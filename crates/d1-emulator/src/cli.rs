@@ -31,6 +31,9 @@ OPTIONS:
     --url-ttl SECS          signed URL lifetime (default 3600)
     --legacy-dump           older dump form: INSERTs without columns, Infinity/-Infinity
     --fault SPEC            arm a fault, ENDPOINT:FAULT[:key=val,...] (repeatable)
+    --rate-limit LIMIT      the account rate limit, LIMIT = REQUESTS/SECONDS: after REQUESTS
+                            API calls in a window of SECONDS, 429 (code 971) with Retry-After
+                            until the window ends (Cloudflare's is 1200/300; default: none)
     -v, --verbose           log requests to stderr
     -h, --help              print this help
     -V, --version           print the version
@@ -54,6 +57,7 @@ pub struct Options {
     pub url_ttl: u64,
     pub legacy_dump: bool,
     pub faults: Vec<Fault>,
+    pub rate_limit: Option<crate::ratelimit::Limit>,
     pub verbose: bool,
 }
 
@@ -74,6 +78,7 @@ impl Default for Options {
             url_ttl: 3600,
             legacy_dump: false,
             faults: Vec::new(),
+            rate_limit: None,
             verbose: false,
         }
     }
@@ -143,6 +148,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
             }
             Long("legacy-dump") => o.legacy_dump = true,
             Long("fault") => o.faults.push(faults::parse(&text(&mut p)?)?),
+            Long("rate-limit") => o.rate_limit = Some(crate::ratelimit::parse(&text(&mut p)?)?),
             Short('v') | Long("verbose") => o.verbose = true,
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),

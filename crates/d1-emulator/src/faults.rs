@@ -86,6 +86,10 @@ pub enum Kind {
     /// A `302` to the same path on `http://2130706433:PORT` (127.0.0.1 as one decimal number):
     /// plain HTTP to a host the tools refuse when it is typed.
     Redirect,
+    /// An import that reports complete and writes nothing.
+    ImportLost,
+    /// An import that waits `ms` before loading (so that its running state can be seen).
+    ImportHold,
 }
 
 impl Kind {
@@ -106,6 +110,8 @@ impl Kind {
             "etag-mismatch" => Kind::EtagMismatch,
             "gzip" => Kind::Gzip,
             "redirect" => Kind::Redirect,
+            "lost" => Kind::ImportLost,
+            "hold" => Kind::ImportHold,
             _ => return None,
         })
     }
@@ -121,6 +127,7 @@ impl Kind {
             | Kind::Gzip => Some(Endpoint::Download),
             Kind::ExportError => Some(Endpoint::ExportPoll),
             Kind::EtagMismatch => Some(Endpoint::Upload),
+            Kind::ImportLost | Kind::ImportHold => Some(Endpoint::Import),
             _ => None,
         }
     }
@@ -158,7 +165,7 @@ pub fn parse(spec: &str) -> Result<Fault, String> {
         format!("fault {spec:?}: unknown endpoint {ep:?} (list, get, query, export-start, export-poll, export, download, import, upload, any)")
     })?;
     let kind = Kind::parse(kind).ok_or_else(|| {
-        format!("fault {spec:?}: unknown fault {kind:?} (429, 500, 503, 502-html, slow, reset, reset-mid-body, truncate, wrong-length, corrupt, no-range, export-error, etag-mismatch, gzip, redirect)")
+        format!("fault {spec:?}: unknown fault {kind:?} (429, 500, 503, 502-html, slow, reset, reset-mid-body, truncate, wrong-length, corrupt, no-range, export-error, etag-mismatch, gzip, redirect, lost, hold)")
     })?;
     if let Some(only) = kind.only_for() {
         let fits = endpoint == only
@@ -202,7 +209,7 @@ pub fn parse(spec: &str) -> Result<Fault, String> {
             "retry_after" if matches!(fault.kind, Kind::Status(_)) => {
                 fault.retry_after = Some(num()?)
             }
-            "ms" if fault.kind == Kind::Slow => fault.ms = num()?,
+            "ms" if matches!(fault.kind, Kind::Slow | Kind::ImportHold) => fault.ms = num()?,
             "after" if matches!(fault.kind, Kind::ResetMidBody | Kind::Truncate) => {
                 fault.after = Some(num()? as usize)
             }
@@ -250,8 +257,19 @@ impl Faults {
     /// Takes the first armed fault that applies to a request of kind `req`; `head` requests get
     /// no body faults. Consumes one use of it.
     pub fn take(&mut self, req: Endpoint, head: bool) -> Option<Fault> {
+        self.take_if(req, head, |_| true)
+    }
+
+    /// `take`, among the faults whose kind `fits` (an import's own faults wait for its ingest).
+    pub fn take_if(
+        &mut self,
+        req: Endpoint,
+        head: bool,
+        fits: impl Fn(&Kind) -> bool,
+    ) -> Option<Fault> {
         let idx = self.armed.iter().position(|f| {
-            f.endpoint.covers(req)
+            fits(&f.kind)
+                && f.endpoint.covers(req)
                 && f.kind.only_for().is_none_or(|only| only == req)
                 && !(head && f.kind.only_for() == Some(Endpoint::Download))
         })?;

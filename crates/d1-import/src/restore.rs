@@ -1,7 +1,8 @@
 //! One import, start to end (d1-api.md, "Import"): check the target, prepare the file, init,
-//! upload (skipped when the server already has the file), ingest, poll until complete.
+//! upload (skipped when the server already has the file), ingest, poll until complete, then
+//! read the tables back and check them against the dump (`outcome`): "complete" is a claim.
 
-use crate::{guard, source, upload, verify};
+use crate::{guard, outcome, source, upload, verify};
 use d1_core::api::{self, Database, Status};
 use d1_core::client::Client;
 use d1_core::import::{self, ImportAnswer, ImportResult, Init};
@@ -42,14 +43,23 @@ pub fn restore(c: &Client, target: &str, file: &Path, opts: Options) -> Result<D
     // Cheap checks first, so that a typo costs no API call and no decompression.
     source::check(file)?;
     let db = api::resolve(c, target)?;
-    if !opts.into_nonempty {
+    // Rows already there: an import into a non-empty database adds the dump's to them.
+    let before = if opts.into_nonempty {
+        outcome::snapshot(c, &db)?
+    } else {
         guard::refuse_nonempty(&db, &guard::tables(c, &db)?)?;
-    }
-    if opts.verify_first {
-        verify::verify_first(file)?;
-    }
+        outcome::Counts::new()
+    };
+    // d1-verify counts the dump's tables and rows: first with --verify-first (its verdict
+    // decides), otherwise while the file uploads and imports.
+    let verifier = verify::start(file)?;
+    let verifier = if opts.verify_first {
+        Ok(verifier.wait()?.gate(file)?)
+    } else {
+        Err(verifier)
+    };
     let src = source::prepare(file)?;
-    let (first, uploaded) = match import::init(c, &db.uuid, &src.etag)
+    let (first, uploaded, replayed) = match import::init(c, &db.uuid, &src.etag)
         .map_err(|e| e.context("starting the import (init)"))?
     {
         Init::Upload {
@@ -59,18 +69,25 @@ pub fn restore(c: &Client, target: &str, file: &Path, opts: Options) -> Result<D
             upload::upload(&upload_url, &src, c.deadline(), opts.policy)?;
             let ans = import::ingest(c, &db.uuid, &filename, &src.etag)
                 .map_err(|e| e.context("starting the import (ingest)"))?;
-            (ans, true)
+            (ans, true, false)
         }
         Init::AlreadyUploaded(ans) => {
+            // Answered as done at once: D1 replays the result of this file's earlier import.
+            let replayed = ans.status == Status::Complete;
             d1_core::msg::info(&format!(
                 "{}: already uploaded (md5 {}): not uploading it again, going on with the import",
                 file.display(),
                 src.etag
             ));
-            (ans, false)
+            (ans, false, replayed)
         }
     };
     let last = poll(c, &db, first)?;
+    let verdict = match verifier {
+        Ok(done) => done,
+        Err(running) => running.wait()?,
+    };
+    outcome::check(c, &db, verdict.expected(file)?, &before, replayed)?;
     let result = last.result.clone().unwrap_or_else(|| ImportResult {
         final_bookmark: last.at_bookmark.clone(),
         ..ImportResult::default()
