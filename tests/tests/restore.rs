@@ -160,7 +160,7 @@ fn a_verified_backup_flows_from_d1_verify_into_d1_import() {
     let o = sh(
         &emu,
         dir.path(),
-        "d1-export-start sample | d1-export-wait | d1-fetch -o b/ | d1-verify \
+        "d1-export-start sample | d1-export-wait | d1-fetch -o b2/ | d1-verify \
          | d1-import --database copy --retarget",
     );
     assert_eq!(o.code, 0, "{o:?}");
