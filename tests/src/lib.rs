@@ -102,7 +102,7 @@ impl Emulator {
             ("CLOUDFLARE_ACCOUNT_ID".into(), ACCOUNT.into()),
             ("CLOUDFLARE_API_BASE_URL".into(), self.base_url.clone()),
             // No pacing unless a test is about it: the suite's tests run at once.
-            ("D1_REQUESTS_PER_5M".into(), "0".into()),
+            ("D1_REQUEST_BUDGET".into(), "0".into()),
         ]
     }
 
