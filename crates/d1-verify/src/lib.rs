@@ -4,13 +4,13 @@
 
 pub mod against;
 pub mod atof;
-pub mod budget;
 pub mod check;
 pub mod compat;
 pub mod fastpath;
 pub mod fingerprint;
 pub mod fuzzing;
 pub mod lex;
+pub mod limits;
 pub mod metrics;
 pub mod quirks;
 pub mod report;

@@ -3,8 +3,8 @@
 //! dump or `sqlite3 .dump` contains) to SQLite's own parser. The first failing statement ends the load
 //! with its line, SQLite's message and the statement's start.
 
-use crate::budget::{self, Budget, Stop};
 use crate::fastpath::Parsed;
+use crate::limits::{self, Budget, Stop};
 use crate::quirks::{Quirks, Warning};
 use crate::sandbox::Denied;
 use crate::shape::{gate, Gate};
@@ -322,7 +322,7 @@ fn execute(
                             quote_start(&text)
                         ))))
                     }
-                    None if budget::is_out_of_memory(&e) => {
+                    None if limits::is_out_of_memory(&e) => {
                         return Err(Failure::Error(Error::failed(format!(
                             "{label} {line}: refused: the statement needs more memory than the \
                              restore's budget ({} for {} of SQL): {}",

@@ -2,7 +2,7 @@
 //! else, judged from the tokens before SQLite sees the statement. A dump is untrusted input;
 //! a shape no dump has (`INSERT ... SELECT` over a six-way cross join, `CREATE TABLE ... AS
 //! SELECT`) is refused before it can run (issue 17). What runs is still bounded by the
-//! sandbox's authorizer (sandbox.rs) and the CPU and memory budget (budget.rs), which also
+//! sandbox's authorizer (sandbox.rs) and the CPU and memory budget (limits.rs), which also
 //! cover trigger bodies, which run later.
 //!
 //! D1's dump (d1-api.md, "Dump format") holds `PRAGMA defer_foreign_keys=TRUE;`, `CREATE

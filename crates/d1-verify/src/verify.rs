@@ -2,8 +2,8 @@
 //! compare with expectations, and (with `--db`) move the restored file into place only when
 //! everything passed.
 
-use crate::budget::Budget;
 use crate::check::{self, FkViolation, Inventory};
+use crate::limits::Budget;
 use crate::quirks::{Quirks, Warning};
 use crate::restore::{self, Settings, Stats};
 use crate::sandbox::{self, Denied};
@@ -64,7 +64,7 @@ pub fn verify(
     if let Err(e) = run(path, opts, &mut r) {
         r.failure = Some(e);
     }
-    // A signal stops SQLite wherever it is (budget.rs); whatever error that surfaced as, the
+    // A signal stops SQLite wherever it is (limits.rs); whatever error that surfaced as, the
     // check did not finish and is reported as interrupted, never as OK or FAIL.
     if d1_core::signal::interrupted() {
         r.failure = Some(Error::interrupted());
