@@ -120,17 +120,32 @@ pub fn run(conn: &mut Connection, sql: &str, params: &[Value]) -> Result<(String
         .map(to_sql)
         .collect::<Result<_, _>>()
         .map_err(Failed::whole)?;
-    let tx = conn
-        .transaction()
-        .map_err(|e| Failed::whole(sqlite_message(&e)))?;
-    let guard = rules::Guard::install(&tx);
-    let outcome = statements(&tx, &guard, sql, &params);
+    let whole = |e: rusqlite::Error| Failed::whole(sqlite_message(&e));
+    conn.execute_batch("BEGIN").map_err(whole)?;
+    let tx = Tx(conn);
+    let guard = rules::Guard::install(tx.0).map_err(whole)?;
+    let outcome = statements(tx.0, &guard, sql, &params);
     // The emulator's own COMMIT or ROLLBACK must not meet the authorizer.
-    rules::Guard::remove(&tx);
+    rules::Guard::remove(tx.0).map_err(whole)?;
     let done = outcome?;
     // Deferred foreign keys are checked here: a violation fails the whole request.
-    tx.commit().map_err(|e| Failed::whole(sqlite_message(&e)))?;
+    tx.0.execute_batch("COMMIT").map_err(whole)?;
     Ok(done)
+}
+
+/// The request's transaction, begun by hand: rusqlite installs an authorizer only through
+/// `&mut Connection`, which a `rusqlite::Transaction` does not lend. Like a `Transaction`, it
+/// rolls back when dropped unfinished (an error, or a panic the HTTP layer caught), with the
+/// authorizer removed first so that the ROLLBACK is not refused.
+struct Tx<'c>(&'c mut Connection);
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            let _ = rules::Guard::remove(self.0);
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
+    }
 }
 
 fn statements(
@@ -169,7 +184,7 @@ fn statements(
                     .map_err(|e| fail(sqlite_message(&e)))?;
             }
         }
-        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
         let readonly = stmt.readonly();
         let mut rows_json = Vec::new();
         let mut rows_read = 0u64;

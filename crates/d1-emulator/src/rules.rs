@@ -76,7 +76,7 @@ fn judge(action: AuthAction<'_>) -> u8 {
 impl Guard {
     /// Installs the authorizer. Install it after the emulator's own BEGIN and remove it before
     /// its COMMIT or ROLLBACK, which it would refuse too.
-    pub fn install(conn: &Connection) -> Guard {
+    pub fn install(conn: &mut Connection) -> rusqlite::Result<Guard> {
         let why = Arc::new(AtomicU8::new(ALLOWED));
         let seen = Arc::clone(&why);
         conn.authorizer(Some(move |ctx: AuthContext<'_>| match judge(ctx.action) {
@@ -85,12 +85,12 @@ impl Guard {
                 seen.store(reason, Ordering::Relaxed);
                 Authorization::Deny
             }
-        }));
-        Guard { why }
+        }))?;
+        Ok(Guard { why })
     }
 
-    pub fn remove(conn: &Connection) {
-        conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+    pub fn remove(conn: &mut Connection) -> rusqlite::Result<()> {
+        conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)
     }
 
     /// The D1 message for an error; an authorizer refusal gets the wording of its reason.

@@ -91,13 +91,13 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         Some(p) => Some(AtomicFile::create(p, opts.force)?),
         None => None,
     };
-    let conn = sandbox::open(target.as_ref().map(|t| t.temp_path()))
+    let mut conn = sandbox::open(target.as_ref().map(|t| t.temp_path()))
         .map_err(sql("opening the restore database"))?;
     // One transaction around the whole load: SQLite then writes each page once.
     conn.execute_batch("BEGIN")
         .map_err(sql("starting the restore"))?;
     let denied = Denied::default();
-    sandbox::guard(&conn, &denied);
+    sandbox::guard(&mut conn, &denied).map_err(sql("installing the restore's authorizer"))?;
     // Accepted losses are counted in one line at the end (against.rs); -q then silences the
     // quirk warnings one by one.
     let quiet_quirks =
@@ -145,7 +145,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
             Quirks::kind_name(kind)
         ));
     }
-    sandbox::unguard(&conn);
+    sandbox::unguard(&mut conn).map_err(sql("removing the restore's authorizer"))?;
     conn.execute_batch("COMMIT")
         .map_err(sql("committing the restore"))?;
     if r.stats.statements == 0 {
