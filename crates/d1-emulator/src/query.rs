@@ -121,31 +121,15 @@ pub fn run(conn: &mut Connection, sql: &str, params: &[Value]) -> Result<(String
         .collect::<Result<_, _>>()
         .map_err(Failed::whole)?;
     let whole = |e: rusqlite::Error| Failed::whole(sqlite_message(&e));
-    conn.execute_batch("BEGIN").map_err(whole)?;
-    let tx = Tx(conn);
+    let tx = rules::Tx::begin(conn, "BEGIN").map_err(whole)?;
     let guard = rules::Guard::install(tx.0).map_err(whole)?;
     let outcome = statements(tx.0, &guard, sql, &params);
     // The emulator's own COMMIT or ROLLBACK must not meet the authorizer.
     rules::Guard::remove(tx.0).map_err(whole)?;
     let done = outcome?;
     // Deferred foreign keys are checked here: a violation fails the whole request.
-    tx.0.execute_batch("COMMIT").map_err(whole)?;
+    tx.commit().map_err(whole)?;
     Ok(done)
-}
-
-/// The request's transaction, begun by hand: rusqlite installs an authorizer only through
-/// `&mut Connection`, which a `rusqlite::Transaction` does not lend. Like a `Transaction`, it
-/// rolls back when dropped unfinished (an error, or a panic the HTTP layer caught), with the
-/// authorizer removed first so that the ROLLBACK is not refused.
-struct Tx<'c>(&'c mut Connection);
-
-impl Drop for Tx<'_> {
-    fn drop(&mut self) {
-        if !self.0.is_autocommit() {
-            let _ = rules::Guard::remove(self.0);
-            let _ = self.0.execute_batch("ROLLBACK");
-        }
-    }
 }
 
 fn statements(
@@ -250,6 +234,25 @@ mod tests {
         assert_eq!(to_json(ValueRef::Real(0.1)).to_string(), "0.1");
         assert_eq!(to_json(ValueRef::Real(f64::INFINITY)), Value::Null);
         assert_eq!(to_json(ValueRef::Blob(&[0, 255])), json!([0, 255]));
+    }
+
+    #[test]
+    fn attach_is_refused_as_d1_refuses_it_and_creates_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("planted.sqlite");
+        let mut c = Connection::open_in_memory().unwrap();
+        for sql in [
+            format!("ATTACH DATABASE '{}' AS x", target.display()),
+            format!(
+                "CREATE TABLE t(a); ATTACH '{}' AS y; CREATE TABLE y.z(a)",
+                target.display()
+            ),
+            "DETACH DATABASE main".to_string(),
+        ] {
+            let err = run(&mut c, &sql, &[]).unwrap_err();
+            assert_eq!(err.message, crate::rules::NOT_AUTHORIZED, "{sql}");
+        }
+        assert!(!target.exists(), "ATTACH created {}", target.display());
     }
 
     #[test]

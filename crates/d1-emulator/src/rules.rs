@@ -1,6 +1,7 @@
 //! D1's walls around user SQL, enforced on the query endpoint and on import alike: no transaction
-//! control (D1 wraps every request in its own), no writes to its reserved `_cf_` tables, and no
-//! statement longer than 100 000 bytes. An SQLite authorizer does the first two, so quoting,
+//! control (D1 wraps every request in its own), no writes to its reserved `_cf_` tables, no
+//! ATTACH or DETACH (D1 has no file system to attach; in the emulator an ATTACH would create a
+//! file anywhere the emulator may write), and no statement longer than 100 000 bytes. An SQLite authorizer does the first two, so quoting,
 //! comments, `END`, `RELEASE` or a trigger body cannot slip past a text match.
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
@@ -45,6 +46,8 @@ fn judge(action: AuthAction<'_>) -> u8 {
     use AuthAction::*;
     let table = match action {
         Transaction { .. } | Savepoint { .. } => return TRANSACTION,
+        // D1 answers ATTACH with SQLite's authorizer error, as for `_cf_` tables.
+        Attach { .. } | Detach { .. } => return RESERVED,
         CreateTable { table_name }
         | CreateTempTable { table_name }
         | Insert { table_name }
@@ -110,6 +113,34 @@ impl Guard {
 pub fn too_long(stmt: &rusqlite::Statement<'_>) -> bool {
     stmt.expanded_sql()
         .is_some_and(|s| s.trim_start().len() > MAX_STATEMENT_BYTES)
+}
+
+/// A transaction begun by hand: rusqlite installs an authorizer only through `&mut Connection`,
+/// which a `rusqlite::Transaction` does not lend. Like a `Transaction`, it rolls back when
+/// dropped unfinished (an error, or a panic the HTTP layer caught), with the authorizer removed
+/// first so that the ROLLBACK is not refused.
+pub struct Tx<'c>(pub &'c mut Connection);
+
+impl<'c> Tx<'c> {
+    /// `begin` is `BEGIN` or `BEGIN IMMEDIATE`.
+    pub fn begin(conn: &'c mut Connection, begin: &str) -> rusqlite::Result<Tx<'c>> {
+        conn.execute_batch(begin)?;
+        Ok(Tx(conn))
+    }
+
+    /// On failure the transaction is still open, and dropping `self` rolls it back.
+    pub fn commit(self) -> rusqlite::Result<()> {
+        self.0.execute_batch("COMMIT")
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            let _ = Guard::remove(self.0);
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
+    }
 }
 
 #[cfg(test)]

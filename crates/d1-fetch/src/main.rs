@@ -28,6 +28,8 @@ Usage: d1-fetch [OPTIONS] [URL]
 Reads 'DATABASE_ID NAME SIGNED_URL' lines (or 'SIGNED_URL', or d1-export-wait --json) on stdin,
 or one URL argument, and downloads each as soon as its line arrives. Prints 'DATABASE_ID NAME
 PATH' for each dump written; failure records from upstream are passed on (docs/records.md).
+Prefer stdin to a URL argument: an argument is visible to every user in ps, and a signed URL
+is a credential for an hour.
 
 Options:
   -o, --output PATH      where to write: a folder (DIR/, created if missing, or an existing
