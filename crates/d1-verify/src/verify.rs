@@ -3,6 +3,7 @@
 //! everything passed.
 
 use crate::check::{self, FkViolation, Inventory};
+use crate::limits::Budget;
 use crate::quirks::{Quirks, Warning};
 use crate::restore::{self, Settings, Stats};
 use crate::sandbox::{self, Denied};
@@ -63,6 +64,11 @@ pub fn verify(
     if let Err(e) = run(path, opts, &mut r) {
         r.failure = Some(e);
     }
+    // A signal stops SQLite wherever it is (limits.rs); whatever error that surfaced as, the
+    // check did not finish and is reported as interrupted, never as OK or FAIL.
+    if d1_core::signal::interrupted() {
+        r.failure = Some(Error::interrupted());
+    }
     r.total_ms = t0.elapsed().as_millis();
     r
 }
@@ -98,6 +104,11 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         .map_err(sql("starting the restore"))?;
     let denied = Denied::default();
     sandbox::guard(&mut conn, &denied).map_err(sql("installing the restore's authorizer"))?;
+    // A --db target keeps a page cache of up to 1 GiB besides the data (sandbox.rs).
+    let budget = Budget::new(if opts.db.is_some() { 1 << 30 } else { 0 });
+    budget
+        .install(&mut conn)
+        .map_err(sql("installing the restore's limits"))?;
     // Accepted losses are counted in one line at the end (against.rs); -q then silences the
     // quirk warnings one by one.
     let quiet_quirks =
@@ -117,6 +128,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         restore::load(
             &conn,
             &denied,
+            &budget,
             s.reader,
             &label,
             &opts.settings,
@@ -129,6 +141,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
     restore::load(
         &conn,
         &denied,
+        &budget,
         src.reader,
         "line",
         &opts.settings,
@@ -146,6 +159,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         ));
     }
     sandbox::unguard(&mut conn).map_err(sql("removing the restore's authorizer"))?;
+    budget.lift();
     conn.execute_batch("COMMIT")
         .map_err(sql("committing the restore"))?;
     if r.stats.statements == 0 {
