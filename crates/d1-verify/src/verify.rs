@@ -102,16 +102,18 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         Some(p) => Some(AtomicFile::create(p, opts.force)?),
         None => None,
     };
-    let conn = sandbox::open(target.as_ref().map(|t| t.temp_path()))
+    let mut conn = sandbox::open(target.as_ref().map(|t| t.temp_path()))
         .map_err(sql("opening the restore database"))?;
     // One transaction around the whole load: SQLite then writes each page once.
     conn.execute_batch("BEGIN")
         .map_err(sql("starting the restore"))?;
     let denied = Denied::default();
-    sandbox::guard(&conn, &denied);
+    sandbox::guard(&mut conn, &denied).map_err(sql("installing the restore's authorizer"))?;
     // A --db target keeps a page cache of up to 1 GiB besides the data (sandbox.rs).
     let budget = Budget::new(if opts.db.is_some() { 1 << 30 } else { 0 });
-    budget.install(&conn);
+    budget
+        .install(&mut conn)
+        .map_err(sql("installing the restore's limits"))?;
     // Accepted losses are counted in one line at the end (against.rs); -q then silences the
     // quirk warnings one by one.
     let quiet_quirks =
@@ -179,7 +181,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
             Quirks::kind_name(kind)
         ));
     }
-    sandbox::unguard(&conn);
+    sandbox::unguard(&mut conn).map_err(sql("removing the restore's authorizer"))?;
     budget.lift();
     conn.execute_batch("COMMIT")
         .map_err(sql("committing the restore"))?;
