@@ -1,4 +1,4 @@
-//! SIGINT/SIGTERM: the tools stop at the next safe point, remove temporary files and exit 130.
+//! SIGINT/SIGTERM/SIGHUP: the tools stop at the next safe point, remove temporary files and exit 130.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,13 +10,18 @@ static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 /// so the flag is seen within a fraction of a second.
 pub fn install() {
     let flag = FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // Registration fails only for forbidden signals; these two are allowed.
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        // A closed terminal or a stopped session: clean up as for the others.
+        signal_hook::consts::SIGHUP,
+    ] {
+        // Registration fails only for forbidden signals; these are allowed.
         let _ = signal_hook::flag::register(sig, Arc::clone(flag));
     }
 }
 
-/// True once SIGINT or SIGTERM arrived.
+/// True once SIGINT, SIGTERM or SIGHUP arrived.
 pub fn interrupted() -> bool {
     FLAG.get().is_some_and(|f| f.load(Ordering::Relaxed))
 }
