@@ -8,6 +8,7 @@ mod fetch;
 mod manifest;
 mod metrics;
 mod output;
+mod s3;
 mod sink;
 mod writeback;
 
@@ -24,9 +25,12 @@ d1-fetch: download D1 dumps from their signed URLs, checksummed and written atom
 
 Usage: d1-fetch [OPTIONS] [URL]
        d1-export-wait ... | d1-fetch [OPTIONS]
+       d1-fetch [OPTIONS] s3://BUCKET/KEY     (an off-site copy made by d1-upload)
 
 Reads 'DATABASE_ID SIGNED_URL' or 'SIGNED_URL' lines on stdin (or one URL argument) and downloads
 each as soon as its line arrives. Prints the path of each dump written.
+An s3:// URL is fetched with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL,
+AWS_REGION, R2_ACCOUNT_ID as for d1-upload), with its .sha256 and .json, and checked against them.
 
 Options:
   -o, --output PATH      where to write: a FILE (one record only), a folder (DIR/ or an existing

@@ -1,0 +1,152 @@
+//! `d1-fetch s3://BUCKET/KEY`: the way back from an off-site copy (d1-upload). The object's
+//! `.sha256` and `.json` are fetched first and must agree; the dump is then streamed through
+//! the same resuming download as a signed URL (a GET presigned with the AWS_* credentials,
+//! d1_upload::store), and written only if its SHA-256 is the one the sidecars name. The
+//! manifest written beside it is the uploaded one (with its verification verdict), plus where
+//! it was restored from.
+
+use crate::download;
+use crate::manifest::sha256_line;
+use crate::output::{self, Output, Paths};
+use crate::sink::{Digests, Sink};
+use crate::writeback::Writeback;
+use crate::Args;
+use d1_core::atomic::{self, AtomicFile};
+use d1_core::error::Context;
+use d1_core::record::{self, Record};
+use d1_core::retry::{Deadline, Policy};
+use d1_core::time::Utc;
+use d1_core::{msg, Error, Result};
+use d1_upload::store::{Options, S3Url, Store};
+use serde_json::{json, Value};
+
+/// Whether a record's value is an object-store URL rather than a signed HTTPS one.
+pub fn is_s3(value: &str) -> bool {
+    value.starts_with("s3://")
+}
+
+/// Fetches one `s3://` record to `output`.
+pub fn fetch(
+    args: &Args,
+    output: &Output,
+    policy: &Policy,
+    deadline: &Deadline,
+    rec: &Record,
+) -> Result<Digests> {
+    let u = S3Url::parse(&rec.value)?;
+    if u.key.is_empty() || u.key.ends_with('/') {
+        return Err(Error::usage(format!(
+            "{}: name an object (s3://BUCKET/PREFIX/DUMP.sql.zst), not a folder",
+            rec.value
+        )));
+    }
+    if args.zstd.is_some() {
+        return Err(Error::usage(
+            "--zstd does not apply to s3://: the copy is written as it was uploaded",
+        ));
+    }
+    let store = Store::from_env(&Options::default(), &u.bucket, *policy, *deadline)?;
+    let url = u.url();
+    let sha_text = store
+        .get_small(&format!("{}.sha256", u.key))
+        .ctx(|| format!("{url}: its checksum file"))?;
+    let want = String::from_utf8_lossy(&sha_text)
+        .split_whitespace()
+        .next()
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_ascii_lowercase)
+        .ok_or_else(|| Error::failed(format!("{url}.sha256: not a sha256sum line")))?;
+    let manifest_bytes = store
+        .get_small(&format!("{}.json", u.key))
+        .ctx(|| format!("{url}: its manifest"))?;
+    let mut manifest: Value = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| Error::failed(format!("{url}.json: not a JSON manifest: {e}")))?;
+    if manifest["sha256"].as_str() != Some(want.as_str()) {
+        return Err(Error::failed(format!(
+            "{url}: the manifest's sha256 and the .sha256 file disagree; not fetched"
+        )));
+    }
+    let name = u.key.rsplit('/').next().unwrap_or(&u.key).to_string();
+    let paths = match output {
+        Output::Stdout => return to_stdout(&store, &u, &want, policy, deadline),
+        Output::File(f) => Paths::for_dump(f.clone()),
+        Output::Dir(d) => {
+            output::prepare_dir(d)?;
+            Paths::for_dump(d.join(&name))
+        }
+    };
+    paths.check_free(args.force)?;
+    let force = args.force;
+    let file = AtomicFile::create(&paths.dump, force)?;
+    let writing = format!("writing {}", file.temp_path().display());
+    let mut sink = Sink::new(
+        Writeback::new(file).map_err(|e| Error::io(&writing, e))?,
+        None,
+    )
+    .map_err(|e| Error::io("starting the download", e))?;
+    let served = download::download(&store.get_url(&u.key), &mut sink, &writing, policy, deadline)?;
+    let (file, digests) = sink.finish().ctx(|| writing.clone())?;
+    check(&url, &served, &digests, &want)?;
+    let path = file.into_inner().commit(force)?;
+    manifest["restored_from"] = json!(url);
+    manifest["restored_at"] = json!(Utc::now().rfc3339());
+    let mut text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+    text.push('\n');
+    let sidecars = atomic::write_small(&paths.sha256, sha256_line(&want, &path).as_bytes(), force)
+        .and_then(|_| atomic::write_small(&paths.manifest, text.as_bytes(), force));
+    if let Err(e) = sidecars {
+        for p in paths.all() {
+            let _ = std::fs::remove_file(p);
+        }
+        return Err(e.context("writing the checksum and manifest (the dump was removed)"));
+    }
+    if args.common.json {
+        manifest["path"] = path.display().to_string().into();
+        record::emit_json(&manifest)?;
+    } else {
+        // The same record as for a signed URL (fetch.rs), so that d1-verify reads it.
+        record::emit(&[&path.display().to_string()])?;
+    }
+    Ok(digests)
+}
+
+fn to_stdout(
+    store: &Store,
+    u: &S3Url,
+    want: &str,
+    policy: &Policy,
+    deadline: &Deadline,
+) -> Result<Digests> {
+    let url = u.url();
+    let mut sink = Sink::new(std::io::stdout().lock(), None)
+        .map_err(|e| Error::io("starting the download", e))?;
+    let writing = "writing to standard output";
+    let served = download::download(&store.get_url(&u.key), &mut sink, writing, policy, deadline)?;
+    let (_, digests) = sink.finish().ctx(|| writing)?;
+    // Too late to take the bytes back, but not too late to fail.
+    check(&url, &served, &digests, want)?;
+    msg::info(&format!(
+        "wrote {} from {url} to standard output, sha256 {want}",
+        msg::human_bytes(digests.stored_bytes)
+    ));
+    Ok(digests)
+}
+
+/// The bytes received against the sidecars: a copy that differs is not a backup.
+fn check(url: &str, served: &download::Served, d: &Digests, want: &str) -> Result<()> {
+    if let Some(len) = served.length {
+        if d.stored_bytes != len {
+            return Err(Error::failed(format!(
+                "{url}: received {} bytes but the server declared {len}; nothing written",
+                d.stored_bytes
+            )));
+        }
+    }
+    if d.stored_sha256 != want {
+        return Err(Error::failed(format!(
+            "{url}: the copy's SHA-256 is {} but its .sha256 says {want}: the stored object is damaged; nothing written",
+            d.stored_sha256
+        )));
+    }
+    Ok(())
+}
