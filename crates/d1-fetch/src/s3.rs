@@ -84,7 +84,13 @@ pub fn fetch(
         None,
     )
     .map_err(|e| Error::io("starting the download", e))?;
-    let served = download::download(&store.get_url(&u.key), &mut sink, &writing, policy, deadline)?;
+    let served = download::download(
+        &store.get_url(&u.key),
+        &mut sink,
+        &writing,
+        policy,
+        deadline,
+    )?;
     let (file, digests) = sink.finish().ctx(|| writing.clone())?;
     check(&url, &served, &digests, &want)?;
     let path = file.into_inner().commit(force)?;

@@ -96,9 +96,8 @@ pub fn parse_from(mut parser: lexopt::Parser) -> Result<Args> {
             _ => return Err(cli::unexpected(arg)),
         }
     }
-    let destination = destination.ok_or_else(|| {
-        Error::usage("no destination: give s3://BUCKET/PREFIX/ (try --help)")
-    })?;
+    let destination = destination
+        .ok_or_else(|| Error::usage("no destination: give s3://BUCKET/PREFIX/ (try --help)"))?;
     Ok(Args {
         common,
         store,
@@ -123,7 +122,11 @@ pub fn parse_size(v: &str) -> Result<u64> {
         "k" | "kib" | "kb" => 1 << 10,
         "m" | "mib" | "mb" => 1 << 20,
         "g" | "gib" | "gb" => 1 << 30,
-        _ => return Err(Error::usage(format!("--part-size: unknown unit in {v:?} (use MiB or GiB)"))),
+        _ => {
+            return Err(Error::usage(format!(
+                "--part-size: unknown unit in {v:?} (use MiB or GiB)"
+            )))
+        }
     };
     let size = n.saturating_mul(mult);
     if !(crate::upload::MIN_PART..=crate::upload::MAX_PART).contains(&size) {
@@ -150,7 +153,13 @@ mod tests {
 
     #[test]
     fn the_first_s3_url_is_the_destination_and_the_rest_are_dumps() {
-        let a = parse_from(lexopt::Parser::from_args(["a.sql", "s3://b-1/p/", "c.sql", "--r2"])).unwrap();
+        let a = parse_from(lexopt::Parser::from_args([
+            "a.sql",
+            "s3://b-1/p/",
+            "c.sql",
+            "--r2",
+        ]))
+        .unwrap();
         assert_eq!(a.destination, "s3://b-1/p/");
         assert_eq!(a.paths, ["a.sql", "c.sql"]);
         assert!(a.store.r2);

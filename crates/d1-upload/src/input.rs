@@ -61,7 +61,12 @@ pub fn plain(j: &Value) -> String {
 }
 
 /// Our own failure for a dump, in both forms.
-pub fn own_failure(err: &Error, db: Option<&str>, name: Option<&str>, path: Option<&str>) -> Failure {
+pub fn own_failure(
+    err: &Error,
+    db: Option<&str>,
+    name: Option<&str>,
+    path: Option<&str>,
+) -> Failure {
     let mut j = json!({
         "failed": true,
         "exit_code": err.code.code(),
@@ -96,7 +101,9 @@ fn class(n: i64) -> ExitCode {
 pub fn parse(n: usize, text: &str) -> Result<Line> {
     let t = text.trim();
     if t.is_empty() {
-        return Err(Error::usage(format!("line {n}: blank line, expected a record")));
+        return Err(Error::usage(format!(
+            "line {n}: blank line, expected a record"
+        )));
     }
     if t.starts_with('{') {
         let v: Value = serde_json::from_str(t)
@@ -125,10 +132,14 @@ pub fn parse(n: usize, text: &str) -> Result<Line> {
         return v["path"]
             .as_str()
             .map(|p| Line::Dump(p.to_string()))
-            .ok_or_else(|| Error::usage(format!("line {n}: JSON record without a \"path\" string")));
+            .ok_or_else(|| {
+                Error::usage(format!("line {n}: JSON record without a \"path\" string"))
+            });
     }
     if let Some(c) = t.chars().find(|c| c.is_control() && *c != '\t') {
-        return Err(Error::usage(format!("line {n}: control character {c:?} in the record")));
+        return Err(Error::usage(format!(
+            "line {n}: control character {c:?} in the record"
+        )));
     }
     let fields: Vec<&str> = t.split_whitespace().collect();
     match fields.as_slice() {
@@ -180,27 +191,41 @@ mod tests {
             parse(2, r#"{"path":"b.sql","ok":true,"rows":1}"#).unwrap(),
             Line::Dump("b.sql".into())
         );
-        assert_eq!(parse(3, "db1 prod c.sql").unwrap(), Line::Dump("c.sql".into()));
+        assert_eq!(
+            parse(3, "db1 prod c.sql").unwrap(),
+            Line::Dump("c.sql".into())
+        );
         assert!(parse(4, "").unwrap_err().message.contains("line 4: blank"));
     }
 
     #[test]
     fn failure_records_pass_through_and_convert_between_forms() {
-        let Line::Failure(f) = parse(1, "FAIL 2 d1-export-start - prod-dbb no database named \"prod-dbb\"").unwrap() else {
+        let Line::Failure(f) = parse(
+            1,
+            "FAIL 2 d1-export-start - prod-dbb no database named \"prod-dbb\"",
+        )
+        .unwrap() else {
             panic!()
         };
         assert_eq!(f.code, ExitCode::Usage);
-        assert_eq!(f.render(false), "FAIL 2 d1-export-start - prod-dbb no database named \"prod-dbb\"");
+        assert_eq!(
+            f.render(false),
+            "FAIL 2 d1-export-start - prod-dbb no database named \"prod-dbb\""
+        );
         let j: Value = serde_json::from_str(&f.render(true)).unwrap();
         assert_eq!(j["database_name"], "prod-dbb");
         assert_eq!(j["database_id"], Value::Null);
 
-        let Line::Failure(f) = parse(2, "FAIL x.sql checksum mismatch").unwrap() else { panic!() };
+        let Line::Failure(f) = parse(2, "FAIL x.sql checksum mismatch").unwrap() else {
+            panic!()
+        };
         assert_eq!(f.code, ExitCode::Failed);
         assert_eq!(f.render(false), "FAIL x.sql checksum mismatch");
 
         let line = r#"{"failed":true,"exit_code":75,"tool":"d1-export-wait","database_id":"u","database_name":null,"error":"timed out"}"#;
-        let Line::Failure(f) = parse(3, line).unwrap() else { panic!() };
+        let Line::Failure(f) = parse(3, line).unwrap() else {
+            panic!()
+        };
         assert_eq!(f.code, ExitCode::Temporary);
         assert_eq!(f.render(true), line);
         assert_eq!(f.render(false), "FAIL 75 d1-export-wait u - timed out");

@@ -41,7 +41,9 @@ pub fn good_backup(m: &Value) -> Result<String, String> {
         .ok_or("the manifest has no sha256")?;
     let v = &m["verification"];
     if v.is_null() {
-        return Err("not verified (its manifest has no verification verdict; run d1-verify first)".into());
+        return Err(
+            "not verified (its manifest has no verification verdict; run d1-verify first)".into(),
+        );
     }
     match v["status"].as_str() {
         Some("ok") => {}
@@ -54,7 +56,9 @@ pub fn good_backup(m: &Value) -> Result<String, String> {
         _ => return Err("its verification verdict is unreadable".into()),
     }
     if v["sha256"].as_str() != Some(sha) {
-        return Err("its verdict is for other bytes (verification.sha256 differs from sha256)".into());
+        return Err(
+            "its verdict is for other bytes (verification.sha256 differs from sha256)".into(),
+        );
     }
     Ok(sha.to_string())
 }
@@ -99,7 +103,9 @@ mod tests {
         let none = json!({"sha256": SHA});
         assert!(good_backup(&none).unwrap_err().contains("not verified"));
         let failed = json!({"sha256": SHA, "verification": {"status": "failed", "sha256": SHA, "reason": "bad"}});
-        assert!(good_backup(&failed).unwrap_err().contains("failed verification (bad)"));
+        assert!(good_backup(&failed)
+            .unwrap_err()
+            .contains("failed verification (bad)"));
         let other = json!({"sha256": SHA, "verification": {"status": "ok", "sha256": "b"}});
         assert!(good_backup(&other).unwrap_err().contains("other bytes"));
     }

@@ -103,7 +103,8 @@ impl Run<'_> {
                     Err(e) if matches!(e.code, ExitCode::Interrupted | ExitCode::Ok) => Err(e),
                     Err(e) => {
                         msg::error(&e.message);
-                        let f = input::own_failure(&e, who.0.as_deref(), who.1.as_deref(), Some(&path));
+                        let f =
+                            input::own_failure(&e, who.0.as_deref(), who.1.as_deref(), Some(&path));
                         self.emit_failure(&f)?;
                         Ok(e.code)
                     }
@@ -130,7 +131,9 @@ impl Run<'_> {
         let sha256 = match manifest::good_backup(&m) {
             Ok(sha) => sha,
             Err(why) if self.args.allow_unverified => {
-                msg::warn(&format!("{path}: {why}; uploading anyway (--allow-unverified)"));
+                msg::warn(&format!(
+                    "{path}: {why}; uploading anyway (--allow-unverified)"
+                ));
                 m["sha256"]
                     .as_str()
                     .map(str::to_string)

@@ -344,7 +344,12 @@ impl Store {
 
     /// Completes a multipart upload; returns the object's ETag. S3 may answer 200 with an
     /// `<Error>` body (it completes asynchronously), which is a failure.
-    pub fn complete_multipart(&self, key: &str, upload_id: &str, etags: &[String]) -> Result<String> {
+    pub fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        etags: &[String],
+    ) -> Result<String> {
         let what = format!("completing the multipart upload of {}", self.shown(key));
         let action = self.bucket.complete_multipart_upload(
             Some(&self.creds),
@@ -356,10 +361,12 @@ impl Store {
         let body = Body::Bytes(action.body().into_bytes());
         let a = self.send(&what, "POST", &body, &[], || url.clone())?;
         let text = String::from_utf8_lossy(&a.body);
-        let parsed = rusty_s3::actions::CompleteMultipartUploadResponse::parse(&text).map_err(|_| {
-            let summary = d1_core::s3::error_summary(&text).unwrap_or_else(|| "unexpected answer".into());
-            Error::failed(format!("{what}: {summary}"))
-        })?;
+        let parsed =
+            rusty_s3::actions::CompleteMultipartUploadResponse::parse(&text).map_err(|_| {
+                let summary =
+                    d1_core::s3::error_summary(&text).unwrap_or_else(|| "unexpected answer".into());
+                Error::failed(format!("{what}: {summary}"))
+            })?;
         Ok(parsed.etag().to_string())
     }
 
@@ -376,7 +383,14 @@ impl Store {
                 .bucket
                 .abort_multipart_upload(Some(&self.creds), key, upload_id)
                 .sign(SIGNED_FOR);
-            match send_once(&self.agent, "DELETE", url.as_str(), &[], &Body::Empty, Some(Duration::from_secs(30))) {
+            match send_once(
+                &self.agent,
+                "DELETE",
+                url.as_str(),
+                &[],
+                &Body::Empty,
+                Some(Duration::from_secs(30)),
+            ) {
                 // 404 NoSuchUpload: already gone.
                 Ok(a) if a.status < 300 || a.status == 404 => return Ok(()),
                 Ok(a) => last = describe_status(&a),
@@ -401,11 +415,15 @@ impl Store {
         loop {
             d1_core::signal::check()?;
             if self.deadline.expired() {
-                return Err(Error::temporary(format!("{what}: deadline reached (--timeout)")));
+                return Err(Error::temporary(format!(
+                    "{what}: deadline reached (--timeout)"
+                )));
             }
             let url = sign();
-            let owned: Vec<(String, String)> =
-                headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+            let owned: Vec<(String, String)> = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect();
             let problem = match self.send_interruptibly(method, url, owned, body)? {
                 Ok(a) if a.status < 300 => return Ok(a),
                 Ok(a) if a.status == 429 || a.status >= 500 || a.status == 408 => {
@@ -445,13 +463,23 @@ impl Store {
             .reader()
             .map_err(|e| Error::io("reading the file to upload", e))?;
         let len = body.len();
-        let has_body = !matches!(body, Body::Empty);
+        let has_body = declares_length(method, body);
         let agent = self.agent.clone();
         let limit = self.deadline.remaining();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let h: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-            let r = send_reader(&agent, method, &url, &h, has_body.then_some((reader, len)), limit);
+            let h: Vec<(&str, String)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect();
+            let r = send_reader(
+                &agent,
+                method,
+                &url,
+                &h,
+                has_body.then_some((reader, len)),
+                limit,
+            );
             let _ = tx.send(r);
         });
         loop {
@@ -475,8 +503,15 @@ fn send_once(
     limit: Option<Duration>,
 ) -> Result<Answer, ureq::Error> {
     let reader = body.reader().map_err(ureq::Error::Io)?;
-    let with = (!matches!(body, Body::Empty)).then_some((reader, body.len()));
+    let with = declares_length(method, body).then_some((reader, body.len()));
     send_reader(agent, method, url, headers, with, limit)
+}
+
+/// Whether the request carries a Content-Length: every request with a body, and POST/PUT even
+/// when empty (without one, ureq would send an empty POST chunked, which S3 refuses and some
+/// servers wait on).
+fn declares_length(method: &str, body: &Body) -> bool {
+    !matches!(body, Body::Empty) || matches!(method, "POST" | "PUT")
 }
 
 fn send_reader(
@@ -519,7 +554,10 @@ fn send_reader(
     let body = if method == "HEAD" {
         Vec::new()
     } else {
-        resp.body_mut().with_config().limit(MAX_ANSWER).read_to_vec()?
+        resp.body_mut()
+            .with_config()
+            .limit(MAX_ANSWER)
+            .read_to_vec()?
     };
     let mut a = Answer {
         status,
@@ -531,7 +569,8 @@ fn send_reader(
     if let Some(ra) = retry_after {
         // Kept in the body's place for errors only; successful answers ignore it.
         if status >= 300 {
-            a.body.extend_from_slice(format!("<RetryAfter>{ra}</RetryAfter>").as_bytes());
+            a.body
+                .extend_from_slice(format!("<RetryAfter>{ra}</RetryAfter>").as_bytes());
         }
     }
     Ok(a)
@@ -574,7 +613,10 @@ mod tests {
     #[test]
     fn s3_urls_split_into_bucket_and_key_and_bad_buckets_are_refused() {
         let u = S3Url::parse("s3://backups/d1/x.sql.zst").unwrap();
-        assert_eq!((u.bucket.as_str(), u.key.as_str()), ("backups", "d1/x.sql.zst"));
+        assert_eq!(
+            (u.bucket.as_str(), u.key.as_str()),
+            ("backups", "d1/x.sql.zst")
+        );
         assert_eq!(S3Url::parse("s3://backups").unwrap().key, "");
         assert!(S3Url::parse("s3://Bad_Bucket/x").is_err());
         assert!(S3Url::parse("https://backups/x").is_err());
@@ -592,7 +634,11 @@ mod tests {
         };
         let e = status_error("uploading s3://b/k", &a);
         assert_eq!(e.code, d1_core::ExitCode::Credentials);
-        assert!(e.message.contains("InvalidAccessKeyId: nope"), "{}", e.message);
+        assert!(
+            e.message.contains("InvalidAccessKeyId: nope"),
+            "{}",
+            e.message
+        );
         let a = Answer {
             status: 404,
             body: b"<Error><Code>NoSuchBucket</Code></Error>".to_vec(),

@@ -57,7 +57,15 @@ pub fn file(store: &Store, path: &Path, key: &str, sha256: &str, part_size: u64)
         check_sha(&hex::encode(sha.finalize()), sha256, path)?;
         let headers = [meta[0].clone(), ("content-md5", content_md5(&md5))];
         progress.update(|| format!("uploading {shown}: {}", human_bytes(size)));
-        let a = store.put(key, &headers, &Body::File { file: clone(&f, path)?, offset: 0, len: size })?;
+        let a = store.put(
+            key,
+            &headers,
+            &Body::File {
+                file: clone(&f, path)?,
+                offset: 0,
+                len: size,
+            },
+        )?;
         let want = hex::encode(md5);
         if let Some(got) = a.etag.as_deref().and_then(plain_md5) {
             if got != want {
@@ -78,7 +86,17 @@ pub fn file(store: &Store, path: &Path, key: &str, sha256: &str, part_size: u64)
         });
     }
     let id = store.create_multipart(key, &meta)?;
-    let outcome = parts(store, &f, path, key, &id, size, part_size, sha256, &mut progress);
+    let outcome = parts(
+        store,
+        &f,
+        path,
+        key,
+        &id,
+        size,
+        part_size,
+        sha256,
+        &mut progress,
+    );
     progress.finish();
     match outcome {
         Ok((etags, md5s)) => {
@@ -213,7 +231,12 @@ fn read_back(store: &Store, key: &str, size: u64, sha256: &str, expected: &Expec
             a.meta_sha256.as_deref().unwrap_or("missing")
         ));
     }
-    let etag = a.etag.as_deref().unwrap_or_default().trim_matches('"').to_ascii_lowercase();
+    let etag = a
+        .etag
+        .as_deref()
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_ascii_lowercase();
     // ETags that are not MD5-shaped (SSE-KMS on AWS) say nothing about the bytes: not compared.
     if md5_shaped(&etag) && etag != expected.etag() {
         problems.push(format!("ETag {etag} instead of {}", expected.etag()));
@@ -230,7 +253,9 @@ fn read_back(store: &Store, key: &str, size: u64, sha256: &str, expected: &Expec
 
 fn md5_shaped(etag: &str) -> bool {
     let (hexpart, n) = etag.split_once('-').unwrap_or((etag, "1"));
-    hexpart.len() == 32 && hexpart.bytes().all(|b| b.is_ascii_hexdigit()) && n.parse::<u32>().is_ok()
+    hexpart.len() == 32
+        && hexpart.bytes().all(|b| b.is_ascii_hexdigit())
+        && n.parse::<u32>().is_ok()
 }
 
 /// An ETag that is a plain MD5 (single PUT, one part), lowercase, without quotes.
@@ -312,7 +337,11 @@ mod base64_md5 {
         const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut out = String::with_capacity(24);
         for chunk in md5.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
             let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
             for i in 0..4 {
                 if i <= chunk.len() {
