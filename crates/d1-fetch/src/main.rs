@@ -50,8 +50,8 @@ Options:
   -V, --version          print the version
 
 Files: DUMP, DUMP.sha256 (sha256sum -c format) and DUMP.json (manifest), mode 0600.
-Exit codes: 0 ok, 1 failed, 2 usage or bad input, 75 temporary (retries or deadline used up),
-130 interrupted. See docs/d1-fetch.md.
+Exit codes: 0 ok, 1 failed, 2 usage or bad input, 3 credentials (s3:// only), 75 temporary
+(retries or deadline used up), 130 interrupted. See docs/d1-fetch.md.
 "
 );
 
