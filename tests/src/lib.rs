@@ -2,6 +2,10 @@
 //! real binaries against it, and check what a user would see (stdout records, stderr lines,
 //! exit codes, files). The binaries are those `cargo build` put beside the test executable.
 
+pub mod crontab;
+pub mod markdown;
+pub mod yaml;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -97,6 +101,8 @@ impl Emulator {
             ("CLOUDFLARE_API_TOKEN".into(), TOKEN.into()),
             ("CLOUDFLARE_ACCOUNT_ID".into(), ACCOUNT.into()),
             ("CLOUDFLARE_API_BASE_URL".into(), self.base_url.clone()),
+            // No pacing unless a test is about it: the suite's tests run at once.
+            ("D1_REQUESTS_PER_5M".into(), "0".into()),
         ]
     }
 

@@ -32,7 +32,8 @@ INSERT INTO \"order items\" VALUES (1, 2, 'a'), (1, 3, NULL), (2, 1, '日本');
 CREATE INDEX users_name ON users(name);
 ";
 
-/// Runs the real pipeline for database `name` into `dir`; returns the dump's path.
+/// Runs the real pipeline for database `name` into `dir`; returns the dump's path (the last
+/// field of d1-fetch's `DATABASE_ID NAME PATH` record).
 fn fetch(emu: &Emulator, name: &str, dir: &Path) -> String {
     let start = tool("d1-export-start").arg(name).env_from(emu).run();
     assert_eq!(start.code, 0, "{start:?}");
@@ -48,7 +49,16 @@ fn fetch(emu: &Emulator, name: &str, dir: &Path) -> String {
         .stdin(&wait.stdout)
         .run();
     assert_eq!(f.code, 0, "{f:?}");
-    f.stdout.trim().to_string()
+    let id = emu.db_id(name);
+    let fields: Vec<&str> = f.stdout.trim_end().splitn(3, ' ').collect();
+    assert_eq!(fields[..2], [id.as_str(), name], "{f:?}");
+    fields[2].to_string()
+}
+
+/// The start of d1-verify's failure record for a dump of database `name`, whose manifest gives
+/// its id and name: `FAIL EXIT d1-verify DATABASE_ID NAME PATH: `.
+fn fail(emu: &Emulator, exit: i32, name: &str, path: &str) -> String {
+    format!("FAIL {exit} d1-verify {} {name} {path}: ", emu.db_id(name))
 }
 
 fn against(emu: &Emulator, args: &[&str]) -> Outcome {
@@ -95,8 +105,9 @@ fn every_dump_quirk_is_named_by_table_column_and_measure() {
     // Tables are compared in name order: backslash_n comes first.
     assert!(
         lines[0].starts_with(&format!(
-            "FAIL {path} differs from live database quirks: 6 differences; \
-             backslash_n.s: bytes live=36 restored=35 (text holding both a newline"
+            "{}differs from live database quirks: 6 differences; \
+             backslash_n.s: bytes live=36 restored=35 (text holding both a newline",
+            fail(&emu, 1, "quirks", &path)
         )),
         "{}",
         lines[0]
@@ -191,10 +202,12 @@ fn rows_added_after_the_export_fail_without_allow_drift_and_warn_with_it() {
     let o = against(&emu, &["--against", &path]);
     assert_eq!(o.code, 1, "{o:?}");
     assert!(
-        o.stdout
-            .starts_with(&format!("FAIL {path} differs from live database plain: "))
-            && o.stdout
-                .contains("; users: rows live=4 restored=3 (rows added or removed"),
+        o.stdout.starts_with(&format!(
+            "{}differs from live database plain: ",
+            fail(&emu, 1, "plain", &path)
+        )) && o
+            .stdout
+            .contains("; users: rows live=4 restored=3 (rows added or removed"),
         "{}",
         o.stdout
     );
@@ -270,7 +283,7 @@ fn the_database_comes_from_the_option_the_record_the_manifest_or_the_environment
     assert_eq!(o.code, 2, "{o:?}");
     assert!(
         o.stdout.starts_with(&format!(
-            "FAIL {bare} --against: no database to compare with"
+            "FAIL 2 d1-verify - - {bare}: --against: no database to compare with"
         )),
         "{}",
         o.stdout
@@ -351,8 +364,10 @@ fn a_failing_comparison_writes_no_db_file_and_an_unreachable_live_side_is_tempor
     let o = against(&emu, &["--against", "--retries", "1", &path]);
     assert_eq!(o.code, 75, "{o:?}");
     assert!(
-        o.stdout
-            .starts_with(&format!("FAIL {path} querying live database plain: ")),
+        o.stdout.starts_with(&format!(
+            "{}querying live database plain: ",
+            fail(&emu, 75, "plain", &path)
+        )),
         "{}",
         o.stdout
     );

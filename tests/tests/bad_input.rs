@@ -1,4 +1,4 @@
-//! Bad input for each tool (issue 6): empty stdin, blank lines, three fields, plain-http URLs,
+//! Bad input for each tool (issue 6): empty stdin, blank lines, four fields, plain-http URLs,
 //! control characters, missing paths, directories and SQLite files given as dumps, and a
 //! 100 MB single line, which must be refused without being held in memory.
 
@@ -12,43 +12,61 @@ fn run_with_stdin(name: &str, emu: &Emulator, args: &[&str], stdin: &str) -> Out
 }
 
 #[test]
-fn empty_stdin_is_a_warning_for_the_pipeline_stages_and_an_error_for_import() {
+fn empty_stdin_is_a_failure_with_a_failure_record_unless_allow_empty_is_given() {
     let emu = Emulator::start(&[]);
-    for (name, says) in [
-        ("d1-export-wait", "no bookmark records on standard input"),
-        ("d1-fetch", "no signed URL on standard input"),
-        ("d1-verify", "no dump paths on standard input"),
+    for (name, args, what) in [
+        ("d1-export-wait", &[][..], "bookmark"),
+        ("d1-fetch", &[][..], "signed URL"),
+        ("d1-verify", &[][..], "path"),
+        ("d1-import", &["--database", "sample"][..], "path"),
     ] {
-        let o = run_with_stdin(name, &emu, &[], "");
-        assert_eq!((o.code, o.stdout.as_str()), (0, ""), "{name}: {}", o.stderr);
-        assert!(
-            o.stderr.starts_with(&format!("{name}: warning: {says}")),
-            "{name}: {}",
-            o.stderr
+        let says = format!(
+            "no {what} records on standard input: the previous step produced nothing \
+             (it failed or was killed); --allow-empty if nothing to do is expected"
+        );
+        let o = run_with_stdin(name, &emu, args, "");
+        assert_eq!(o.code, 1, "{name}: {}", o.stderr);
+        assert_eq!(o.stdout, format!("FAIL 1 {name} - - {says}\n"), "{name}");
+        assert_one_line_error(&o, &format!("{name}: error: {says}"));
+
+        let mut allowed = args.to_vec();
+        allowed.push("--allow-empty");
+        let o = run_with_stdin(name, &emu, &allowed, "");
+        assert_eq!(
+            (o.code, o.stdout.as_str(), o.stderr.as_str()),
+            (0, "", ""),
+            "{name} --allow-empty"
         );
     }
-    let o = run_with_stdin("d1-import", &emu, &["--database", "sample"], "");
-    assert_eq!(o.code, 2, "{}", o.stderr);
-    assert_one_line_error(&o, "no input");
 }
 
 #[test]
-fn blank_lines_and_three_fields_are_named_by_line_and_exit_2() {
+fn blank_lines_and_four_fields_are_named_by_line_and_exit_2() {
     let emu = Emulator::start(&[]);
-    for (name, args) in [
-        ("d1-export-wait", &[][..]),
-        ("d1-fetch", &[][..]),
-        ("d1-verify", &[][..]),
-        ("d1-import", &["--database", "sample"][..]),
+    for (name, args, what) in [
+        ("d1-export-wait", &[][..], "BOOKMARK"),
+        ("d1-fetch", &[][..], "SIGNED_URL"),
+        ("d1-verify", &[][..], "PATH"),
+        ("d1-import", &["--database", "sample"][..], "PATH"),
     ] {
         let o = run_with_stdin(name, &emu, args, "\n");
         assert_eq!(o.code, 2, "{name}: {}", o.stderr);
         assert_one_line_error(&o, "line 1: blank line");
+        assert!(
+            o.stdout
+                .starts_with(&format!("FAIL 2 {name} - - line 1: blank line")),
+            "{name}: {:?}",
+            o.stdout
+        );
 
-        let o = run_with_stdin(name, &emu, args, "a b c\n");
+        let o = run_with_stdin(name, &emu, args, "a b c d\n");
         assert_eq!(o.code, 2, "{name}: {}", o.stderr);
-        assert_one_line_error(&o, "line 1: expected 'DATABASE_ID");
-        assert!(o.stderr.contains("got 3 fields"), "{name}: {}", o.stderr);
+        let says = format!(
+            "line 1: expected 'DATABASE_ID NAME {what}', 'DATABASE_ID {what}' or '{what}', \
+             got 4 fields"
+        );
+        assert_one_line_error(&o, &says);
+        assert_eq!(o.stdout, format!("FAIL 2 {name} - - {says}\n"), "{name}");
     }
 }
 

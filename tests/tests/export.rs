@@ -84,10 +84,13 @@ fn wait_on(emu: &Emulator, args: &[&str], stdin: &str) -> Outcome {
     o
 }
 
-/// Checks a `DATABASE_ID SIGNED_URL` line for `db` and returns the dump it serves.
-fn dump_of(line: &str, db: &str) -> String {
-    let (id, url) = line.split_once(' ').expect("two fields");
-    assert_eq!(id, db, "{line}");
+/// Checks a `DATABASE_ID NAME SIGNED_URL` line for database `db` named `name` and returns the
+/// dump it serves.
+fn dump_of(line: &str, db: &str, name: &str) -> String {
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(fields.len(), 3, "three fields: {line}");
+    assert_eq!(fields[..2], [db, name], "{line}");
+    let url = fields[2];
     assert!(
         url.starts_with("http://127.0.0.1:") && url.contains("X-Amz-Signature="),
         "{url}"
@@ -98,6 +101,23 @@ fn dump_of(line: &str, db: &str) -> String {
         "{dump}"
     );
     dump
+}
+
+/// A failed run's stdout is exactly one failure record per error on stderr, in the same order:
+/// `FAIL EXIT TOOL DATABASE_ID NAME REASON`, REASON being the stderr message.
+fn assert_failure_records(o: &Outcome, tool: &str, exit: i32, id: &str, name: &str) {
+    let prefix = format!("{tool}: error: ");
+    let reasons: Vec<&str> = o
+        .stderr_lines()
+        .into_iter()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .collect();
+    assert!(!reasons.is_empty(), "{o:?}");
+    let want: String = reasons
+        .iter()
+        .map(|r| format!("FAIL {exit} {tool} {id} {name} {r}\n"))
+        .collect();
+    assert_eq!(o.stdout, want, "{o:?}");
 }
 
 fn json_lines(o: &Outcome) -> Vec<Value> {
@@ -134,11 +154,14 @@ fn start_piped_into_wait_prints_one_url_that_downloads_a_full_dump() {
     assert_eq!((s.code, s.stderr.as_str()), (0, ""));
     let started = s.stdout_lines();
     assert_eq!(started.len(), 1);
-    assert!(started[0].starts_with(&format!("{id} ")), "{started:?}");
+    // DATABASE_ID NAME BOOKMARK
+    let fields: Vec<&str> = started[0].split(' ').collect();
+    assert_eq!(fields.len(), 3, "{started:?}");
+    assert_eq!(fields[..2], [id.as_str(), "sample"], "{started:?}");
     assert_eq!((w.code, w.stderr.as_str()), (0, ""));
     let lines = w.stdout_lines();
     assert_eq!(lines.len(), 1, "{lines:?}");
-    let dump = dump_of(lines[0], &id);
+    let dump = dump_of(lines[0], &id, "sample");
     assert!(dump.contains("CREATE TABLE authors"));
     assert!(dump.contains("INSERT INTO \"posts\""));
 }
@@ -155,8 +178,8 @@ fn two_databases_give_two_lines_in_the_order_given() {
     assert_eq!((w.code, w.stderr.as_str()), (0, ""));
     let lines = w.stdout_lines();
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(dump_of(lines[0], &b).contains("INSERT INTO \"b\""));
-    assert!(dump_of(lines[1], &a).contains("INSERT INTO \"a\""));
+    assert!(dump_of(lines[0], &b, "beta").contains("INSERT INTO \"b\""));
+    assert!(dump_of(lines[1], &a, "alpha").contains("INSERT INTO \"a\""));
 }
 
 #[test]
@@ -178,13 +201,13 @@ fn dump_options_are_honoured() {
 
     let (_, w) = pipeline(&emu, &["--no-data", "sample"], &[]);
     assert_eq!((w.code, w.stderr.as_str()), (0, ""));
-    let dump = dump_of(w.stdout_lines()[0], &id);
+    let dump = dump_of(w.stdout_lines()[0], &id, "sample");
     assert!(dump.contains("CREATE TABLE authors"), "{dump}");
     assert!(!dump.lines().any(|l| l.starts_with("INSERT")), "{dump}");
 
     let (_, w) = pipeline(&emu, &["--no-schema", "sample"], &[]);
     assert_eq!((w.code, w.stderr.as_str()), (0, ""));
-    let dump = dump_of(w.stdout_lines()[0], &id);
+    let dump = dump_of(w.stdout_lines()[0], &id, "sample");
     assert!(dump.contains("INSERT INTO \"authors\""), "{dump}");
     assert!(!dump.lines().any(|l| l.starts_with("CREATE")), "{dump}");
 
@@ -194,7 +217,7 @@ fn dump_options_are_honoured() {
         &[],
     );
     assert_eq!((w.code, w.stderr.as_str()), (0, ""));
-    let dump = dump_of(w.stdout_lines()[0], &id);
+    let dump = dump_of(w.stdout_lines()[0], &id, "sample");
     assert!(dump.contains("CREATE TABLE authors") && dump.contains("INSERT INTO \"numbers\""));
     assert!(
         !dump.contains("posts") && !dump.contains("audit log"),
@@ -206,7 +229,8 @@ fn dump_options_are_honoured() {
 fn no_data_with_no_schema_is_refused_before_any_request() {
     let emu = Emulator::start(&[]);
     let o = start(&emu, &["--no-data", "--no-schema", "sample"]);
-    assert_eq!((o.code, o.stdout.as_str()), (2, ""));
+    assert_eq!(o.code, 2);
+    assert_failure_records(&o, "d1-export-start", 2, "-", "-");
     assert_eq!(
         o.stderr,
         "d1-export-start: error: --no-data and --no-schema together would export nothing; give at most one\n"
@@ -231,7 +255,7 @@ fn a_database_is_found_by_name_by_uuid_and_by_d1_database_id() {
         assert_eq!((s.code, s.stderr.as_str()), (0, ""), "{args:?}");
         let w = wait_on(&emu, &[], &s.stdout);
         assert_eq!((w.code, w.stderr.as_str()), (0, ""), "{args:?}");
-        dump_of(w.stdout_lines()[0], &id);
+        dump_of(w.stdout_lines()[0], &id, "sample");
     }
 }
 
@@ -246,15 +270,21 @@ fn an_unknown_name_is_exit_2_and_the_other_databases_still_start() {
         "d1-export-start: error: no database named \"nope\"\n"
     );
     let lines = o.stdout_lines();
-    assert_eq!(lines.len(), 1);
-    assert!(lines[0].starts_with(&format!("{id} ")));
+    assert_eq!(lines.len(), 2);
+    // The unknown database's failure record names it, in the name field (its id is unknown).
+    assert_eq!(
+        lines[0],
+        "FAIL 2 d1-export-start - nope no database named \"nope\""
+    );
+    assert!(lines[1].starts_with(&format!("{id} sample ")));
 }
 
 #[test]
 fn no_database_at_all_is_a_usage_error() {
     let emu = Emulator::start(&[]);
     let o = start(&emu, &[]);
-    assert_eq!((o.code, o.stdout.as_str()), (2, ""));
+    assert_eq!(o.code, 2);
+    assert_failure_records(&o, "d1-export-start", 2, "-", "-");
     assert_eq!(
         o.stderr,
         "d1-export-start: error: no database given: name one (UUID or name) or set D1_DATABASE_ID\n"
@@ -275,6 +305,7 @@ fn an_export_that_needs_many_polls_completes_and_json_counts_them() {
     assert_eq!(done.len(), 1);
     let d = &done[0];
     assert_eq!(d["database_id"], id.as_str());
+    assert_eq!(d["database_name"], "sample");
     assert_eq!(d["bookmark"], started[0]["bookmark"]);
     // The start answer is the first of six active answers: five polls stay active, the sixth
     // completes.
@@ -285,7 +316,7 @@ fn an_export_that_needs_many_polls_completes_and_json_counts_them() {
     let elapsed = d["elapsed_seconds"].as_f64().unwrap_or(0.0);
     assert!((1.0..5.0).contains(&elapsed), "{d}");
     let url = d["signed_url"].as_str().unwrap_or_default();
-    dump_of(&format!("{id} {url}"), &id);
+    dump_of(&format!("{id} sample {url}"), &id, "sample");
     assert_eq!(emu.state()["exports"][0]["polls"], 6);
 }
 
@@ -302,7 +333,7 @@ fn a_bookmark_that_changes_on_every_poll_is_followed() {
     let (s, w) = pipeline(&emu, &["sample"], &[]);
     assert_eq!((s.code, w.code, w.stderr.as_str()), (0, 0, ""));
     assert_eq!(w.stdout_lines().len(), 1);
-    dump_of(w.stdout_lines()[0], &id);
+    dump_of(w.stdout_lines()[0], &id, "sample");
     let state = emu.state();
     let final_bookmark = state["exports"][0]["bookmark"].as_str().unwrap_or_default();
     assert!(
@@ -325,7 +356,7 @@ fn rate_limits_and_unavailability_on_start_and_poll_are_retried() {
     let (s, w) = pipeline(&emu, &["sample"], &[]);
     assert_eq!((s.code, s.stderr.as_str()), (0, ""));
     assert_eq!((w.code, w.stderr.as_str()), (0, ""));
-    dump_of(w.stdout_lines()[0], &id);
+    dump_of(w.stdout_lines()[0], &id, "sample");
     // Both Retry-After seconds were waited for.
     assert!(t.elapsed() >= Duration::from_secs(2), "{:?}", t.elapsed());
     let state = emu.state();
@@ -340,11 +371,12 @@ fn retries_used_up_on_poll_is_exit_75_naming_the_database() {
     emu.arm(&["export-poll:503:times=0"]);
     let (s, w) = pipeline(&emu, &["sample"], &["--retries", "1"]);
     assert_eq!(s.code, 0);
-    assert_eq!((w.code, w.stdout.as_str()), (75, ""));
+    assert_eq!(w.code, 75);
     assert_one_line_error(
         &w,
-        &format!("d1-export-wait: error: database {id}: HTTP 503"),
+        &format!("d1-export-wait: error: database sample ({id}): HTTP 503"),
     );
+    assert_failure_records(&w, "d1-export-wait", 75, &id, "sample");
     assert!(
         w.stderr.contains("(gave up after 2 attempts)"),
         "{}",
@@ -356,8 +388,10 @@ fn retries_used_up_on_poll_is_exit_75_naming_the_database() {
 fn retries_used_up_on_start_is_exit_75() {
     let emu = Emulator::start(&[]);
     emu.arm(&["export-start:503:times=0"]);
+    let id = emu.db_id("sample");
     let o = start(&emu, &["--retries", "1", "sample"]);
-    assert_eq!((o.code, o.stdout.as_str()), (75, ""));
+    assert_eq!(o.code, 75);
+    assert_failure_records(&o, "d1-export-start", 75, &id, "sample");
     assert_one_line_error(
         &o,
         "d1-export-start: error: starting the export of database sample (",
@@ -372,14 +406,15 @@ fn an_export_ending_in_error_is_exit_1_with_the_server_error_on_one_line() {
     emu.arm(&["export-poll:export-error:message=D1 Export error: disk on fire"]);
     let (s, w) = pipeline(&emu, &["sample"], &[]);
     assert_eq!(s.code, 0);
-    assert_eq!((w.code, w.stdout.as_str()), (1, ""));
+    assert_eq!(w.code, 1);
     assert_eq!(
         w.stderr,
         format!(
-            "d1-export-wait: error: database {id}: export failed: D1 Export error: disk on fire \
-             (messages: Uploaded part 1)\n"
+            "d1-export-wait: error: database sample ({id}): export failed: D1 Export error: disk \
+             on fire (messages: Uploaded part 1)\n"
         )
     );
+    assert_failure_records(&w, "d1-export-wait", 1, &id, "sample");
 }
 
 #[test]
@@ -390,11 +425,12 @@ fn an_export_cancelled_for_lack_of_polling_says_to_start_again() {
     assert_eq!((s.code, s.stderr.as_str()), (0, ""));
     std::thread::sleep(Duration::from_millis(700));
     let w = wait_on(&emu, &[], &s.stdout);
-    assert_eq!((w.code, w.stdout.as_str()), (1, ""));
+    assert_eq!(w.code, 1);
     assert_one_line_error(
         &w,
-        &format!("d1-export-wait: error: database {id}: export not found ("),
+        &format!("d1-export-wait: error: database sample ({id}): export not found ("),
     );
+    assert_failure_records(&w, "d1-export-wait", 1, &id, "sample");
     assert!(w.stderr.contains(START_AGAIN), "{}", w.stderr);
     assert!(
         w.stderr.contains("bookmarks are perishable"),
@@ -408,11 +444,13 @@ fn an_unknown_bookmark_says_to_start_again() {
     let emu = Emulator::start(&[]);
     let id = emu.db_id("sample");
     let w = wait_on(&emu, &[], &format!("{id} 00000000-no-such-bookmark\n"));
-    assert_eq!((w.code, w.stdout.as_str()), (1, ""));
+    assert_eq!(w.code, 1);
+    // A record without a name: the database is named by its id.
     assert_one_line_error(
         &w,
         &format!("d1-export-wait: error: database {id}: export not found ("),
     );
+    assert_failure_records(&w, "d1-export-wait", 1, &id, "-");
     assert!(w.stderr.contains(START_AGAIN), "{}", w.stderr);
 }
 
@@ -426,15 +464,17 @@ fn a_missing_token_is_exit_3_for_both_tools() {
         .env_from(&emu)
         .env_remove("CLOUDFLARE_API_TOKEN")
         .run();
-    assert_eq!((s.code, s.stdout.as_str()), (3, ""));
+    assert_eq!(s.code, 3);
     assert_eq!(s.stderr, format!("d1-export-start: error: {msg}"));
+    assert_failure_records(&s, "d1-export-start", 3, "-", "-");
     let w = tool("d1-export-wait")
         .env_from(&emu)
         .env_remove("CLOUDFLARE_API_TOKEN")
         .stdin(format!("{id} bm\n"))
         .run();
-    assert_eq!((w.code, w.stdout.as_str()), (3, ""));
+    assert_eq!(w.code, 3);
     assert_eq!(w.stderr, format!("d1-export-wait: error: {msg}"));
+    assert_failure_records(&w, "d1-export-wait", 3, "-", "-");
 }
 
 #[test]
@@ -446,8 +486,10 @@ fn a_read_only_token_is_exit_3_with_the_d1_edit_hint() {
         .env_from(&emu)
         .env("CLOUDFLARE_API_TOKEN", READ_ONLY_TOKEN)
         .run();
-    assert_eq!((s.code, s.stdout.as_str()), (3, ""));
+    assert_eq!(s.code, 3);
     assert_one_line_error(&s, "needs the D1 Edit permission");
+    // Given by id, and the token cannot read its name.
+    assert_failure_records(&s, "d1-export-start", 3, &id, "-");
     assert!(s.stderr.contains("HTTP 403"), "{}", s.stderr);
     // A bookmark started with a good token, polled with a read-only one.
     let good = start(&emu, &[id.as_str()]);
@@ -456,11 +498,12 @@ fn a_read_only_token_is_exit_3_with_the_d1_edit_hint() {
         .env("CLOUDFLARE_API_TOKEN", READ_ONLY_TOKEN)
         .stdin(&good.stdout)
         .run();
-    assert_eq!((w.code, w.stdout.as_str()), (3, ""));
+    assert_eq!(w.code, 3);
     assert_one_line_error(
         &w,
-        &format!("d1-export-wait: error: database {id}: HTTP 403"),
+        &format!("d1-export-wait: error: database sample ({id}): HTTP 403"),
     );
+    assert_failure_records(&w, "d1-export-wait", 3, &id, "sample");
     assert!(
         w.stderr.contains("needs the D1 Edit permission"),
         "{}",
@@ -474,32 +517,47 @@ fn malformed_lines_are_reported_by_line_and_good_lines_still_complete() {
     let id = emu.db_id("sample");
     let s = start(&emu, &["sample"]);
     let long = "x".repeat(70 * 1024);
-    let input = format!("\n{id} bm extra\n{id} bad\u{1b}[31m\n{long}\n{}", s.stdout);
+    let input = format!(
+        "\n{id} sample bm extra\n{id} bad\u{1b}[31m\n{long}\n{}",
+        s.stdout
+    );
     let w = wait_on(&emu, &[], &input);
     assert_eq!(w.code, 2);
-    assert_eq!(w.stdout_lines().len(), 1);
-    dump_of(w.stdout_lines()[0], &id);
-    assert_eq!(
-        w.stderr_lines(),
-        [
-            "d1-export-wait: error: line 1: blank line, expected a bookmark",
-            "d1-export-wait: error: line 2: expected 'DATABASE_ID BOOKMARK' or 'BOOKMARK', got 3 fields",
-            "d1-export-wait: error: line 3: control character '\\u{1b}' in bookmark record",
-            "d1-export-wait: error: line 4: longer than 65536 bytes, not a record",
-        ]
-    );
+    let reasons = [
+        "line 1: blank line, expected a bookmark",
+        "line 2: expected 'DATABASE_ID NAME BOOKMARK', 'DATABASE_ID BOOKMARK' or 'BOOKMARK', got 4 \
+         fields",
+        "line 3: control character '\\u{1b}' in bookmark record",
+        "line 4: longer than 65536 bytes, not a record",
+    ];
+    let errors: Vec<String> = reasons
+        .iter()
+        .map(|r| format!("d1-export-wait: error: {r}"))
+        .collect();
+    assert_eq!(w.stderr_lines(), errors);
+    // A failure record for each bad line (a line that cannot be parsed names no database),
+    // then the good line's URL.
+    let lines = w.stdout_lines();
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    for (line, r) in lines.iter().zip(reasons) {
+        assert_eq!(*line, format!("FAIL 2 d1-export-wait - - {r}"));
+    }
+    dump_of(lines[4], &id, "sample");
 }
 
 #[test]
-fn empty_stdin_warns_and_leaves_the_exit_code_to_the_failed_upstream_tool() {
+fn empty_stdin_is_a_failure_unless_allow_empty_says_nothing_to_do_is_expected() {
     let emu = Emulator::start(&[]);
     let w = wait_on(&emu, &[], "");
-    assert_eq!((w.code, w.stdout.as_str()), (0, ""));
+    assert_eq!(w.code, 1);
     assert_eq!(
         w.stderr,
-        "d1-export-wait: warning: no bookmark records on standard input: nothing to wait for \
-         (pipe d1-export-start into d1-export-wait, or give a bookmark as an argument)\n"
+        "d1-export-wait: error: no bookmark records on standard input: the previous step \
+         produced nothing (it failed or was killed); --allow-empty if nothing to do is expected\n"
     );
+    assert_failure_records(&w, "d1-export-wait", 1, "-", "-");
+    let w = wait_on(&emu, &["--allow-empty"], "");
+    assert_eq!((w.code, w.stdout.as_str(), w.stderr.as_str()), (0, "", ""));
 }
 
 #[test]
@@ -509,19 +567,21 @@ fn a_bare_bookmark_needs_a_database_from_the_flag_or_the_environment() {
     let bookmark = |o: &Outcome| {
         o.stdout
             .split_whitespace()
-            .nth(1)
+            .nth(2)
             .unwrap_or_default()
             .to_string()
     };
 
     let w = wait_on(&emu, &[], "some-bookmark\n");
-    assert_eq!((w.code, w.stdout.as_str()), (2, ""));
+    assert_eq!(w.code, 2);
     assert_eq!(
         w.stderr,
         "d1-export-wait: error: line 1: a bare bookmark and no database: give --database DB or set D1_DATABASE_ID\n"
     );
+    assert_failure_records(&w, "d1-export-wait", 2, "-", "-");
     let w = wait_on(&emu, &["some-bookmark"], "");
     assert_eq!(w.code, 2);
+    assert_failure_records(&w, "d1-export-wait", 2, "-", "-");
     assert!(
         w.stderr
             .starts_with("d1-export-wait: error: argument: a bare bookmark"),
@@ -532,7 +592,7 @@ fn a_bare_bookmark_needs_a_database_from_the_flag_or_the_environment() {
     let b = bookmark(&start(&emu, &["sample"]));
     let w = wait_on(&emu, &["--database", "sample"], &format!("{b}\n"));
     assert_eq!((w.code, w.stderr.as_str()), (0, ""));
-    dump_of(w.stdout_lines()[0], &id);
+    dump_of(w.stdout_lines()[0], &id, "sample");
 
     let b = bookmark(&start(&emu, &["sample"]));
     let w = tool("d1-export-wait")
@@ -541,7 +601,8 @@ fn a_bare_bookmark_needs_a_database_from_the_flag_or_the_environment() {
         .env("D1_DATABASE_ID", &id)
         .run();
     assert_eq!((w.code, w.stderr.as_str()), (0, ""));
-    dump_of(w.stdout_lines()[0], &id);
+    // Given by id alone, the database's name is not looked up: `-`.
+    dump_of(w.stdout_lines()[0], &id, "-");
 }
 
 #[test]
@@ -571,7 +632,7 @@ fn stdin_is_read_as_it_arrives_and_each_url_is_printed_at_once() {
     let line = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("a URL before stdin closed");
-    dump_of(line.trim_end(), &id);
+    dump_of(line.trim_end(), &id, "sample");
     drop(input);
     let code = wait_child(&mut child);
     assert_eq!(code, 0);
@@ -599,13 +660,15 @@ fn the_timeout_bounds_the_whole_wait_with_exit_75_naming_the_database() {
     let t = Instant::now();
     let w = wait_on(&emu, &["--timeout", "1"], &s.stdout);
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
-    assert_eq!((w.code, w.stdout.as_str()), (75, ""));
+    assert_eq!(w.code, 75);
     assert_one_line_error(
         &w,
         &format!(
-            "d1-export-wait: error: database {id}: export not complete when --timeout ran out ("
+            "d1-export-wait: error: database sample ({id}): export not complete when --timeout \
+             ran out ("
         ),
     );
+    assert_failure_records(&w, "d1-export-wait", 75, &id, "sample");
 }
 
 #[test]
@@ -654,10 +717,16 @@ fn a_stalled_upstream_does_not_hold_the_wait_past_the_timeout() {
     let o = d1_tests::wait(child, Duration::from_secs(10));
     drop(input);
     assert_eq!(o.code, 75);
-    assert_eq!(o.stdout_lines().len(), 1);
-    dump_of(o.stdout_lines()[0], &id);
+    let lines = o.stdout_lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    dump_of(lines[0], &id, "sample");
     assert_eq!(
         o.stderr,
         "d1-export-wait: error: standard input still open when --timeout ran out\n"
+    );
+    // The run as a whole ran out, not one database: no id, no name.
+    assert_eq!(
+        lines[1],
+        "FAIL 75 d1-export-wait - - standard input still open when --timeout ran out"
     );
 }

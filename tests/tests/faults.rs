@@ -221,11 +221,13 @@ fn check(name: &str) {
             t = t.arg(db);
         }
         "d1-export-wait" => {
+            // d1-export-start's record: DATABASE_ID NAME BOOKMARK.
             let (id, bm) = emu.start_export("sample");
-            t = t.stdin(format!("{id} {bm}\n"));
+            t = t.stdin(format!("{id} sample {bm}\n"));
         }
         "d1-fetch" => {
-            let (id, mut url) = emu.export_url(if uses_big { "big" } else { "sample" });
+            let name = if uses_big { "big" } else { "sample" };
+            let (id, mut url) = emu.export_url(name);
             if matches!(row.special, ExpiredUrl) {
                 std::thread::sleep(Duration::from_millis(2100));
             }
@@ -260,7 +262,8 @@ fn check(name: &str) {
                 }
                 _ => t = t.arg("-o").arg(format!("{}/", out.display())),
             }
-            t = t.stdin(format!("{id} {url}\n"));
+            // d1-export-wait's record: DATABASE_ID NAME SIGNED_URL.
+            t = t.stdin(format!("{id} {name} {url}\n"));
         }
         "d1-verify" => {
             let dump = work.path().join("dump.sql");
@@ -326,10 +329,15 @@ fn check(name: &str) {
             assert_eq!(files_in(&out).len(), 3, "{:?}", files_in(&out));
         }
     } else if row.tool == "d1-verify" && row.exit == 1 {
-        // d1-verify's verdict is its record: one `FAIL path reason` line on stdout.
+        // d1-verify's verdict is its record: one failure record on stdout (the dump has no
+        // manifest, so no database id or name): `FAIL 1 d1-verify - - PATH: reason`.
         let lines = o.stdout_lines();
         assert_eq!(lines.len(), 1, "one FAIL line: {:?}", o.stdout);
-        assert!(lines[0].starts_with("FAIL "), "{:?}", lines[0]);
+        assert!(
+            lines[0].starts_with("FAIL 1 d1-verify - - "),
+            "{:?}",
+            lines[0]
+        );
         assert!(
             lines[0].contains(row.says),
             "{:?} does not say {:?}",
@@ -358,12 +366,35 @@ fn check(name: &str) {
             errors[0],
             row.says
         );
-        assert!(o.stdout.is_empty(), "no record on failure: {:?}", o.stdout);
+        // The failure goes down the pipe as one failure record, whose reason is the stderr
+        // message: `FAIL EXIT TOOL DATABASE_ID NAME REASON` (stdout is /dev/full for DevFull).
+        if !matches!(row.special, DevFull) {
+            let reason = &errors[0][format!("{}: error: ", row.tool).len()..];
+            let who = identity(row, &emu);
+            assert_eq!(
+                o.stdout,
+                format!("FAIL {} {} {who} {reason}\n", row.exit, row.tool),
+                "the failure record"
+            );
+        }
         // Nothing partial anywhere the tool writes.
         if target_dir.is_dir() {
             assert_eq!(files_in(&target_dir), Vec::<String>::new(), "left behind");
         }
         assert_eq!(files_in(&out), Vec::<String>::new(), "left behind in out/");
+    }
+}
+
+/// The `DATABASE_ID NAME` fields of a row's failure record: what the tool knew of the database
+/// when it failed (`-` for unknown). A signal ends the whole run, not one database's work.
+fn identity(row: &Row, emu: &Emulator) -> String {
+    match (row.tool, row.special) {
+        (_, Signal(_)) => "- -".into(),
+        ("d1-export-start", UnknownDatabase) => "- no-such-db".into(),
+        // The database list could not be read: only the name given is known.
+        ("d1-export-start", Token(_)) => "- sample".into(),
+        ("d1-fetch", SmallFilesystem) => format!("{} big", emu.db_id("big")),
+        _ => format!("{} sample", emu.db_id("sample")),
     }
 }
 

@@ -5,7 +5,7 @@
 use d1_tests::*;
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,21 @@ fn manifest(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(p).expect("manifest")).expect("manifest JSON")
 }
 
+/// The dump of d1-fetch's one record: `DATABASE_ID NAME PATH` (`-` for an unknown name) for a
+/// record with a database id, `PATH` alone for a bare URL.
+fn dump_path(out: &Outcome, id: Option<&str>, name: &str) -> PathBuf {
+    let lines = out.stdout_lines();
+    assert_eq!(lines.len(), 1, "{out:?}");
+    match id {
+        Some(id) => {
+            let prefix = format!("{id} {name} ");
+            let path = lines[0].strip_prefix(&prefix);
+            PathBuf::from(path.unwrap_or_else(|| panic!("{:?} lacks {prefix:?}", lines[0])))
+        }
+        None => PathBuf::from(lines[0]),
+    }
+}
+
 fn assert_empty(dir: &Path) {
     assert_eq!(
         files_in(dir),
@@ -38,21 +53,19 @@ fn a_plain_download_stores_the_served_bytes_with_checksum_and_manifest() {
     let emu = Emulator::start(&[]);
     let (id, url) = emu.export_url("sample");
     let dir = tempfile::tempdir().unwrap();
+    // d1-export-wait's record: the database's name travels to the file name and the manifest.
     let out = tool("d1-fetch")
         .args(["-o", &format!("{}/", dir.path().display())])
-        .stdin(format!("{id} {url}\n"))
+        .stdin(format!("{id} sample {url}\n"))
         .run();
     assert_eq!(out.code, 0, "{out:?}");
     assert_no_secrets("stdout", &out.stdout);
     assert_eq!(out.stderr, "");
-    let lines = out.stdout_lines();
-    assert_eq!(lines.len(), 1);
-    let path = Path::new(lines[0]);
+    let path = &dump_path(&out, Some(&id), "sample");
+    assert_eq!(path.parent(), Some(dir.path()));
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
-        name.starts_with(&format!("{id}-"))
-            && name.ends_with("Z.sql")
-            && name.len() == id.len() + 21,
+        name.starts_with("sample-") && name.ends_with("Z.sql") && name.len() == "sample".len() + 21,
         "{name}"
     );
     let served = download(&url);
@@ -73,6 +86,7 @@ fn a_plain_download_stores_the_served_bytes_with_checksum_and_manifest() {
     );
     let m = manifest(path);
     assert_eq!(m["database_id"], id.as_str());
+    assert_eq!(m["database_name"], "sample");
     assert_eq!(m["sha256"], sha.as_str());
     assert_eq!(m["sql_sha256"], sha.as_str());
     assert_eq!(m["stored_bytes"], served.len() as u64);
@@ -88,6 +102,7 @@ fn a_plain_download_stores_the_served_bytes_with_checksum_and_manifest() {
         "{at}"
     );
     assert!(m["d1_fetch_version"].is_string());
+    assert!(m.get("verification").is_none(), "not verified yet: {m}");
     assert_no_secrets("manifest", &m.to_string());
     if on_path("sha256sum") {
         let ok = Command::new("sha256sum")
@@ -113,8 +128,13 @@ fn a_zstd_download_decompresses_to_the_served_bytes() {
         .stdin(format!("{id} {url}\n"))
         .run();
     assert_eq!(out.code, 0, "{out:?}");
-    let path = Path::new(out.stdout.trim_end());
-    assert!(path.to_string_lossy().ends_with(".sql.zst"), "{path:?}");
+    let path = &dump_path(&out, Some(&id), "-");
+    let file = path.file_name().unwrap().to_string_lossy().into_owned();
+    // No name: the id names the file.
+    assert!(
+        file.starts_with(&format!("{id}-")) && file.ends_with("Z.sql.zst"),
+        "{path:?}"
+    );
     let served = download(&url);
     let stored = std::fs::read(path).unwrap();
     assert_eq!(zstd::decode_all(&stored[..]).unwrap(), served);
@@ -180,7 +200,7 @@ fn the_default_output_is_the_current_folder_named_dump_without_an_id() {
         .stdin(format!("{url}\n"))
         .run();
     assert_eq!(out.code, 0, "{out:?}");
-    let name = out.stdout.trim_end();
+    let name = &dump_path(&out, None, "").display().to_string();
     assert!(
         name.starts_with("dump-") && name.ends_with("Z.sql") && !name.contains('/'),
         "{name}"
@@ -204,7 +224,14 @@ fn a_truncated_body_exits_1_and_leaves_no_file() {
         .run();
     assert_eq!(out.code, 1, "{out:?}");
     assert_one_line_error(&out, "incomplete");
-    assert_eq!(out.stdout, "");
+    // The failure record names the database for the tools after d1-fetch.
+    assert!(
+        out.stdout.starts_with(&format!(
+            "FAIL 1 d1-fetch {id} - line 1: download incomplete after 3 attempts: received "
+        )) && out.stdout_lines().len() == 1,
+        "{:?}",
+        out.stdout
+    );
     assert_empty(dir.path());
 }
 
@@ -261,7 +288,7 @@ fn a_dropped_connection_is_resumed_with_range_and_the_digests_match() {
     );
     let served = download(&url);
     assert!(served.len() > 100, "the sample dump is larger than the cut");
-    let path = Path::new(out.stdout.trim_end());
+    let path = &dump_path(&out, Some(&id), "-");
     assert_eq!(std::fs::read(path).unwrap(), served);
     assert_eq!(manifest(path)["sha256"], sha256_hex(&served).as_str());
 }
@@ -281,12 +308,10 @@ fn a_server_that_ignores_range_after_a_drop_makes_the_download_start_over() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(emu.requests("download") - before, 2);
     let served = download(&url);
-    let stored = std::fs::read(out.stdout.trim_end()).unwrap();
+    let path = &dump_path(&out, Some(&id), "-");
+    let stored = std::fs::read(path).unwrap();
     assert_eq!(zstd::decode_all(&stored[..]).unwrap(), served);
-    assert_eq!(
-        manifest(Path::new(out.stdout.trim_end()))["sql_sha256"],
-        sha256_hex(&served).as_str()
-    );
+    assert_eq!(manifest(path)["sql_sha256"], sha256_hex(&served).as_str());
 }
 
 #[test]
@@ -401,7 +426,7 @@ fn sigterm_during_a_download_leaves_no_file_and_exits_130() {
     let out = wait(child, Duration::from_secs(20));
     assert_eq!(out.code, 130, "{out:?}");
     assert!(sent.elapsed() < Duration::from_secs(2), "stopped promptly");
-    assert_eq!(out.stdout, "");
+    assert_eq!(out.stdout, "FAIL 130 d1-fetch - - interrupted\n");
     assert_empty(dir.path());
 }
 
@@ -465,7 +490,7 @@ fn a_rate_limited_download_is_retried_after_retry_after() {
         "waited Retry-After"
     );
     assert_eq!(
-        std::fs::read(out.stdout.trim_end()).unwrap(),
+        std::fs::read(dump_path(&out, Some(&id), "-")).unwrap(),
         download(&url)
     );
 }
@@ -496,7 +521,27 @@ fn bad_lines_are_reported_by_number_and_the_good_ones_still_fetched() {
         errs[1]
     );
     assert_no_secrets("stderr", &out.stderr);
-    assert_eq!(out.stdout_lines().len(), 1);
+    assert_no_secrets("stdout", &out.stdout);
+    let lines = out.stdout_lines();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "FAIL 2 d1-fetch {id} - {}",
+            &errs[0]["d1-fetch: error: ".len()..]
+        )
+    );
+    assert_eq!(
+        lines[1],
+        format!(
+            "FAIL 2 d1-fetch ../../etc - {}",
+            &errs[1]["d1-fetch: error: ".len()..]
+        )
+    );
+    let path = lines[2]
+        .strip_prefix(&format!("{id} - "))
+        .expect("the good record");
+    assert_eq!(std::fs::read(path).unwrap(), download(&url));
     assert_eq!(
         files_in(dir.path()).len(),
         3,
@@ -525,14 +570,54 @@ fn export_wait_json_lines_are_accepted_as_records() {
     let emu = Emulator::start(&[]);
     let (id, url) = emu.export_url("sample");
     let dir = tempfile::tempdir().unwrap();
-    let line = json!({"database_id": id, "signed_url": url, "polls": 2}).to_string();
+    let line = json!({"database_id": id, "database_name": "sample", "signed_url": url, "polls": 2})
+        .to_string();
     let out = tool("d1-fetch")
         .arg("-o")
         .arg(dir.path())
         .stdin(format!("{line}\n"))
         .run();
     assert_eq!(out.code, 0, "{out:?}");
-    let path = Path::new(out.stdout.trim_end());
-    assert!(path.file_name().unwrap().to_string_lossy().starts_with(&id));
+    let path = &dump_path(&out, Some(&id), "sample");
+    assert!(path
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("sample-"));
     assert_eq!(std::fs::read(path).unwrap(), download(&url));
+    assert_eq!(manifest(path)["database_name"], "sample");
+}
+
+#[test]
+fn an_output_that_is_neither_a_folder_nor_a_dump_file_name_is_refused_before_downloading() {
+    let emu = Emulator::start(&[]);
+    let (id, url) = emu.export_url("sample");
+    let dir = tempfile::tempdir().unwrap();
+    let before = emu.requests("download");
+    let out = tool("d1-fetch")
+        .args(["-o", "outdir"])
+        .current_dir(dir.path())
+        .stdin(format!("{id} sample {url}\n"))
+        .run();
+    assert_eq!(out.code, 2, "{out:?}");
+    let says = "-o outdir: no such folder, and not a .sql or .sql.zst file name; write outdir/ to \
+                create a folder";
+    assert_one_line_error(&out, says);
+    assert_eq!(out.stdout, format!("FAIL 2 d1-fetch - - {says}\n"));
+    assert_eq!(emu.requests("download"), before, "nothing was downloaded");
+    assert_empty(dir.path());
+
+    // With the trailing slash it is a folder, created on demand.
+    let out = tool("d1-fetch")
+        .args(["-o", "outdir/"])
+        .current_dir(dir.path())
+        .stdin(format!("{id} sample {url}\n"))
+        .run();
+    assert_eq!(out.code, 0, "{out:?}");
+    let path = dump_path(&out, Some(&id), "sample");
+    assert!(path.starts_with("outdir/"), "{path:?}");
+    assert_eq!(
+        std::fs::read(dir.path().join(path)).unwrap(),
+        download(&url)
+    );
 }

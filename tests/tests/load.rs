@@ -54,15 +54,23 @@ fn fifty_exports_polled_at_once_all_complete_and_none_is_lost() {
         "every database started is completed, once"
     );
 
-    // Every URL serves its own database's dump.
+    // Every record is `DATABASE_ID NAME SIGNED_URL`, and every URL serves its own database's
+    // dump (database dbNN holds the row 'db NN-1').
     for line in &lines {
-        let url = line.split(' ').nth(1).expect("url field");
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!(fields.len(), 3, "{line}");
+        let (name, url) = (fields[1], fields[2]);
+        let n: usize = name
+            .strip_prefix("db")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("the name field of {line}"));
         let dump = String::from_utf8(download(url)).expect("utf-8 dump");
         assert!(
             dump.starts_with("PRAGMA defer_foreign_keys=TRUE;"),
             "{dump}"
         );
         assert!(dump.contains("INSERT INTO \"t\""), "{dump}");
+        assert!(dump.contains(&format!("'db {}'", n - 1)), "{name}: {dump}");
     }
     let state = emu.state();
     let exports = state["exports"].as_array().expect("exports");

@@ -62,6 +62,14 @@ fn sh(emu: &Emulator, dir: &Path, script: &str) -> Outcome {
     }
 }
 
+/// The dump d1-fetch wrote, from its one `DATABASE_ID NAME PATH` record (relative to `dir`).
+fn fetched(dir: &Path, o: &Outcome) -> PathBuf {
+    let line = o.stdout.trim_end();
+    let fields: Vec<&str> = line.splitn(3, ' ').collect();
+    assert_eq!(fields.len(), 3, "not one d1-fetch record: {o:?}");
+    dir.join(fields[2])
+}
+
 fn manifest(dump: &str) -> Value {
     serde_json::from_slice(&std::fs::read(format!("{dump}.json")).expect("manifest"))
         .expect("manifest JSON")
@@ -114,17 +122,18 @@ fn get(m: &BTreeMap<String, BTreeMap<String, f64>>, family: &str, db: &str) -> f
 /// Replaces one sample's value in the file, as if an earlier run had written it.
 fn set_sample(path: &Path, family: &str, db: &str, value: &str) {
     let text = std::fs::read_to_string(path).expect("metrics file");
-    let prefix = format!("{family}{{database=\"{db}\"}} ");
+    // `family{database="ID"} V` or `family{database="ID",name="NAME"} V`.
+    let prefix = format!("{family}{{database=\"{db}\"");
     let mut found = false;
     let new: String = text
         .lines()
-        .map(|l| {
-            if l.starts_with(&prefix) {
+        .map(|l| match l.strip_prefix(&prefix) {
+            Some(rest) if rest.starts_with(['}', ',']) => {
                 found = true;
-                format!("{prefix}{value}\n")
-            } else {
-                format!("{l}\n")
+                let labels = l.rsplit_once(' ').map_or(l, |(labels, _)| labels);
+                format!("{labels} {value}\n")
             }
+            _ => format!("{l}\n"),
         })
         .collect();
     assert!(found, "no {prefix} in {text}");
@@ -141,7 +150,7 @@ fn export_time_polls_and_database_size_reach_the_manifest_through_export_wait_js
         "d1-export-start sample | d1-export-wait --json | tee wait.jsonl | d1-fetch -o m/",
     );
     assert_eq!(o.code, 0, "{o:?}");
-    let dump = dir.path().join(o.stdout.trim());
+    let dump = fetched(dir.path(), &o);
     let m = manifest(&dump.display().to_string());
     let wait: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("wait.jsonl")).expect("wait"))
@@ -163,7 +172,7 @@ fn export_time_polls_and_database_size_reach_the_manifest_through_export_wait_js
         "d1-export-start sample | d1-export-wait | d1-fetch -o plain/",
     );
     assert_eq!(o.code, 0, "{o:?}");
-    let m = manifest(&dir.path().join(o.stdout.trim()).display().to_string());
+    let m = manifest(&fetched(dir.path(), &o).display().to_string());
     for field in [
         "export_elapsed_seconds",
         "export_polls",
@@ -190,7 +199,7 @@ fn fetch_metrics_record_a_success_then_a_failure_keeps_the_last_success() {
         &std::fs::metadata(&prom).expect("prom").permissions(),
     );
     assert_eq!(mode & 0o777, 0o644, "node_exporter must be able to read it");
-    let m = manifest(&dir.path().join(o.stdout.trim()).display().to_string());
+    let m = manifest(&fetched(dir.path(), &o).display().to_string());
     let s = scrape(&prom);
     for f in FETCH_FAMILIES {
         assert!(s.contains_key(*f), "{f} missing: {s:?}");
@@ -278,7 +287,7 @@ fn verify_metrics_sit_beside_fetchs_and_a_failed_dump_keeps_the_last_success() {
     for f in FETCH_FAMILIES.iter().chain(VERIFY_FAMILIES) {
         assert!(s.contains_key(*f), "{f} missing: {s:?}");
     }
-    // d1-fetch prints bare paths: d1-verify labels the series from the manifest.
+    // d1-verify labels the series with the database of the record (or of the manifest).
     assert_eq!(get(&s, "d1_backup_rows_restored", &id), rows);
     assert!(rows > 0.0);
     assert_eq!(get(&s, "d1_backup_verify_last_run_success", &id), 1.0);
@@ -363,7 +372,7 @@ fn concurrent_writers_lose_no_series() {
         "d1-export-start sample | d1-export-wait | d1-fetch -o m/",
     );
     assert_eq!(o.code, 0, "{o:?}");
-    let dump = dir.path().join(o.stdout.trim());
+    let dump = fetched(dir.path(), &o);
     // Eight verifications at once (make -j), each under its own database label.
     let children: Vec<_> = (0..8)
         .map(|i| {
@@ -393,7 +402,7 @@ fn a_metrics_path_that_is_not_a_metrics_file_is_refused_and_left_alone() {
         "d1-export-start sample | d1-export-wait | d1-fetch -o m/",
     );
     assert_eq!(o.code, 0, "{o:?}");
-    let dump = dir.path().join(o.stdout.trim());
+    let dump = fetched(dir.path(), &o);
     let before = std::fs::read(&dump).expect("dump");
     let o = tool("d1-verify")
         .arg("--metrics-file")
@@ -455,8 +464,9 @@ fn the_csv_script_turns_a_folder_of_manifests_into_rows_oldest_first() {
 #[test]
 fn the_monitoring_page_runs_the_same_csv_script_as_scripts() {
     let page = std::fs::read_to_string(repo().join("docs/monitoring.md")).expect("page");
+    // The fence may declare more than the file name (`same-as=...`, for the docs harness).
     let start = page
-        .find("```sh file=manifests-to-csv.sh\n")
+        .find("```sh file=manifests-to-csv.sh")
         .expect("the script's block in docs/monitoring.md");
     let body = &page[start..];
     let body = &body[body.find('\n').expect("newline") + 1..];

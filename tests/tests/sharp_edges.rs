@@ -33,14 +33,18 @@ fn the_preflight_refuses_a_database_with_a_virtual_table_and_starts_no_export() 
     let id = emu.db_id("fts");
     let o = start(&emu, &["fts"]);
     assert_eq!(o.code, 1, "{o:?}");
-    assert_eq!(o.stdout, "");
-    assert_one_line_error(
-        &o,
-        &format!(
-            "d1-export-start: error: database fts ({id}): export not started: it holds virtual \
-             table(s) search (fts5); D1 cannot export virtual tables (fts5), and exporting would \
-             fail and lock the database"
-        ),
+    let says = format!(
+        "database fts ({id}): export not started: it holds virtual table(s) search (fts5); D1 \
+         cannot export virtual tables (fts5), and exporting would fail and lock the database"
+    );
+    assert_one_line_error(&o, &format!("d1-export-start: error: {says}"));
+    // The failure record goes down the pipe, naming the database by id and name.
+    assert!(
+        o.stdout
+            .starts_with(&format!("FAIL 1 d1-export-start {id} fts {says}"))
+            && o.stdout_lines().len() == 1,
+        "{:?}",
+        o.stdout
     );
     let state = emu.state();
     assert_eq!(state["requests"]["export-start"], 0, "{state}");
@@ -59,11 +63,21 @@ fn other_databases_on_the_command_line_still_export_when_one_is_refused() {
     );
     let emu = emulator_with_fts(dir.path(), &[]);
     let plain = emu.db_id("plain");
+    let fts = emu.db_id("fts");
     let o = start(&emu, &["fts", "plain"]);
     assert_eq!(o.code, 1, "{o:?}");
     let lines = o.stdout_lines();
-    assert_eq!(lines.len(), 1, "{o:?}");
-    assert!(lines[0].starts_with(&format!("{plain} ")), "{}", lines[0]);
+    assert_eq!(lines.len(), 2, "{o:?}");
+    assert!(
+        lines[0].starts_with(&format!("FAIL 1 d1-export-start {fts} fts database fts ")),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with(&format!("{plain} plain ")),
+        "{}",
+        lines[1]
+    );
     assert_eq!(emu.requests("export-start"), 1);
 }
 
@@ -81,7 +95,14 @@ fn without_preflight_the_export_fails_on_the_virtual_table_then_the_lock_is_exit
         .env_from(&emu)
         .run();
     assert_eq!(waited.code, 1, "{waited:?}");
-    assert_eq!(waited.stdout, "");
+    assert!(
+        waited
+            .stdout
+            .starts_with(&format!("FAIL 1 d1-export-wait {id} fts database "))
+            && waited.stdout_lines().len() == 1,
+        "{:?}",
+        waited.stdout
+    );
     assert!(
         waited
             .stderr
@@ -95,14 +116,15 @@ fn without_preflight_the_export_fails_on_the_virtual_table_then_the_lock_is_exit
     let queries_before = emu.requests("query");
     let again = start(&emu, &["fts"]);
     assert_eq!(again.code, 75, "{again:?}");
-    assert_eq!(again.stdout, "");
-    assert_one_line_error(
-        &again,
-        &format!(
-            "d1-export-start: error: checking database fts ({id}) for virtual tables before \
-             exporting: {BUSY} (HTTP 400: [7500] D1_ERROR: Currently processing a long-running export.)"
-        ),
+    let says = format!(
+        "checking database fts ({id}) for virtual tables before exporting: {BUSY} (HTTP 400: \
+         [7500] D1_ERROR: Currently processing a long-running export.)"
     );
+    assert_eq!(
+        again.stdout,
+        format!("FAIL 75 d1-export-start {id} fts {says}\n")
+    );
+    assert_one_line_error(&again, &format!("d1-export-start: error: {says}"));
     assert_eq!(emu.requests("query"), queries_before + 1);
     assert_eq!(emu.requests("export-start"), 1);
 
@@ -127,7 +149,7 @@ fn a_table_filter_that_leaves_out_the_virtual_table_passes_the_preflight() {
         .run();
     assert_eq!(waited.code, 0, "{waited:?}");
     assert!(
-        waited.stdout.starts_with(&format!("{id} http://")),
+        waited.stdout.starts_with(&format!("{id} fts http://")),
         "{}",
         waited.stdout
     );
@@ -216,7 +238,8 @@ fn import_error(emu: &Emulator, name: &str, file: &str) -> String {
 fn refused_by_d1_only(file: &str, line: u64, why: &str) {
     let strict = verify(&["--d1-compat", file]);
     assert_eq!(strict.code, 1, "{strict:?}");
-    let expected = format!("FAIL {file} line {line}: will not import into D1: {why}");
+    let expected =
+        format!("FAIL 1 d1-verify - - {file}: line {line}: will not import into D1: {why}");
     assert!(
         strict.stdout.starts_with(&expected),
         "{}\nexpected to start with\n{expected}",
@@ -334,7 +357,8 @@ fn an_insert_into_a_table_created_later_fails_at_its_line_and_says_d1_refuses_it
     assert_eq!(o.code, 1, "{o:?}");
     assert!(
         o.stdout.starts_with(&format!(
-            "FAIL {file} line 3: no such table: later (D1's import refuses it too): INSERT INTO later"
+            "FAIL 1 d1-verify - - {file}: line 3: no such table: later (D1's import refuses it \
+             too): INSERT INTO later"
         )),
         "{}",
         o.stdout
@@ -343,7 +367,7 @@ fn an_insert_into_a_table_created_later_fails_at_its_line_and_says_d1_refuses_it
     assert_eq!(strict.code, 1, "{strict:?}");
     assert!(
         strict.stdout.starts_with(&format!(
-            "FAIL {file} line 3: will not import into D1: no such table: later"
+            "FAIL 1 d1-verify - - {file}: line 3: will not import into D1: no such table: later"
         )),
         "{}",
         strict.stdout

@@ -2,8 +2,8 @@
 //! by the real pipeline (d1-emulator → d1-fetch → d1-verify). A fault proxy between the tools
 //! and moto injects what moto will not do by itself (tests/src/s3.rs).
 //!
-//! Until d1-verify writes its verdict into the manifest (contract.md, "verification"), these
-//! tests write it by hand after d1-verify printed OK for the dump.
+//! d1-verify writes its verdict into the manifest (contract.md, "verification"); a build where
+//! it does not yet gets it written here, after d1-verify printed OK for the dump.
 
 use d1_tests::s3::{copy_dump, Fault, FaultProxy, Moto, ACCESS_KEY, SECRET_KEY};
 use d1_tests::*;
@@ -58,10 +58,11 @@ fn fetch_and_verify(emu: &Emulator, name: &str, out: &Path) -> PathBuf {
     let (id, url) = emu.export_url(name);
     let o = tool("d1-fetch")
         .args(["-o", &format!("{}/", out.display())])
-        .stdin(format!("{id} {url}\n"))
+        .stdin(format!("{id} {name} {url}\n"))
         .run();
     assert_eq!(o.code, 0, "{o:?}");
-    let path = PathBuf::from(o.stdout.trim());
+    // `DATABASE_ID NAME PATH`.
+    let path = PathBuf::from(o.stdout.split_whitespace().last().expect("a record"));
     let v = tool("d1-verify").arg(&path).run();
     assert_eq!(v.code, 0, "{v:?}");
     assert!(v.stdout.starts_with("OK "), "{v:?}");
@@ -237,7 +238,10 @@ fn an_upload_interrupted_mid_way_leaves_nothing_and_a_rerun_succeeds() {
         signal(&child, sig);
         let o = wait(child, Duration::from_secs(60));
         assert_eq!(o.code, 130, "signal {sig}: {o:?}");
-        assert_eq!(o.stdout, "", "no record for an interrupted upload");
+        assert!(
+            !o.stdout.contains("s3://"),
+            "no upload record for an interrupted upload: {o:?}"
+        );
         assert!(
             moto.keys("backups", "p/").is_empty(),
             "nothing visible after signal {sig}"
@@ -363,7 +367,7 @@ fn no_record_at_all_is_a_failure_unless_allow_empty() {
         .stdin("")
         .run();
     assert_eq!(o.code, 1, "{o:?}");
-    assert!(o.stderr.contains("no record"), "{}", o.stderr);
+    assert!(o.stderr.contains("on standard input"), "{}", o.stderr);
     let o = s3_tool("d1-upload", &moto.url)
         .args(["--allow-empty", "s3://backups/"])
         .stdin("")
@@ -395,7 +399,7 @@ fn the_round_trip_verify_upload_fetch_verify_is_byte_identical() {
         .run();
     assert_eq!(f.code, 0, "{f:?}");
     assert_no_s3_secret(&f);
-    let got = PathBuf::from(f.stdout.trim());
+    let got = PathBuf::from(f.stdout.split_whitespace().last().unwrap());
     assert_eq!(got, restore.path().join(name_of(&dump)));
     assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&dump).unwrap());
     let m = manifest(&got);

@@ -316,8 +316,19 @@ fn a_sidecar_checksum_mismatch_fails_and_a_match_passes() {
     let o = verify(&[&s(&dump)]);
     assert_eq!(o.code, 1, "{o:?}");
     assert!(
-        o.stdout
-            .starts_with(&format!("FAIL {} checksum mismatch", s(&dump))),
+        o.stdout.starts_with(&format!(
+            "FAIL 1 d1-verify - - {}: checksum mismatch",
+            s(&dump)
+        )),
+        "{o:?}"
+    );
+    // stderr names the dump once (no id or name to name it by).
+    assert_eq!(o.stderr_lines().len(), 1, "{o:?}");
+    assert!(
+        o.stderr.starts_with(&format!(
+            "d1-verify: error: {}: checksum mismatch: ",
+            s(&dump)
+        )),
         "{o:?}"
     );
     assert_eq!(verify(&["--no-checksum", &s(&dump)]).code, 0);
@@ -354,7 +365,7 @@ fn hostile_dumps_are_refused_naming_the_line_and_create_no_file() {
             .args(["--db", &s(&target), &s(&dump)])
             .run();
         assert_eq!(o.code, 1, "{sql}: {o:?}");
-        let want = format!("FAIL {} line {line}: refused: ", s(&dump));
+        let want = format!("FAIL 1 d1-verify - - {}: line {line}: refused: ", s(&dump));
         assert!(o.stdout.starts_with(&want), "{sql}: {}", o.stdout);
         assert!(
             files_in(&work).is_empty(),
@@ -392,7 +403,8 @@ fn failing_statements_are_reported_with_their_line_and_start() {
         assert_eq!(o.code, 1, "{o:?}");
         assert_eq!(o.stdout_lines().len(), 1);
         assert!(
-            o.stdout.starts_with(&format!("FAIL {} {want}", s(&dump))),
+            o.stdout
+                .starts_with(&format!("FAIL 1 d1-verify - - {}: {want}", s(&dump))),
             "{name}: {}",
             o.stdout
         );
@@ -482,15 +494,23 @@ fn bad_inputs_are_exit_2_and_do_not_stop_the_other_dumps() {
     assert_eq!(o.code, 2, "{o:?}");
     let lines = o.stdout_lines();
     assert_eq!(lines.len(), 4);
-    assert_eq!(lines[0], format!("FAIL {} no such file", s(&missing)));
+    assert_eq!(
+        lines[0],
+        format!("FAIL 2 d1-verify - - {}: no such file", s(&missing))
+    );
     assert_eq!(
         lines[1],
         format!(
-            "FAIL {} this is a SQLite database file, not a SQL dump",
+            "FAIL 2 d1-verify - - {}: this is a SQLite database file, not a SQL dump",
             s(&db)
         )
     );
-    assert!(lines[2].contains("is a directory"));
+    assert!(
+        lines[2].starts_with(&format!("FAIL 2 d1-verify - - {}: ", s(dir.path())))
+            && lines[2].contains("is a directory"),
+        "{}",
+        lines[2]
+    );
     assert_eq!(lines[3], format!("OK {} tables=1 rows=0", s(&good)));
 }
 
@@ -510,7 +530,10 @@ fn paths_come_from_stdin_records_and_dump_data_from_dash() {
         .stdin("CREATE TABLE t(a);\nINSERT INTO t VALUES(1);")
         .run();
     assert_eq!(o.code, 1, "{o:?}");
-    assert_eq!(o.stdout, "FAIL - table t has 1 rows, expected at least 2\n");
+    assert_eq!(
+        o.stdout,
+        "FAIL 1 d1-verify - - -: table t has 1 rows, expected at least 2\n"
+    );
     let o = tool("d1-verify")
         .args(["-", "--expect-table", "users"])
         .stdin("PRAGMA defer_foreign_keys=TRUE;")
@@ -621,7 +644,7 @@ fn an_older_emulator_dump_with_infinity_fails_on_its_line() {
     assert_eq!(o.code, 1, "{o:?}");
     assert!(
         o.stdout.starts_with(&format!(
-            "FAIL {} line {line}: no such column: Infinity",
+            "FAIL 1 d1-verify - - {}: line {line}: no such column: Infinity",
             s(&dump)
         )),
         "{}",
@@ -658,4 +681,68 @@ fn an_index_sort_larger_than_its_memory_budget_spills_and_leaves_no_file() {
         "{r}"
     );
     assert!(files_in(&tmp).is_empty(), "left {:?}", files_in(&tmp));
+}
+
+#[test]
+fn the_verdict_is_kept_in_the_manifest_and_a_failure_replaces_an_earlier_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("prod-20261130T000000Z.sql");
+    let text =
+        "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(a);\nINSERT INTO \"t\" VALUES(1);\n";
+    std::fs::write(&dump, text).unwrap();
+    let sha = sha256_hex(text.as_bytes());
+    let name = "prod-20261130T000000Z.sql";
+    std::fs::write(
+        dir.path().join(format!("{name}.sha256")),
+        format!("{sha}  {name}\n"),
+    )
+    .unwrap();
+    let manifest = dir.path().join(format!("{name}.json"));
+    let id = "0f3c5a3e-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
+    std::fs::write(
+        &manifest,
+        json!({"database_id": id, "database_name": "prod", "sha256": sha}).to_string(),
+    )
+    .unwrap();
+    let read = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap()
+    };
+
+    let o = verify(&[&s(&dump)]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.stdout, format!("OK {} tables=1 rows=1\n", s(&dump)));
+    let m = read();
+    let v = &m["verification"];
+    assert_eq!(v["status"], "ok", "{m}");
+    assert_eq!(v["sha256"], sha.as_str(), "the verdict is for these bytes");
+    assert_eq!((&v["tables"], &v["rows"]), (&json!(1), &json!(1)), "{m}");
+    assert_eq!(v["tool"], "d1-verify");
+    assert!(
+        v["verified_at"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{m}"
+    );
+    assert!(v.get("reason").is_none(), "{m}");
+    let checks = v["checks"].as_array().unwrap();
+    assert!(checks.contains(&json!("checksum")) && checks.contains(&json!("restore")));
+    // The rest of the manifest is kept.
+    assert_eq!(
+        (&m["database_id"], &m["database_name"]),
+        (&json!(id), &json!("prod"))
+    );
+
+    // The same bytes fail an expectation: the failed verdict replaces the pass, and the failure
+    // record carries the database the manifest names.
+    let o = verify(&["--expect-table", "missing", &s(&dump)]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        o.stdout
+            .starts_with(&format!("FAIL 1 d1-verify {id} prod {}: ", s(&dump))),
+        "{o:?}"
+    );
+    let v = &read()["verification"];
+    assert_eq!(v["status"], "failed", "{v}");
+    assert!(
+        v["reason"].as_str().is_some_and(|r| r.contains("missing")),
+        "{v}"
+    );
 }

@@ -83,6 +83,14 @@ pub fn get_database(c: &Client, uuid: &str) -> Result<Database> {
     Database::from_json(&ans.result)
 }
 
+/// Creates a database (`POST …/d1/database {"name"}`), for a restore into a new one.
+pub fn create_database(c: &Client, name: &str) -> Result<Database> {
+    let ans = c
+        .post(c.d1_url(), &json!({ "name": name }))
+        .map_err(|e| e.context(format!("creating database {name:?}")))?;
+    Database::from_json(&ans.result)
+}
+
 /// Resolves a UUID or a name to a database. An unknown or ambiguous name is exit 2.
 pub fn resolve(c: &Client, name_or_uuid: &str) -> Result<Database> {
     if is_uuid(name_or_uuid) {
@@ -94,7 +102,10 @@ pub fn resolve(c: &Client, name_or_uuid: &str) -> Result<Database> {
         .filter(|d| d.name == name_or_uuid)
         .collect();
     match found.len() {
-        0 => Err(Error::usage(format!("no database named {name_or_uuid:?}"))),
+        0 => Err(Error::usage(format!(
+            "no database named {name_or_uuid:?}{}",
+            suggest(c, name_or_uuid)
+        ))),
         1 => found
             .into_iter()
             .next()
@@ -108,6 +119,49 @@ pub fn resolve(c: &Client, name_or_uuid: &str) -> Result<Database> {
                 .join(", ")
         ))),
     }
+}
+
+/// `; did you mean "prod-db"?` when the account has databases with close names (a typo in a
+/// crontab is the usual cause); nothing when there are none or the list cannot be read.
+fn suggest(c: &Client, name: &str) -> String {
+    let Ok(all) = list_databases(c, None) else {
+        return String::new();
+    };
+    let mut close: Vec<(usize, String)> = all
+        .into_iter()
+        .map(|d| {
+            (
+                distance(&d.name.to_lowercase(), &name.to_lowercase()),
+                d.name,
+            )
+        })
+        .filter(|(dist, n)| *dist <= (n.chars().count() / 3).max(2))
+        .collect();
+    close.sort();
+    let names: Vec<String> = close
+        .into_iter()
+        .take(3)
+        .map(|(_, n)| format!("{n:?}"))
+        .collect();
+    match names.len() {
+        0 => String::new(),
+        _ => format!("; did you mean {}?", names.join(" or ")),
+    }
+}
+
+/// Levenshtein distance, for the suggestions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// Runs SQL through the `query` endpoint; one entry per statement, each its rows as objects.
@@ -225,6 +279,13 @@ pub fn export(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distance_counts_edits() {
+        assert_eq!(distance("prod-db", "prod-dbb"), 1);
+        assert_eq!(distance("prod-db", "prdo-db"), 2);
+        assert_eq!(distance("", "abc"), 3);
+    }
 
     #[test]
     fn uuids_are_told_from_names() {

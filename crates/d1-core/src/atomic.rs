@@ -57,12 +57,24 @@ impl AtomicFile {
     /// fsync, rename into place (refusing to replace a file that appeared meanwhile unless
     /// `overwrite`), fsync the folder so the rename survives a crash.
     pub fn commit(self, overwrite: bool) -> Result<PathBuf> {
-        let target = self.target.clone();
+        self.sync()?;
+        crate::signal::check()?;
+        let target = self.rename(overwrite)?;
+        sync_dir(&parent_dir(&target))?;
+        Ok(target)
+    }
+
+    /// fsync the data, before any rename of a set of files (see [`commit_set`]).
+    pub fn sync(&self) -> Result<()> {
         self.temp
             .as_file()
             .sync_all()
-            .map_err(|e| Error::io(format!("syncing {}", target.display()), e))?;
-        crate::signal::check()?;
+            .map_err(|e| Error::io(format!("syncing {}", self.target.display()), e))
+    }
+
+    /// Renames into place; no fsync, no signal check (the caller orders a set of renames).
+    fn rename(self, overwrite: bool) -> Result<PathBuf> {
+        let target = self.target.clone();
         let persisted = if overwrite {
             self.temp.persist(&target)
         } else {
@@ -70,14 +82,54 @@ impl AtomicFile {
         };
         persisted.map_err(|e| {
             // `e.file` is dropped here, which removes the temporary file.
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                // A collision, not a broken disk: the same exit code as a target that existed
+                // before the run (docs: 2).
+                return Error::usage(format!(
+                    "{} appeared while this run wrote it (another run at the same time?)",
+                    target.display()
+                ));
+            }
             Error::io(
-                format!("moving the download into place at {}", target.display()),
+                format!("moving the file into place at {}", target.display()),
                 e.error,
             )
         })?;
-        sync_dir(&parent_dir(&target))?;
         Ok(target)
     }
+}
+
+/// Puts a set of files in place that only make sense together (a dump and its sidecars), so
+/// that every crash point leaves either the old complete set or the new one as far as can be:
+/// every file is written and fsynced before the first rename (a full disk or a folder in the
+/// way fails with nothing replaced); no signal is looked at between the renames; the files are
+/// renamed in the order given, so the caller names the dump **last** (a crash in between
+/// leaves sidecars without a dump, never a dump without its checksum). Without `overwrite`, a
+/// collision on the first file fails before anything was renamed.
+pub fn commit_set(files: Vec<AtomicFile>, overwrite: bool) -> Result<Vec<PathBuf>> {
+    for f in &files {
+        f.sync()?;
+    }
+    crate::signal::check()?;
+    let mut done = Vec::new();
+    for f in files {
+        match f.rename(overwrite) {
+            Ok(p) => done.push(p),
+            Err(e) => {
+                // Without overwrite these are ours alone: take them back.
+                if !overwrite {
+                    for p in &done {
+                        let _ = std::fs::remove_file(p);
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+    if let Some(p) = done.first() {
+        sync_dir(&parent_dir(p))?;
+    }
+    Ok(done)
 }
 
 impl Write for AtomicFile {
@@ -104,11 +156,16 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Writes a small file (a sidecar, a manifest, a metrics file) atomically.
 pub fn write_small(target: &Path, contents: &[u8], overwrite: bool) -> Result<()> {
+    small(target, contents, overwrite)?.commit(overwrite)?;
+    Ok(())
+}
+
+/// A small file written to its temporary name, not yet in place (for [`commit_set`]).
+pub fn small(target: &Path, contents: &[u8], overwrite: bool) -> Result<AtomicFile> {
     let mut f = AtomicFile::create(target, overwrite)?;
     f.write_all(contents)
         .map_err(|e| Error::io(format!("writing {}", target.display()), e))?;
-    f.commit(overwrite)?;
-    Ok(())
+    Ok(f)
 }
 
 #[cfg(test)]
@@ -144,5 +201,40 @@ mod tests {
         assert!(e.message.contains("already exists"));
         write_small(&t, b"new", true).unwrap();
         assert_eq!(std::fs::read_to_string(&t).unwrap(), "new");
+    }
+
+    #[test]
+    fn a_set_goes_in_place_in_order_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        let set = |names: &[&str]| -> Vec<AtomicFile> {
+            names
+                .iter()
+                .map(|n| small(&p(n), n.as_bytes(), false).unwrap())
+                .collect()
+        };
+        let done = commit_set(set(&["d.sql.sha256", "d.sql.json", "d.sql"]), false).unwrap();
+        assert_eq!(done.last().unwrap(), &p("d.sql"), "the dump goes last");
+        assert_eq!(std::fs::read_to_string(p("d.sql")).unwrap(), "d.sql");
+
+        // Another run put e.sql in place meanwhile: our sidecars, already renamed, are taken
+        // back, and nothing of ours stays beside the other run's dump.
+        let files = set(&["e.sql.sha256", "e.sql.json", "e.sql"]);
+        std::fs::write(p("e.sql"), "theirs").unwrap();
+        let e = commit_set(files, false).unwrap_err();
+        assert!(
+            e.message.contains("appeared while this run wrote it"),
+            "{}",
+            e.message
+        );
+        assert_eq!(std::fs::read_to_string(p("e.sql")).unwrap(), "theirs");
+        assert!(!p("e.sql.sha256").exists() && !p("e.sql.json").exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".part"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
     }
 }

@@ -16,6 +16,8 @@ pub struct Common {
     pub timeout: Option<Duration>,
     pub token_file: Option<PathBuf>,
     pub retries: u32,
+    /// No input record is not a failure (pipe.rs): for a pipeline that may have nothing to do.
+    pub allow_empty: bool,
 }
 
 impl Default for Common {
@@ -26,25 +28,36 @@ impl Default for Common {
             timeout: None,
             token_file: None,
             retries: Policy::default().retries,
+            allow_empty: false,
         }
     }
 }
 
+/// The help line of `--allow-empty`, for the tools that read records on stdin.
+pub const ALLOW_EMPTY_HELP: &str =
+    "      --allow-empty      no record on stdin is not a failure (by default it is: the step
+                         before died without a word)";
+
 /// The help lines for [`Common`], for each tool's help text.
-pub const COMMON_HELP: &str = "\
-      --json             one JSON object per line on stdout instead of plain records
-      --timeout DUR      deadline for the whole run (90, 90s, 10m, 1h); exit 75 when reached
+pub const COMMON_HELP: &str = concat!(
+    // Not a `\` line continuation: that would eat the first line's indentation.
+    "      --json             one JSON object per line on stdout instead of plain records\n",
+    "      --timeout DUR      deadline for the whole run (90, 90s, 10m, 1h); exit 75 when reached
       --retries N        retries of a failed request before giving up (default 5)
       --token-file PATH  read the API token from PATH instead of CLOUDFLARE_API_TOKEN
   -q, --quiet            no progress line and no informational messages
   -h, --help             print this help
-  -V, --version          print the version";
+  -V, --version          print the version"
+);
 
 impl Common {
     /// Consumes `arg` if it is a common option; `Ok(false)` leaves it to the tool.
     pub fn parse(&mut self, arg: &Arg, parser: &mut lexopt::Parser, help: &str) -> Result<bool> {
         match arg {
-            Long("json") => self.json = true,
+            Long("json") => {
+                self.json = true;
+                crate::pipe::set_json(true);
+            }
             Short('q') | Long("quiet") => {
                 self.quiet = true;
                 crate::msg::set_quiet(true);
@@ -60,6 +73,7 @@ impl Common {
                 })?;
             }
             Long("token-file") => self.token_file = Some(parser.value()?.into()),
+            Long("allow-empty") => self.allow_empty = true,
             Long("token") => return Err(Error::usage(
                 "the token is not taken from the command line (other users can read it in ps); \
                      set CLOUDFLARE_API_TOKEN or use --token-file",
@@ -103,7 +117,9 @@ pub fn unexpected(arg: Arg) -> Error {
 
 /// Runs a tool: sets its name for messages, installs the signal handlers, prints the final
 /// error (redacted, one line) and exits with the code design.md gives it. `run` returns the
-/// worst outcome of the records it handled, having reported each failure itself.
+/// worst outcome of the records it handled, having reported each failure itself. An error that
+/// ends the whole run also goes down the pipe as a failure record (pipe.rs), so that the last
+/// tool of a pipeline under plain `sh` exits with this class, not 0.
 pub fn main(tool: &'static str, run: impl FnOnce() -> Result<ExitCode>) -> ! {
     crate::msg::set_tool(tool);
     crate::signal::install();
@@ -111,12 +127,19 @@ pub fn main(tool: &'static str, run: impl FnOnce() -> Result<ExitCode>) -> ! {
         Ok(code) => code,
         // stdout closed by the reader (`| head`): end quietly.
         Err(e) if e.code == ExitCode::Ok => ExitCode::Ok,
+        Err(e) if e.is_reported() => e.code,
         Err(e) => {
             crate::msg::error(&e.message);
+            // Best effort: stdout may be the very thing that failed.
+            let _ = crate::pipe::Failure::of(&e, None).emit();
             e.code
         }
     };
     let code = if crate::signal::interrupted() {
+        if code != ExitCode::Interrupted {
+            // The run ended normally around the signal: the pipe still hears of it.
+            let _ = crate::pipe::Failure::of(&Error::interrupted(), None).emit();
+        }
         ExitCode::Interrupted
     } else {
         code

@@ -19,7 +19,9 @@ const MAX_API_BODY: u64 = 64 * 1024 * 1024;
 /// The hint a 403 on a D1 endpoint carries: a read-only token's error looks like a wrong
 /// account id (d1-api.md, "Auth").
 pub const D1_EDIT_HINT: &str =
-    "the API token needs the D1 Edit permission, even for export; a read-only token gets this error too";
+    "the API token needs the D1 Edit permission, even for export, and CLOUDFLARE_ACCOUNT_ID must \
+     be the account that owns the database: D1 answers a read-only token and a wrong account id \
+     alike";
 
 /// An agent with the settings every tool shares: HTTP errors as responses (so that the
 /// envelope is read), no redirects carrying credentials, the given per-call timeout.
@@ -73,16 +75,20 @@ pub struct Client {
     d1_url: String,
     policy: Policy,
     deadline: Deadline,
+    /// The account's request budget on this host (budget.rs).
+    budget: Option<crate::budget::Budget>,
 }
 
 impl Client {
     pub fn new(cfg: &Config, policy: Policy, deadline: Deadline) -> Client {
+        let per_5m = crate::budget::per_5m().unwrap_or(crate::budget::DEFAULT_PER_5M);
         Client {
             agent: agent(None),
             auth: format!("Bearer {}", cfg.token),
             d1_url: cfg.d1_url(),
             policy,
             deadline,
+            budget: crate::budget::Budget::for_account(&cfg.base_url, &cfg.account_id, per_5m),
         }
     }
 
@@ -112,6 +118,9 @@ impl Client {
             crate::signal::check()?;
             if self.deadline.expired() {
                 return Err(Error::temporary("deadline reached (--timeout)"));
+            }
+            if let Some(b) = &self.budget {
+                b.take()?;
             }
             let timeout = self.deadline.cap(REQUEST_TIMEOUT);
             let (problem, retry_after) = match self

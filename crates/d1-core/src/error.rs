@@ -24,6 +24,20 @@ impl ExitCode {
         self as i32
     }
 
+    /// The class a number names (a failure record's EXIT field).
+    pub fn from_code(n: i32) -> Option<ExitCode> {
+        [
+            ExitCode::Ok,
+            ExitCode::Failed,
+            ExitCode::Usage,
+            ExitCode::Credentials,
+            ExitCode::Temporary,
+            ExitCode::Interrupted,
+        ]
+        .into_iter()
+        .find(|c| c.code() == n)
+    }
+
     /// Which of two outcomes a multi-record run reports: the one that most needs a human.
     /// A permanent failure outranks a temporary one (a retry later will not fix it).
     pub fn worst(self, other: ExitCode) -> ExitCode {
@@ -75,6 +89,16 @@ impl Error {
     }
     pub fn interrupted() -> Error {
         Error::new(ExitCode::Interrupted, "interrupted")
+    }
+
+    /// An error whose message is already on stderr (and whose failure record, if any, went
+    /// out or could not): it ends the run with its code and nothing more is printed.
+    pub fn reported(code: ExitCode) -> Error {
+        Error::new(code, "")
+    }
+
+    pub fn is_reported(&self) -> bool {
+        self.message.is_empty() && self.code != ExitCode::Ok
     }
 
     /// Prefixes what was being done: `fetching URL: connection refused`.

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod argv;
 pub mod atomic;
+pub mod budget;
 pub mod busy;
 pub mod cli;
 pub mod client;
@@ -13,8 +14,10 @@ pub mod error;
 pub mod export;
 pub mod fuzzing;
 pub mod import;
+pub mod manifest;
 pub mod metrics;
 pub mod msg;
+pub mod pipe;
 pub mod record;
 pub mod redact;
 pub mod retry;

@@ -29,6 +29,8 @@ pub struct Family {
 /// The label every series carries: the database id, or `unknown` when the input did not say.
 pub const LABEL: &str = "database";
 pub const UNKNOWN: &str = "unknown";
+/// The database's name, beside its id when known: dashboards and alerts speak of names.
+pub const NAME_LABEL: &str = "name";
 
 /// A metrics file is small; anything bigger was not written by us (a dump given by mistake):
 /// refuse it rather than read gigabytes and overwrite it.
@@ -49,12 +51,16 @@ pub fn update(
     path: &Path,
     owned: &[Family],
     database: &str,
+    name: Option<&str>,
     values: &[(&str, Option<f64>)],
 ) -> Result<()> {
     let what = || format!("metrics file {}", path.display());
     let _lock = lock(path).ctx(what)?;
     let old = read(path).ctx(what)?;
     let mut file = parse(&old, owned).ctx(what)?;
+    if let Some(n) = name.filter(|n| !n.is_empty()) {
+        file.names.insert(database.to_string(), n.to_string());
+    }
     for (name, value) in values {
         let series = file.owned.entry((*name).to_string()).or_default();
         match value {
@@ -120,6 +126,8 @@ struct Parsed {
     foreign: Vec<String>,
     /// family -> database -> value.
     owned: BTreeMap<String, BTreeMap<String, f64>>,
+    /// database -> name, for the `name` label.
+    names: BTreeMap<String, String>,
 }
 
 fn parse(text: &str, owned: &[Family]) -> Result<Parsed> {
@@ -162,11 +170,17 @@ fn parse(text: &str, owned: &[Family]) -> Result<Parsed> {
             p.foreign.push(line.to_string());
             continue;
         }
-        let database = labels
-            .into_iter()
-            .find(|(k, _)| k == LABEL)
-            .map(|(_, v)| v)
-            .ok_or_else(|| bad(&format!("{name} without a {LABEL} label")))?;
+        let label = |key: &str| {
+            labels
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let database =
+            label(LABEL).ok_or_else(|| bad(&format!("{name} without a {LABEL} label")))?;
+        if let Some(n) = label(NAME_LABEL) {
+            p.names.insert(database.clone(), n);
+        }
         p.owned
             .entry(name.to_string())
             .or_default()
@@ -189,8 +203,12 @@ impl Parsed {
             out.push_str(&format!("# HELP {} {}\n", fam.name, escape_help(fam.help)));
             out.push_str(&format!("# TYPE {} gauge\n", fam.name));
             for (db, v) in series {
+                let name = match self.names.get(db) {
+                    Some(n) => format!(",{NAME_LABEL}=\"{}\"", escape_label(n)),
+                    None => String::new(),
+                };
                 out.push_str(&format!(
-                    "{}{{{LABEL}=\"{}\"}} {}\n",
+                    "{}{{{LABEL}=\"{}\"{name}}} {}\n",
                     fam.name,
                     escape_label(db),
                     format_value(*v)
@@ -308,6 +326,7 @@ mod tests {
             &p,
             &[A, B],
             "db1",
+            None,
             &[("t_a", Some(5.0)), ("t_b", Some(1.0))],
         )
         .unwrap();
@@ -315,10 +334,11 @@ mod tests {
             &p,
             &[A, B],
             "db2",
+            None,
             &[("t_a", Some(7.5)), ("t_b", Some(1.0))],
         )
         .unwrap();
-        update(&p, &[A, B], "db1", &[("t_b", Some(0.0))]).unwrap();
+        update(&p, &[A, B], "db1", None, &[("t_b", Some(0.0))]).unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(
             text,
@@ -333,9 +353,9 @@ mod tests {
     fn another_writers_families_are_kept_verbatim() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("d1.prom");
-        update(&p, &[C], "x", &[("u_c", Some(3.0))]).unwrap();
-        update(&p, &[A], "x", &[("t_a", Some(1.0))]).unwrap();
-        update(&p, &[C], "x", &[("u_c", Some(4.0))]).unwrap();
+        update(&p, &[C], "x", None, &[("u_c", Some(3.0))]).unwrap();
+        update(&p, &[A], "x", None, &[("t_a", Some(1.0))]).unwrap();
+        update(&p, &[C], "x", None, &[("u_c", Some(4.0))]).unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.contains("t_a{database=\"x\"} 1\n"), "{text}");
         assert!(text.contains("u_c{database=\"x\"} 4\n"), "{text}");
@@ -347,8 +367,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("d1.prom");
         let db = "we\"ird\\db\nx";
-        update(&p, &[A, B], db, &[("t_a", Some(1.0)), ("t_b", Some(2.0))]).unwrap();
-        update(&p, &[A, B], db, &[("t_a", None)]).unwrap();
+        update(
+            &p,
+            &[A, B],
+            db,
+            None,
+            &[("t_a", Some(1.0)), ("t_b", Some(2.0))],
+        )
+        .unwrap();
+        update(&p, &[A, B], db, None, &[("t_a", None)]).unwrap();
         let parsed = parse(&std::fs::read_to_string(&p).unwrap(), &[A, B]).unwrap();
         assert!(!parsed.owned.contains_key("t_a"));
         assert_eq!(parsed.owned["t_b"][db], 2.0);
@@ -359,7 +386,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("dump.sql");
         std::fs::write(&p, "CREATE TABLE t(a);\n").unwrap();
-        let e = update(&p, &[A], "x", &[("t_a", Some(1.0))]).unwrap_err();
+        let e = update(&p, &[A], "x", None, &[("t_a", Some(1.0))]).unwrap_err();
         assert!(e.message.contains("line 1"), "{}", e.message);
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "CREATE TABLE t(a);\n");
         let e = parse("t_a{database=\"x\"} oops\n", &[A]).unwrap_err();
@@ -373,5 +400,18 @@ mod tests {
         assert_eq!(rest.trim(), "3 123");
         assert_eq!(metric_name_len("node_x{"), 6);
         assert_eq!(metric_name_len("9x"), 0);
+    }
+
+    #[test]
+    fn the_name_label_travels_beside_the_id_and_survives_a_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.prom");
+        update(&p, &[A], "id-1", Some("prod db"), &[("t_a", Some(1.0))]).unwrap();
+        update(&p, &[A], "id-1", None, &[("t_a", Some(2.0))]).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.contains("t_a{database=\"id-1\",name=\"prod db\"} 2\n"),
+            "{text}"
+        );
     }
 }

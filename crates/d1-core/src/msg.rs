@@ -40,8 +40,10 @@ fn emit(label: &str, ansi: &str, text: &str) {
     } else {
         format!("{label}: ")
     };
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{}: {label}{text}", tool());
+    // One write of one whole line: under `make -j` several tools share one log, and a
+    // message written in pieces interleaves with theirs.
+    let line = format!("{}: {label}{text}\n", tool());
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 pub fn error(text: &str) {
@@ -99,7 +101,8 @@ impl Progress {
         }
         self.last = Some(now);
         let line = crate::redact::redact(&text());
-        let _ = write!(std::io::stderr().lock(), "\r\x1b[K{}: {line}", tool());
+        let line = format!("\r\x1b[K{}: {line}", tool());
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
         PROGRESS_SHOWN.store(true, Ordering::Relaxed);
     }
 

@@ -9,12 +9,16 @@ use std::io::{BufRead, Write};
 pub const MAX_LINE: usize = 64 * 1024;
 
 /// One parsed input line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Record {
     /// 1-based line number, for messages.
     pub line: usize,
     pub database: Option<String>,
+    /// The database's name, travelling with its id to file names, manifests and messages.
+    pub name: Option<String>,
     pub value: String,
+    /// The whole line when it was the previous tool's `--json` object (for its other fields).
+    pub json: Option<serde_json::Value>,
 }
 
 /// Reads lines of at most [`MAX_LINE`] bytes; a longer line is skipped without being held in
@@ -104,7 +108,8 @@ impl<R: BufRead> Iterator for Lines<R> {
     }
 }
 
-/// Parses `VALUE` or `DATABASE_ID VALUE`. `what` names the value for messages ("bookmark").
+/// Parses `VALUE`, `DATABASE_ID VALUE` or `DATABASE_ID NAME VALUE` (`-` for an unknown name).
+/// `what` names the value for messages ("bookmark").
 pub fn parse(line: usize, text: &str, what: &str) -> Result<Record> {
     if text.trim().is_empty() {
         return Err(Error::usage(format!(
@@ -121,20 +126,29 @@ pub fn parse(line: usize, text: &str, what: &str) -> Result<Record> {
     match fields.as_slice() {
         [value] => Ok(Record {
             line,
-            database: None,
             value: value.to_string(),
+            ..Record::default()
         }),
         [db, value] => Ok(Record {
             line,
             database: Some(db.to_string()),
             value: value.to_string(),
+            ..Record::default()
         }),
-        _ => Err(Error::usage(format!(
-            "line {line}: expected 'DATABASE_ID {}' or '{}', got {} fields",
-            what.to_uppercase().replace(' ', "_"),
-            what.to_uppercase().replace(' ', "_"),
-            fields.len()
-        ))),
+        [db, name, value] => Ok(Record {
+            line,
+            database: Some(db.to_string()),
+            name: (*name != "-").then(|| name.to_string()),
+            value: value.to_string(),
+            ..Record::default()
+        }),
+        _ => {
+            let v = what.to_uppercase().replace(' ', "_");
+            Err(Error::usage(format!(
+                "line {line}: expected 'DATABASE_ID NAME {v}', 'DATABASE_ID {v}' or '{v}', got {} fields",
+                fields.len()
+            )))
+        }
     }
 }
 
@@ -184,13 +198,15 @@ mod tests {
     }
 
     #[test]
-    fn three_fields_name_the_line() {
-        let e = parse(7, "a b c", "signed URL").unwrap_err();
+    fn four_fields_name_the_line() {
+        let e = parse(7, "a b c d", "signed URL").unwrap_err();
         assert_eq!(e.code, ExitCode::Usage);
         assert_eq!(
             e.message,
-            "line 7: expected 'DATABASE_ID SIGNED_URL' or 'SIGNED_URL', got 3 fields"
+            "line 7: expected 'DATABASE_ID NAME SIGNED_URL', 'DATABASE_ID SIGNED_URL' or 'SIGNED_URL', got 4 fields"
         );
+        let r = parse(8, "id prod-db u", "signed URL").unwrap();
+        assert_eq!(r.name.as_deref(), Some("prod-db"));
     }
 
     #[test]

@@ -10,16 +10,27 @@ use std::sync::LazyLock;
 static HELP: LazyLock<String> = LazyLock::new(|| {
     format!(
         "\
-d1-export-start: start a D1 export for each database, print `DATABASE_ID BOOKMARK` lines
+d1-export-start: start a D1 export for each database, print `DATABASE_ID NAME BOOKMARK` lines
 
 USAGE:
     d1-export-start [OPTIONS] [DATABASE...]
+    d1-export-start [OPTIONS] --all [--exclude PATTERN]...
 
 A DATABASE is a UUID or a name (names are looked up through the API). With none, the
 database is D1_DATABASE_ID. Pipe the output into d1-export-wait at once: an export that is
-not polled is cancelled by D1, so a bookmark cannot be kept for later.
+not polled is cancelled by D1, so a bookmark cannot be kept for later. A database that cannot
+be started gets a failure record (`FAIL EXIT d1-export-start ID NAME REASON`) that the next
+tools pass on; the others still start.
 
 OPTIONS:
+      --all              every database of the account (the list endpoint, paged); implies
+                         --exclude-virtual
+      --exclude PATTERN  leave out databases whose name matches PATTERN (`*` and `?` globs) or
+                         whose id is PATTERN (repeatable)
+      --exclude-table T  leave out table T (a glob), with its indexes and triggers (repeatable)
+      --exclude-virtual  leave out virtual tables (fts5, which D1 cannot export), their shadow
+                         tables and the triggers that feed them, and export the rest; each is
+                         named on stderr
       --no-data          export the schema only
       --no-schema        export the rows only (INSERT statements)
       --table T          export table T only (repeatable; default: all tables)
@@ -50,6 +61,11 @@ pub struct Args {
     pub size_warn_percent: f64,
     /// Read the schema first and refuse databases with virtual tables (preflight.rs).
     pub preflight: bool,
+    /// `--all`: every database of the account.
+    pub all: bool,
+    pub exclude: Vec<String>,
+    pub exclude_tables: Vec<String>,
+    pub exclude_virtual: bool,
 }
 
 pub fn parse() -> Result<Args> {
@@ -63,6 +79,10 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
         dump: DumpOptions::default(),
         size_warn_percent: crate::size::DEFAULT_WARN_PERCENT,
         preflight: true,
+        all: false,
+        exclude: Vec::new(),
+        exclude_tables: Vec::new(),
+        exclude_virtual: false,
     };
     let mut p = lexopt::Parser::from_args(argv);
     while let Some(arg) = p.next()? {
@@ -75,6 +95,12 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             Long("no-data") => a.dump.no_data = true,
             Long("no-schema") => a.dump.no_schema = true,
             Long("no-preflight") => a.preflight = false,
+            Long("all") => a.all = true,
+            Long("exclude") => a.exclude.push(nonempty("--exclude", p.value()?.string()?)?),
+            Long("exclude-table") => a
+                .exclude_tables
+                .push(nonempty("--exclude-table", p.value()?.string()?)?),
+            Long("exclude-virtual") => a.exclude_virtual = true,
             Long("table") => {
                 let t: String = p.value()?.string()?;
                 if t.is_empty() {
@@ -104,6 +130,30 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             _ => return Err(cli::unexpected(arg)),
         }
     }
+    if a.common.allow_empty {
+        return Err(Error::usage(
+            "--allow-empty: d1-export-start reads no records (it starts the databases it is given)",
+        ));
+    }
+    if a.all && !a.databases.is_empty() {
+        return Err(Error::usage(
+            "--all and database names together: give one or the other (--exclude leaves some out)",
+        ));
+    }
+    a.exclude_virtual |= a.all;
+    let leaves_out = !a.exclude_tables.is_empty() || a.exclude_virtual;
+    if leaves_out && !a.dump.tables.is_empty() {
+        return Err(Error::usage(
+            "--table names what to export; --exclude-table and --exclude-virtual what to leave \
+             out: give one or the other",
+        ));
+    }
+    if leaves_out && !a.preflight {
+        return Err(Error::usage(
+            "--exclude-table and --exclude-virtual (and --all) read the schema: they do not go \
+             with --no-preflight",
+        ));
+    }
     // wrangler refuses the pair too: an export of neither schema nor data is empty.
     if a.dump.no_data && a.dump.no_schema {
         return Err(Error::usage(
@@ -111,6 +161,13 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
         ));
     }
     Ok(a)
+}
+
+fn nonempty(flag: &str, v: String) -> Result<String> {
+    if v.trim().is_empty() {
+        return Err(Error::usage(format!("{flag}: the value is empty")));
+    }
+    Ok(v)
 }
 
 #[cfg(test)]
@@ -130,6 +187,31 @@ mod tests {
         assert_eq!(a.size_warn_percent, 80.0);
         assert!(a.preflight, "the preflight is on by default");
         assert!(!parse(&["--no-preflight", "db"]).unwrap().preflight);
+    }
+
+    #[test]
+    fn all_excludes_and_their_conflicts() {
+        let a = parse(&["--all", "--exclude", "tmp-*", "--exclude-table", "log"]).unwrap();
+        assert!(
+            a.all && a.exclude_virtual,
+            "--all implies --exclude-virtual"
+        );
+        assert_eq!(
+            (a.exclude.as_slice(), a.exclude_tables.as_slice()),
+            (&["tmp-*".to_string()][..], &["log".to_string()][..])
+        );
+        for bad in [
+            &["--all", "db"][..],
+            &["--exclude-table", "a", "--table", "b", "db"],
+            &["--exclude-virtual", "--no-preflight", "db"],
+            &["--exclude", "", "db"],
+        ] {
+            assert_eq!(
+                parse(bad).unwrap_err().code,
+                d1_core::ExitCode::Usage,
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

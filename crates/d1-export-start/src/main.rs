@@ -2,6 +2,7 @@
 //! `DATABASE_ID BOOKMARK` line per database, flushed at once, for d1-export-wait to poll.
 
 mod args;
+mod exclude;
 mod preflight;
 mod size;
 mod start;

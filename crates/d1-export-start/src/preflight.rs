@@ -10,7 +10,7 @@ use d1_core::{Error, Result};
 use serde_json::Value;
 
 /// The schema query: `sqlite_schema` is readable through D1's query endpoint.
-pub const SCHEMA_SQL: &str = "SELECT type, name, sql FROM sqlite_schema";
+pub const SCHEMA_SQL: &str = "SELECT type, name, tbl_name, sql FROM sqlite_schema";
 
 /// A virtual table of the database: its name and module (`fts5`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,15 +19,19 @@ pub struct VirtualTable {
     pub module: String,
 }
 
-/// Reads the schema of `uuid` and returns the virtual tables an export of `tables` (empty: all)
-/// would meet. An API failure (busy database included) is returned as such.
-pub fn check(c: &Client, uuid: &str, tables: &[String]) -> Result<Vec<VirtualTable>> {
+/// Reads the schema of `uuid`: one object per `sqlite_schema` row (type, name, tbl_name, sql).
+/// An API failure (busy database included) is returned as such.
+pub fn schema(c: &Client, uuid: &str) -> Result<Vec<Value>> {
     let stmts = api::query(c, uuid, SCHEMA_SQL, &[])?;
-    let rows = stmts
+    stmts
         .into_iter()
         .next()
-        .ok_or_else(|| Error::failed("the schema query answered no result"))?;
-    Ok(blocking(&rows, tables))
+        .ok_or_else(|| Error::failed("the schema query answered no result"))
+}
+
+/// Whether `sql` creates a virtual table.
+pub fn is_virtual(sql: &str) -> bool {
+    module_of(sql).is_some()
 }
 
 /// The virtual tables among `rows` (objects with `type`, `name`, `sql`) that an export of
@@ -81,7 +85,8 @@ pub fn refusal(label: &str, found: &[VirtualTable]) -> String {
         "database {label}: export not started: it holds virtual table(s) {}; D1 cannot export \
          virtual tables (fts5), and exporting would fail and lock the database (every query \
          refused with \"Currently processing a long-running export\") until D1 times the export \
-         out; export the other tables with --table, or skip this check with --no-preflight",
+         out; export the rest with --exclude-virtual (or name tables with --table), or skip this \
+         check with --no-preflight",
         list.join(", ")
     )
 }

@@ -6,13 +6,25 @@
 use crate::args::Args;
 use d1_core::api::{self, Database, Status};
 use d1_core::client::Client;
+use d1_core::pipe::{self, Failure, Tally};
 use d1_core::{msg, record, Error, ExitCode, Result};
 use serde_json::json;
 
-/// Starts every database's export in the order given. A database that fails is reported and
-/// the others still start; the result is the worst outcome.
+/// Starts every database's export in the order given. A database that fails gets a failure
+/// record on stdout (pipe.rs) and the others still start; the result is the worst outcome.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let databases = if args.databases.is_empty() {
+    let (_cfg, client) = args.common.client()?;
+    let databases = if args.all {
+        // The whole account, in the list's order; the ids, so that nothing is looked up twice.
+        let all = api::list_databases(&client, None)?;
+        if all.is_empty() {
+            msg::warn("--all: the account has no databases");
+        }
+        all.into_iter()
+            .filter(|d| !crate::exclude::database_excluded(&args.exclude, &d.name, &d.uuid))
+            .map(|d| d.uuid)
+            .collect()
+    } else if args.databases.is_empty() {
         match d1_core::config::default_database() {
             Some(d) => vec![d],
             None => {
@@ -22,32 +34,40 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     } else {
-        args.databases.clone()
+        args.databases
+            .iter()
+            .filter(|d| !crate::exclude::database_excluded(&args.exclude, d, d))
+            .cloned()
+            .collect()
     };
-    let (_cfg, client) = args.common.client()?;
     let mut started: Vec<String> = Vec::new();
-    let mut worst = ExitCode::Ok;
-    for name in &databases {
+    let mut tally = Tally::default();
+    for given in &databases {
         d1_core::signal::check()?;
-        match start_one(&client, name, &args, &mut started) {
+        let mut db = None;
+        let outcome = api::resolve(&client, given).and_then(|d| {
+            db = Some(d.clone());
+            start_one(&client, &d, &args, &mut started)
+        });
+        match outcome {
             Ok(()) => {}
-            // A closed stdout, a bad token or a signal ends the run: the token that failed for
-            // one database fails for all, and nobody reads what we would print.
-            Err(e)
-                if matches!(
-                    e.code,
-                    ExitCode::Ok | ExitCode::Credentials | ExitCode::Interrupted
-                ) =>
-            {
-                return Err(e)
-            }
+            // A closed stdout or a signal ends the run: nobody reads what we would print.
+            Err(e) if pipe::ends_run(&e) => return Err(e),
             Err(e) => {
-                msg::error(&e.message);
-                worst = worst.worst(e.code);
+                let mut f = Failure::of(&e, None);
+                match db {
+                    Some(d) => {
+                        f.database_id = Some(d.uuid);
+                        f.name = (!d.name.is_empty()).then_some(d.name);
+                    }
+                    None if api::is_uuid(given) => f.database_id = Some(given.clone()),
+                    None => f.name = Some(given.clone()),
+                }
+                tally.fail_with(f)?;
             }
         }
     }
-    Ok(worst)
+    Ok(tally.worst())
 }
 
 fn label(db: &Database) -> String {
@@ -58,40 +78,55 @@ fn label(db: &Database) -> String {
     }
 }
 
-fn start_one(c: &Client, name: &str, args: &Args, started: &mut Vec<String>) -> Result<()> {
-    let db = api::resolve(c, name)?;
+fn start_one(c: &Client, db: &Database, args: &Args, started: &mut Vec<String>) -> Result<()> {
     if started.contains(&db.uuid) {
         // A second start would join the running export and print its bookmark twice; two
         // waiters polling one export race each other for the bookmark.
         msg::warn(&format!(
             "database {} is given more than once; exporting it once",
-            label(&db)
+            label(db)
         ));
         return Ok(());
     }
-    if let Some(w) = crate::size::warning(&db, args.size_warn_percent) {
+    if let Some(w) = crate::size::warning(db, args.size_warn_percent) {
         msg::warn(&w);
     }
+    let mut dump = args.dump.clone();
     if args.preflight {
-        let found = crate::preflight::check(c, &db.uuid, &args.dump.tables).map_err(|e| {
+        let schema = crate::preflight::schema(c, &db.uuid).map_err(|e| {
             e.context(format!(
                 "checking database {} for virtual tables before exporting",
-                label(&db)
+                label(db)
             ))
         })?;
+        let (keep, left_out) =
+            crate::exclude::tables_for(&schema, &args.exclude_tables, args.exclude_virtual);
+        if let Some(keep) = keep {
+            msg::warn(&format!(
+                "database {}: leaving out of the export: {}",
+                label(db),
+                left_out.join(", ")
+            ));
+            if keep.is_empty() {
+                return Err(Error::usage(format!(
+                    "database {}: nothing left to export once {} are left out",
+                    label(db),
+                    left_out.join(", ")
+                )));
+            }
+            dump.tables = keep;
+        }
+        let found = crate::preflight::blocking(&schema, &dump.tables);
         if !found.is_empty() {
-            return Err(Error::failed(crate::preflight::refusal(
-                &label(&db),
-                &found,
-            )));
+            return Err(Error::failed(crate::preflight::refusal(&label(db), &found)));
         }
     }
-    let ans = api::export(c, &db.uuid, None, &args.dump)
-        .map_err(|e| e.context(format!("starting the export of database {}", label(&db))))?;
+    let ans = api::export(c, &db.uuid, None, &dump)
+        .map_err(|e| e.context(format!("starting the export of database {}", label(db))))?;
     if ans.status == Status::Error {
         return Err(Error::failed(format!(
             "export of database {} failed: {}",
-            label(&db),
+            label(db),
             d1_core::export::describe_failure(&ans)
         )));
     }
@@ -99,7 +134,7 @@ fn start_one(c: &Client, name: &str, args: &Args, started: &mut Vec<String>) -> 
     d1_core::export::check_bookmark(&bookmark).map_err(|e| {
         Error::failed(format!(
             "export of database {} started without a usable bookmark: {}",
-            label(&db),
+            label(db),
             e.message
         ))
     })?;
@@ -113,6 +148,6 @@ fn start_one(c: &Client, name: &str, args: &Args, started: &mut Vec<String>) -> 
             "file_size": db.file_size,
         }))
     } else {
-        record::emit(&[&db.uuid, &bookmark])
+        record::emit(&[&db.uuid, &pipe::safe_field(&db.name), &bookmark])
     }
 }

@@ -1,7 +1,7 @@
 //! Command line of d1-export-wait: a plain lexopt loop into [`Args`], the help text beside it.
 
 use d1_core::argv::OwnedArg;
-use d1_core::cli::{self, Common, COMMON_HELP};
+use d1_core::cli::{self, Common, ALLOW_EMPTY_HELP, COMMON_HELP};
 use d1_core::{Error, Result};
 use lexopt::prelude::*;
 use std::sync::LazyLock;
@@ -9,20 +9,23 @@ use std::sync::LazyLock;
 static HELP: LazyLock<String> = LazyLock::new(|| {
     format!(
         "\
-d1-export-wait: poll D1 exports until done, print `DATABASE_ID SIGNED_URL` lines
+d1-export-wait: poll D1 exports until done, print `DATABASE_ID NAME SIGNED_URL` lines
 
 USAGE:
     d1-export-start DB... | d1-export-wait [OPTIONS]
     d1-export-wait [OPTIONS] BOOKMARK
 
-Reads `DATABASE_ID BOOKMARK` or bare `BOOKMARK` lines from stdin (or one bookmark given as an
-argument) and polls each export, several at once, printing each signed URL as soon as it is
-ready. A bare bookmark belongs to --database, else D1_DATABASE_ID. Bookmarks are perishable:
-D1 cancels an export nobody polls, so pipe d1-export-start into d1-export-wait at once.
+Reads `DATABASE_ID NAME BOOKMARK` lines (or `DATABASE_ID BOOKMARK`, bare `BOOKMARK`, or
+d1-export-start --json) from stdin, or one bookmark given as an argument, and polls each export,
+several at once, printing each signed URL as soon as it is ready. A bare bookmark belongs to
+--database, else D1_DATABASE_ID. Failure records from upstream are passed on, and the exit status
+counts them. Bookmarks are perishable: D1 cancels an export nobody polls, so pipe
+d1-export-start into d1-export-wait at once.
 
 OPTIONS:
       --database DB      database (UUID or name) of bare bookmarks
   -j, --jobs N           exports polled at the same time (default 4, at most 32)
+{ALLOW_EMPTY_HELP}
 {COMMON_HELP}
 
 ENVIRONMENT:
@@ -31,7 +34,8 @@ ENVIRONMENT:
 EXIT CODES:
     0 ok, 1 failed (export error, export cancelled or unknown), 2 usage or bad input,
     3 credentials, 75 temporary (--timeout or retries used up), 130 interrupted.
-    With several exports, the worst outcome.
+    With several exports, the worst outcome, failures passed on from upstream included; no
+    record at all on stdin is 1 (unless --allow-empty).
 "
     )
 });

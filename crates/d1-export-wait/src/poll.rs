@@ -104,7 +104,8 @@ fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
         Status::Running => {
             let elapsed = first.elapsed().as_secs();
             let text = job.last_message.clone().unwrap_or_else(|| "running".into());
-            lock(&ctx.progress).update(|| format!("{}: {text}, {elapsed}s", short(uuid)));
+            let who = job.name.as_deref().unwrap_or_else(|| short(uuid));
+            lock(&ctx.progress).update(|| format!("{who}: {text}, {elapsed}s"));
             Ok(false)
         }
         Status::Error => Err(Error::failed(format!(
@@ -123,6 +124,7 @@ fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
             let out = if ctx.json {
                 record::emit_json(&json!({
                     "database_id": uuid,
+                    "database_name": job.name,
                     "bookmark": job.given_bookmark,
                     "filename": ans.filename,
                     "signed_url": url,
@@ -131,7 +133,11 @@ fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
                     "file_size": ctx.file_size(&job.database, uuid),
                 }))
             } else {
-                record::emit(&[uuid, url])
+                let name = job
+                    .name
+                    .as_deref()
+                    .map_or("-".into(), d1_core::pipe::safe_field);
+                record::emit(&[uuid, &name, url])
             };
             out.map(|()| true)
         }
@@ -145,7 +151,10 @@ fn short(uuid: &str) -> &str {
 
 /// Puts a failure in words a user can act on, naming the database.
 fn explain(e: Error, ctx: &Ctx, job: &Job, uuid: &str) -> Error {
-    let db = format!("database {uuid}");
+    let db = match job.name.as_deref() {
+        Some(n) if n != uuid => format!("database {n} ({uuid})"),
+        _ => format!("database {uuid}"),
+    };
     match e.code {
         ExitCode::Ok | ExitCode::Interrupted => e,
         ExitCode::Temporary

@@ -4,11 +4,12 @@
 //! polls) while the number of threads and connections stays bounded.
 
 use crate::args::Args;
-use crate::input::{self, Job};
+use crate::input::{self, Input, Job};
 use crate::poll::{self, lock, Ctx};
+use d1_core::pipe::{self, Tally};
 use d1_core::record::{self, Lines};
 use d1_core::retry::Deadline;
-use d1_core::{msg, Error, ExitCode, Result};
+use d1_core::{Error, ExitCode, Result};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -27,7 +28,7 @@ struct Queue {
 struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
-    worst: Mutex<Option<ExitCode>>,
+    tally: Mutex<Tally>,
     /// Set when stdout closed or a signal came: everyone stops.
     stop: AtomicBool,
     stdout_closed: AtomicBool,
@@ -78,9 +79,10 @@ impl Shared {
             }
             if q.open == 0 && deadline.expired() {
                 if !self.stop.swap(true, Ordering::Relaxed) {
-                    self.fail(&Error::temporary(
-                        "standard input still open when --timeout ran out",
-                    ));
+                    self.fail(
+                        &Error::temporary("standard input still open when --timeout ran out"),
+                        None,
+                    );
                 }
                 return None;
             }
@@ -93,11 +95,31 @@ impl Shared {
         }
     }
 
-    /// Reports a failure of one record; the run goes on with the others.
-    fn fail(&self, e: &Error) {
-        msg::error(&e.message);
-        let mut w = lock(&self.worst);
-        *w = Some(w.unwrap_or(ExitCode::Ok).worst(e.code));
+    /// Reports a failure of one record (stderr, and a failure record on stdout); the run goes
+    /// on with the others.
+    fn fail(&self, e: &Error, job: Option<&Job>) {
+        let mut f = pipe::Failure::of(e, None);
+        if let Some(j) = job {
+            if d1_core::api::is_uuid(&j.database) {
+                f.database_id = Some(j.database.clone());
+            }
+            f.name = j.name.clone();
+        }
+        self.outcome(lock(&self.tally).fail_with(f));
+    }
+
+    /// An upstream failure record: passed on and counted.
+    fn pass(&self, f: pipe::Failure) {
+        self.outcome(lock(&self.tally).pass(f));
+    }
+
+    fn outcome(&self, r: Result<()>) {
+        if let Err(e) = r {
+            if e.code == ExitCode::Ok {
+                self.stdout_closed.store(true, Ordering::Relaxed);
+            }
+            self.stop.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -109,7 +131,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .or_else(d1_core::config::default_database);
     // An argument is checked before the credentials: a usage error is the first thing to fix.
     let arg_job = match &args.record {
-        Some(text) => Some(input::job(None, text, default_db.as_deref())?),
+        Some(text) => match input::read(None, text, default_db.as_deref())? {
+            Input::Job(j) => Some(j),
+            Input::Failure(f) => {
+                return Err(Error::usage(format!(
+                    "argument: a failure record, not a bookmark: {}",
+                    f.plain()
+                )))
+            }
+        },
         None => None,
     };
     let (_cfg, client) = args.common.client()?;
@@ -117,6 +147,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let shared = Arc::new(Shared::default());
     match arg_job {
         Some(job) => {
+            lock(&shared.tally).arrived();
             shared.push(job);
             shared.input_done();
         }
@@ -137,31 +168,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Err(record::stdout_closed());
     }
     d1_core::signal::check()?;
-    let worst = lock(&shared.worst).unwrap_or(ExitCode::Ok);
-    Ok(worst)
+    let tally = std::mem::take(&mut *lock(&shared.tally));
+    tally.finish(args.common.allow_empty, "bookmark")
 }
 
 fn read_stdin(shared: &Shared, default_db: Option<&str>) {
     let stdin = std::io::stdin();
-    let mut any = false;
     for item in Lines::new(stdin.lock()) {
         if shared.stopped() {
             break;
         }
-        any = true;
-        match item.and_then(|(n, text)| input::job(Some(n), &text, default_db)) {
-            Ok(job) => shared.push(job),
+        lock(&shared.tally).arrived();
+        match item.and_then(|(n, text)| input::read(Some(n), &text, default_db)) {
+            Ok(Input::Job(job)) => shared.push(job),
+            Ok(Input::Failure(f)) => shared.pass(f),
             Err(e) if e.code == ExitCode::Interrupted => break,
-            Err(e) => shared.fail(&e),
+            Err(e) => shared.fail(&e, None),
         }
-    }
-    if !any && !shared.stopped() {
-        // Not an error of its own: when d1-export-start failed, its exit code is the one a
-        // pipeline under `set -o pipefail` should report, so this tool must not replace it.
-        msg::warn(
-            "no bookmark records on standard input: nothing to wait for (pipe d1-export-start \
-             into d1-export-wait, or give a bookmark as an argument)",
-        );
     }
     shared.input_done();
 }
@@ -181,7 +204,7 @@ fn work(ctx: &Ctx, shared: &Shared) {
             Err(e) if e.code == ExitCode::Interrupted => {
                 shared.stop.store(true, Ordering::Relaxed);
             }
-            Err(e) => shared.fail(&e),
+            Err(e) => shared.fail(&e, Some(&job)),
         }
         shared.finished();
     }

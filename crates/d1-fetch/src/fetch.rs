@@ -9,12 +9,11 @@ use crate::writeback::Writeback;
 use crate::Args;
 use d1_core::atomic::{self, AtomicFile};
 use d1_core::error::Context;
-use d1_core::record::{self, Lines, Record};
+use d1_core::pipe;
+use d1_core::record::{self, Record};
 use d1_core::retry::{Deadline, Policy};
 use d1_core::time::Utc;
 use d1_core::{msg, Error, ExitCode, Result};
-use std::io::IsTerminal;
-use std::path::Path;
 
 struct Run {
     args: Args,
@@ -27,7 +26,7 @@ struct Run {
 /// Fetches the URL argument, or every record on stdin; returns the worst outcome.
 pub fn run(args: Args) -> Result<ExitCode> {
     let mut run = Run {
-        output: Output::from_arg(args.output.as_deref()),
+        output: Output::from_arg(args.output.as_deref())?.printable(args.common.json)?,
         policy: args.common.policy(),
         deadline: args.common.deadline(),
         args,
@@ -35,49 +34,31 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     if let Some(url) = run.args.url.clone() {
         let rec = Record {
-            line: 0,
-            database: None,
             value: url,
+            ..Record::default()
         };
         let outcome = run.one(&rec, &Export::default());
-        let metrics = run.metrics(None, &Export::default(), &outcome);
+        let metrics = run.metrics(None, None, &Export::default(), &outcome);
         outcome?;
-        return Ok(metrics);
+        metrics?;
+        return Ok(ExitCode::Ok);
     }
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        return Err(Error::usage(
-            "no URL: give one as an argument or pipe 'DATABASE_ID SIGNED_URL' lines (d1-export-wait) into stdin",
-        ));
-    }
-    let mut worst = ExitCode::Ok;
-    let mut seen = 0;
-    for item in Lines::new(stdin.lock()) {
-        seen += 1;
-        let mut database = None;
-        let mut export = Export::default();
-        let outcome = item.and_then(|(n, text)| {
-            let (rec, measured) = parse_line(n, &text)?;
-            database = rec.database.clone();
-            export = measured;
-            run.one(&rec, &export).ctx(|| format!("line {n}"))
-        });
-        worst = worst.worst(run.metrics(database.as_deref(), &export, &outcome));
-        match outcome {
-            Ok(_) => {}
-            // Stop at once on a signal; end quietly when our reader went away.
-            Err(e) if matches!(e.code, ExitCode::Interrupted | ExitCode::Ok) => return Err(e),
-            Err(e) => {
-                msg::error(&e.message);
-                worst = worst.worst(e.code);
-            }
-        }
-    }
-    if seen == 0 {
-        // Exit 0: under `set -o pipefail` the failing step upstream then gives the exit code.
-        msg::warn("no signed URL on standard input: nothing fetched");
-    }
-    Ok(worst)
+    let opts = pipe::Options {
+        kind: pipe::SIGNED_URL,
+        allow_empty: run.args.common.allow_empty,
+    };
+    pipe::run(opts, |rec| {
+        let export = rec.json.as_ref().map(Export::from_json).unwrap_or_default();
+        let outcome = run.one(rec, &export).ctx(|| format!("line {}", rec.line));
+        let metrics = run.metrics(
+            rec.database.as_deref(),
+            rec.name.as_deref(),
+            &export,
+            &outcome,
+        );
+        outcome?;
+        metrics.map(|()| ExitCode::Ok)
+    })
 }
 
 impl Run {
@@ -86,18 +67,13 @@ impl Run {
     fn metrics(
         &self,
         database: Option<&str>,
+        name: Option<&str>,
         export: &Export,
         outcome: &Result<Digests>,
-    ) -> ExitCode {
-        let Some(path) = &self.args.metrics else {
-            return ExitCode::Ok;
-        };
-        match crate::metrics::record(path, database, export, outcome) {
-            Ok(()) => ExitCode::Ok,
-            Err(e) => {
-                msg::error(&e.message);
-                e.code
-            }
+    ) -> Result<()> {
+        match &self.args.metrics {
+            Some(path) => crate::metrics::record(path, database, name, export, outcome),
+            None => Ok(()),
         }
     }
 
@@ -131,6 +107,7 @@ impl Run {
                 Paths::for_dump(output::name_in(
                     d,
                     rec.database.as_deref(),
+                    rec.name.as_deref(),
                     self.args.zstd.is_some(),
                     &now,
                 ))
@@ -161,9 +138,9 @@ impl Run {
         let (file, digests) = sink.finish().ctx(|| writing.clone())?;
         let file = file.into_inner();
         check(&served, &digests)?;
-        let path = file.commit(force)?;
         let manifest = manifest::build(&Facts {
             database: rec.database.as_deref(),
+            name: rec.name.as_deref(),
             export,
             url: &rec.value,
             digests: &digests,
@@ -171,16 +148,26 @@ impl Run {
             fetched_at: now,
             md5_checked: served.etag_md5.is_some(),
         });
-        if let Err(e) = manifest::write_sidecars(paths, &manifest, &digests.stored_sha256, force) {
-            remove_all(paths);
-            return Err(e.context("writing the checksum and manifest (the dump was removed)"));
-        }
+        // Nothing is renamed until the dump and both sidecars are written and fsynced; the
+        // dump goes in place last. A failure before leaves the previous backup as it was.
+        let [sha, json] = manifest::sidecars(paths, &manifest, &digests.stored_sha256, force)
+            .map_err(|e| e.context("writing the checksum and manifest (nothing was replaced)"))?;
+        let path = atomic::commit_set(vec![sha, json, file], force)?
+            .pop()
+            .unwrap_or_else(|| paths.dump.clone());
         if self.args.common.json {
             let mut m = manifest;
             m["path"] = path.display().to_string().into();
             record::emit_json(&m)?;
         } else {
-            record::emit(&[&path.display().to_string()])?;
+            let path = path.display().to_string();
+            match rec.database.as_deref() {
+                Some(id) => {
+                    let name = rec.name.as_deref().map_or("-".into(), pipe::safe_field);
+                    record::emit(&[id, &name, &path])?
+                }
+                None => record::emit(&[&path])?,
+            }
         }
         Ok(digests)
     }
@@ -202,28 +189,6 @@ impl Run {
     }
 }
 
-/// A record line: `DATABASE_ID SIGNED_URL`, `SIGNED_URL`, or the JSON object that
-/// `d1-export-wait --json` prints (`signed_url`, and `database_id` when known, and what it
-/// measured about the export).
-fn parse_line(n: usize, text: &str) -> Result<(Record, Export)> {
-    if !text.trim_start().starts_with('{') {
-        return Ok((record::parse(n, text, "signed URL")?, Export::default()));
-    }
-    let v: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| Error::usage(format!("line {n}: not a JSON record: {e}")))?;
-    let url = v["signed_url"].as_str().ok_or_else(|| {
-        Error::usage(format!(
-            "line {n}: JSON record without a \"signed_url\" string"
-        ))
-    })?;
-    let rec = Record {
-        line: n,
-        database: v["database_id"].as_str().map(str::to_string),
-        value: url.to_string(),
-    };
-    Ok((rec, Export::from_json(&v)))
-}
-
 /// The received body against what the server declared: the length, and the MD5 when the ETag
 /// is one (a corrupted body must not become a backup).
 fn check(served: &Served, d: &Digests) -> Result<()> {
@@ -243,48 +208,4 @@ fn check(served: &Served, d: &Digests) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn remove_all(paths: &Paths) {
-    for p in paths.all() {
-        let _ = std::fs::remove_file(p);
-    }
-    if let Some(dir) = paths.dump.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        let _ = atomic::sync_dir(dir);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_line;
-
-    #[test]
-    fn lines_are_plain_records_or_export_wait_json() {
-        let (r, e) = parse_line(1, "db1 https://h/x.sql?s=1").unwrap();
-        assert_eq!(r.database.as_deref(), Some("db1"));
-        assert_eq!(e, Default::default());
-        let (r, e) = parse_line(
-            2,
-            r#"{"database_id":"db2","signed_url":"https://h/y.sql?s=2","polls":3,"elapsed_seconds":1.25,"file_size":null}"#,
-        )
-        .unwrap();
-        assert_eq!(r.database.as_deref(), Some("db2"));
-        assert_eq!(r.value, "https://h/y.sql?s=2");
-        assert_eq!(
-            (e.polls, e.elapsed_seconds, e.file_size),
-            (Some(3), Some(1.25), None)
-        );
-        let e = parse_line(3, r#"{"database_id":"db2"}"#).unwrap_err();
-        assert!(
-            e.message.starts_with("line 3: JSON record without"),
-            "{}",
-            e.message
-        );
-        assert!(parse_line(4, "{oops").is_err());
-    }
 }

@@ -27,15 +27,16 @@ Usage: d1-fetch [OPTIONS] [URL]
        d1-export-wait ... | d1-fetch [OPTIONS]
        d1-fetch [OPTIONS] s3://BUCKET/KEY     (an off-site copy made by d1-upload)
 
-Reads 'DATABASE_ID SIGNED_URL' or 'SIGNED_URL' lines on stdin (or one URL argument) and downloads
-each as soon as its line arrives. Prints the path of each dump written.
+Reads 'DATABASE_ID NAME SIGNED_URL' lines (or 'SIGNED_URL', or d1-export-wait --json) on stdin,
+or one URL argument, and downloads each as soon as its line arrives. Prints 'DATABASE_ID NAME
+PATH' for each dump written; failure records from upstream are passed on (docs/records.md).
 An s3:// URL is fetched with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL,
 AWS_REGION, R2_ACCOUNT_ID as for d1-upload), with its .sha256 and .json, and checked against them.
 
 Options:
-  -o, --output PATH      where to write: a FILE (one record only), a folder (DIR/ or an existing
-                         folder; names are DATABASE_ID-YYYYMMDDTHHMMSSZ.sql), or - for stdout
-                         (default: the current folder)
+  -o, --output PATH      where to write: a folder (DIR/, created if missing, or an existing
+                         folder; names are NAME-YYYYMMDDTHHMMSSZ.sql), a FILE ending in .sql
+                         or .zst (one record only), or - for stdout (default: the current folder)
       --zstd[=LEVEL]     compress while downloading (.sql.zst), level 1-19 (default 3)
       --force            overwrite an existing dump and its .sha256/.json files
       --metrics-file PATH  update PATH, a Prometheus textfile (node_exporter), after each record:
@@ -45,6 +46,8 @@ Options:
       --timeout DUR      deadline for the whole run (90, 90s, 10m, 1h); exit 75 when reached
       --retries N        further attempts after a failed request or a dropped connection (default 5)
       --token-file PATH  accepted as in every tool, unused: a signed URL carries its own authorisation
+      --allow-empty      no record on stdin is not a failure (by default it is: the step
+                         before died without a word)
   -q, --quiet            no progress line and no informational messages
   -h, --help             print this help
   -V, --version          print the version

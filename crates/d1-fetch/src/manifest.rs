@@ -4,7 +4,7 @@
 
 use crate::output::Paths;
 use crate::sink::Digests;
-use d1_core::atomic;
+use d1_core::atomic::{self, AtomicFile};
 use d1_core::time::Utc;
 use d1_core::Result;
 use serde_json::{json, Value};
@@ -57,6 +57,7 @@ impl Export {
 
 pub struct Facts<'a> {
     pub database: Option<&'a str>,
+    pub name: Option<&'a str>,
     pub export: &'a Export,
     pub url: &'a str,
     pub digests: &'a Digests,
@@ -69,6 +70,7 @@ pub fn build(f: &Facts) -> Value {
     let d = f.digests;
     let mut m = json!({
         "database_id": f.database,
+        "database_name": f.name,
         "source_filename": source_filename(f.url),
         "url": url_without_query(f.url),
         "stored_bytes": d.stored_bytes,
@@ -78,6 +80,9 @@ pub fn build(f: &Facts) -> Value {
         "compression": if f.zstd.is_some() { "zstd" } else { "none" },
         "etag_md5_checked": f.md5_checked,
         "fetched_at": f.fetched_at.rfc3339(),
+        // The signed URL is fetched the moment the export completes (the pipeline flows), so
+        // this is when the backup's data was taken; d1-prune orders backups by it.
+        "exported_at": f.fetched_at.rfc3339(),
         "d1_fetch_version": env!("CARGO_PKG_VERSION"),
     });
     if let Some(level) = f.zstd {
@@ -104,22 +109,22 @@ pub fn sha256_line(hex: &str, dump: &Path) -> String {
     format!("{hex}  {name}\n")
 }
 
-/// Writes both sidecars atomically. The caller removes the dump when this fails: a dump
-/// without its checksum is not a backup anyone can trust.
-pub fn write_sidecars(
+/// Writes both sidecars to their temporary names, not yet in place: the caller commits them
+/// with the dump (`atomic::commit_set`), the dump last.
+pub fn sidecars(
     paths: &Paths,
     manifest: &Value,
     stored_sha256: &str,
     force: bool,
-) -> Result<()> {
-    atomic::write_small(
+) -> Result<[AtomicFile; 2]> {
+    let sha = atomic::small(
         &paths.sha256,
         sha256_line(stored_sha256, &paths.dump).as_bytes(),
         force,
     )?;
     let mut text = serde_json::to_string_pretty(manifest).unwrap_or_default();
     text.push('\n');
-    atomic::write_small(&paths.manifest, text.as_bytes(), force)
+    Ok([sha, atomic::small(&paths.manifest, text.as_bytes(), force)?])
 }
 
 #[cfg(test)]

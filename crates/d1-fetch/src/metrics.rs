@@ -52,6 +52,7 @@ const FAMILIES: &[Family] = &[
 pub fn record(
     path: &Path,
     database: Option<&str>,
+    name: Option<&str>,
     export: &Export,
     outcome: &Result<Digests>,
 ) -> Result<()> {
@@ -75,6 +76,7 @@ pub fn record(
         path,
         FAMILIES,
         database.unwrap_or(metrics::UNKNOWN),
+        name,
         &values,
     )
 }

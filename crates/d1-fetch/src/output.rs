@@ -18,21 +18,49 @@ pub enum Output {
 }
 
 impl Output {
-    /// `-` is stdout; a trailing `/` or an existing folder is a folder; anything else a file.
+    /// `-` is stdout; a trailing `/` or an existing folder is a folder; a name ending in
+    /// `.sql` or `.zst`, or an existing file, is a file. Anything else is refused: `-o backups`
+    /// meant as a folder must not become a file called `backups` (that the next night refuses).
     /// No `-o` means the current folder.
-    pub fn from_arg(arg: Option<&OsStr>) -> Output {
+    pub fn from_arg(arg: Option<&OsStr>) -> Result<Output> {
         let Some(a) = arg else {
-            return Output::Dir(PathBuf::from("."));
+            return Ok(Output::Dir(PathBuf::from(".")));
         };
         if a == "-" {
-            return Output::Stdout;
+            return Ok(Output::Stdout);
         }
         let p = PathBuf::from(a);
-        if a.as_encoded_bytes().ends_with(b"/") || p.is_dir() {
-            Output::Dir(p)
+        let bytes = a.as_encoded_bytes();
+        if bytes.ends_with(b"/") || p.is_dir() {
+            Ok(Output::Dir(p))
+        } else if bytes.ends_with(b".sql") || bytes.ends_with(b".zst") || p.is_file() {
+            Ok(Output::File(p))
         } else {
-            Output::File(p)
+            Err(Error::usage(format!(
+                "-o {}: no such folder, and not a .sql or .sql.zst file name; write {}/ to \
+                 create a folder",
+                p.display(),
+                p.display()
+            )))
         }
+    }
+
+    /// A plain record is fields separated by spaces (docs/records.md): a path with a space or a
+    /// control character in it would reach the next tool cut in two. Refused before any
+    /// download, unless `--json` carries the path whole.
+    pub fn printable(self, json: bool) -> Result<Output> {
+        let path = match &self {
+            Output::File(p) | Output::Dir(p) => p,
+            Output::Stdout => return Ok(self),
+        };
+        let text = path.to_string_lossy();
+        if !json && text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::usage(format!(
+                "-o {text:?}: a path with a space cannot travel in a plain record to the next \
+                 tool; choose one without, or use --json"
+            )));
+        }
+        Ok(self)
     }
 
     /// Whether this output can take only one dump.
@@ -84,20 +112,66 @@ impl Paths {
     }
 }
 
-/// `DATABASE_ID-YYYYMMDDTHHMMSSZ.sql` (`dump-…` without an id), `.sql.zst` when compressed.
+/// `NAME-YYYYMMDDTHHMMSSZ.sql` (`.sql.zst` when compressed): the name people know the database
+/// by (the UUID stays in the manifest). A name that is not a safe file name as it is, or no
+/// name, gets the first 8 characters of the id appended, so that two databases whose names
+/// differ only in unsafe characters do not collide; no name and no id: `dump-…`.
 /// In the current folder the bare name is used, so the printed path stays short.
-pub fn name_in(dir: &Path, database: Option<&str>, zstd: bool, now: &Utc) -> PathBuf {
-    let name = format!(
-        "{}-{}.sql{}",
-        database.unwrap_or("dump"),
+pub fn name_in(
+    dir: &Path,
+    database: Option<&str>,
+    name: Option<&str>,
+    zstd: bool,
+    now: &Utc,
+) -> PathBuf {
+    let stem = match (name.filter(|n| !n.is_empty()), database) {
+        (Some(n), id) => {
+            let safe = safe_name(n);
+            match id {
+                Some(id) if safe != n => format!("{safe}-{}", short_id(id)),
+                _ => safe,
+            }
+        }
+        (None, Some(id)) => id.to_string(),
+        (None, None) => "dump".to_string(),
+    };
+    let file = format!(
+        "{stem}-{}.sql{}",
         now.compact(),
         if zstd { ".zst" } else { "" }
     );
     if dir == Path::new(".") {
-        PathBuf::from(name)
+        PathBuf::from(file)
     } else {
-        dir.join(name)
+        dir.join(file)
     }
+}
+
+/// Letters, digits, `.`, `_` and `-` kept; anything else `_`; no leading dot or dash (a hidden
+/// file, an option); at most 64 characters.
+fn safe_name(n: &str) -> String {
+    let mut s: String = n
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    while s.starts_with(['.', '-']) {
+        s.replace_range(..1, "_");
+    }
+    s
+}
+
+fn short_id(id: &str) -> String {
+    id.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect()
 }
 
 /// Creates the folder when missing (`-o backups/2025-01-31/`); a path that exists and is not a
@@ -137,32 +211,42 @@ mod tests {
 
     #[test]
     fn output_argument_forms() {
-        assert_eq!(Output::from_arg(None), Output::Dir(".".into()));
-        assert_eq!(Output::from_arg(Some(OsStr::new("-"))), Output::Stdout);
-        assert_eq!(
-            Output::from_arg(Some(OsStr::new("b/"))),
-            Output::Dir("b/".into())
-        );
-        assert_eq!(
-            Output::from_arg(Some(OsStr::new("/"))),
-            Output::Dir("/".into())
-        );
-        assert_eq!(
-            Output::from_arg(Some(OsStr::new("x.sql"))),
-            Output::File("x.sql".into())
-        );
+        let o = |a: &str| Output::from_arg(Some(OsStr::new(a)));
+        assert_eq!(Output::from_arg(None).unwrap(), Output::Dir(".".into()));
+        assert_eq!(o("-").unwrap(), Output::Stdout);
+        assert_eq!(o("b/").unwrap(), Output::Dir("b/".into()));
+        assert_eq!(o("/").unwrap(), Output::Dir("/".into()));
+        assert_eq!(o("x.sql").unwrap(), Output::File("x.sql".into()));
+        assert_eq!(o("x.sql.zst").unwrap(), Output::File("x.sql.zst".into()));
+        assert!(o("my backups/").unwrap().printable(false).is_err());
+        assert!(o("my backups/").unwrap().printable(true).is_ok());
+        let e = o("no-such-outdir").unwrap_err();
+        assert_eq!(e.code, d1_core::ExitCode::Usage);
+        assert!(e
+            .message
+            .contains("write no-such-outdir/ to create a folder"));
     }
 
     #[test]
     fn names_carry_the_database_and_the_utc_time() {
         let t = Utc::from_unix(1_709_210_096);
         assert_eq!(
-            name_in(Path::new("."), Some("db1"), false, &t),
+            name_in(Path::new("."), Some("db1"), None, false, &t),
             PathBuf::from("db1-20240229T123456Z.sql")
         );
         assert_eq!(
-            name_in(Path::new("b"), None, true, &t),
+            name_in(Path::new("b"), None, None, true, &t),
             PathBuf::from("b/dump-20240229T123456Z.sql.zst")
+        );
+        let id = "6f0f5a3e-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
+        assert_eq!(
+            name_in(Path::new("b"), Some(id), Some("prod-db"), true, &t),
+            PathBuf::from("b/prod-db-20240229T123456Z.sql.zst")
+        );
+        // Unsafe names are made safe and told apart by the id.
+        assert_eq!(
+            name_in(Path::new("."), Some(id), Some("../prod db"), false, &t),
+            PathBuf::from("_._prod_db-6f0f5a3e-20240229T123456Z.sql")
         );
         let p = Paths::for_dump("b/x.sql".into());
         assert_eq!(p.sha256, PathBuf::from("b/x.sql.sha256"));

@@ -6,13 +6,13 @@
 //! it was restored from.
 
 use crate::download;
-use crate::manifest::sha256_line;
 use crate::output::{self, Output, Paths};
 use crate::sink::{Digests, Sink};
 use crate::writeback::Writeback;
 use crate::Args;
 use d1_core::atomic::{self, AtomicFile};
 use d1_core::error::Context;
+use d1_core::pipe;
 use d1_core::record::{self, Record};
 use d1_core::retry::{Deadline, Policy};
 use d1_core::time::Utc;
@@ -93,25 +93,26 @@ pub fn fetch(
     )?;
     let (file, digests) = sink.finish().ctx(|| writing.clone())?;
     check(&url, &served, &digests, &want)?;
-    let path = file.into_inner().commit(force)?;
     manifest["restored_from"] = json!(url);
     manifest["restored_at"] = json!(Utc::now().rfc3339());
-    let mut text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-    text.push('\n');
-    let sidecars = atomic::write_small(&paths.sha256, sha256_line(&want, &path).as_bytes(), force)
-        .and_then(|_| atomic::write_small(&paths.manifest, text.as_bytes(), force));
-    if let Err(e) = sidecars {
-        for p in paths.all() {
-            let _ = std::fs::remove_file(p);
-        }
-        return Err(e.context("writing the checksum and manifest (the dump was removed)"));
-    }
+    // As for a signed URL (fetch.rs): nothing is renamed until the dump and both sidecars are
+    // written and fsynced, and the dump goes in place last.
+    let [sha, json_file] = crate::manifest::sidecars(&paths, &manifest, &want, force)
+        .map_err(|e| e.context("writing the checksum and manifest (nothing was replaced)"))?;
+    let path = atomic::commit_set(vec![sha, json_file, file.into_inner()], force)?
+        .pop()
+        .unwrap_or_else(|| paths.dump.clone());
     if args.common.json {
         manifest["path"] = path.display().to_string().into();
         record::emit_json(&manifest)?;
     } else {
-        // The same record as for a signed URL (fetch.rs), so that d1-verify reads it.
-        record::emit(&[&path.display().to_string()])?;
+        // The same record as for a signed URL: `DATABASE_ID NAME PATH`.
+        let field = |k: &str| manifest[k].as_str().map_or("-".into(), pipe::safe_field);
+        let path = path.display().to_string();
+        match manifest["database_id"].as_str() {
+            Some(_) => record::emit(&[&field("database_id"), &field("database_name"), &path])?,
+            None => record::emit(&[&path])?,
+        }
     }
     Ok(digests)
 }

@@ -1,7 +1,7 @@
 //! Command line of d1-import: a plain lexopt loop into [`Args`], the help text beside it.
 
 use d1_core::argv::OwnedArg;
-use d1_core::cli::{self, Common, COMMON_HELP};
+use d1_core::cli::{self, Common, ALLOW_EMPTY_HELP, COMMON_HELP};
 use d1_core::{Error, Result};
 use lexopt::prelude::*;
 use std::path::PathBuf;
@@ -18,17 +18,25 @@ USAGE:
     echo 'DATABASE_ID PATH' | d1-import [OPTIONS]
 
 FILE is a dump as D1 exports it, plain (.sql) or zstd-compressed (.sql.zst, recognised by its
-content). Without FILE, reads `PATH` or `DATABASE_ID PATH` lines from stdin. A bare path goes
-to --database, else D1_DATABASE_ID; DB is a name or a UUID. Prints one line per import:
-`DATABASE_ID FINAL_BOOKMARK num_queries=N rows_written=M`.
+content). Without FILE, reads records from stdin: `PATH`, `DATABASE_ID [NAME] PATH`, d1-verify's
+`OK PATH ...` lines, or any tool's --json lines; failure records are passed on. A record without
+a database goes to --database, else D1_DATABASE_ID; DB is a name or a UUID. A record that names
+another database than --database is refused unless --retarget. Prints one line per import:
+`DATABASE_ID NAME FINAL_BOOKMARK num_queries=N rows_written=M`.
 
 A database that already has tables is refused unless --into-nonempty. A D1 import is all or
 nothing: when a statement fails, the database is left as it was.
 
 OPTIONS:
       --database DB      the database to import into (UUID or name)
+      --create           create --database (a name) when the account has no such database; an
+                         existing one is used as it is (and refused when it holds tables,
+                         unless --into-nonempty): nothing is ever replaced
+      --retarget         import every record into --database, even one that names another
+                         database (a restore into staging from production's records)
       --into-nonempty    import even when the database already has tables
       --verify-first     run d1-verify on the file first; do not import a dump it rejects
+{ALLOW_EMPTY_HELP}
 {COMMON_HELP}
 
 ENVIRONMENT:
@@ -54,6 +62,10 @@ pub struct Args {
     pub database: Option<String>,
     pub into_nonempty: bool,
     pub verify_first: bool,
+    /// `--retarget`: --database wins over the database a record names.
+    pub retarget: bool,
+    /// `--create`: create --database when it does not exist.
+    pub create: bool,
 }
 
 pub fn parse() -> Result<Args> {
@@ -67,6 +79,8 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
         database: None,
         into_nonempty: false,
         verify_first: false,
+        retarget: false,
+        create: false,
     };
     let mut p = lexopt::Parser::from_args(argv);
     while let Some(arg) = p.next()? {
@@ -85,6 +99,8 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             }
             Long("into-nonempty") => a.into_nonempty = true,
             Long("verify-first") => a.verify_first = true,
+            Long("retarget") => a.retarget = true,
+            Long("create") => a.create = true,
             Value(v) if a.file.is_none() => a.file = Some(PathBuf::from(v)),
             Value(_) => {
                 return Err(Error::usage(
@@ -93,6 +109,14 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             }
             _ => return Err(cli::unexpected(arg)),
         }
+    }
+    if a.create && a.database.as_deref().is_none_or(d1_core::api::is_uuid) {
+        return Err(Error::usage(
+            "--create needs --database NAME: the name of the database to create",
+        ));
+    }
+    if a.retarget && a.database.is_none() {
+        return Err(Error::usage("--retarget goes with --database"));
     }
     Ok(a)
 }

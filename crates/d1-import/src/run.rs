@@ -3,10 +3,10 @@
 
 use crate::args::Args;
 use crate::restore::{self, Done, Options};
-use d1_core::record::{self, Lines};
+use d1_core::pipe;
+use d1_core::record;
 use d1_core::{Error, ExitCode, Result};
 use serde_json::{json, Value};
-use std::io::IsTerminal;
 use std::path::Path;
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -16,6 +16,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         verify_first: a.verify_first,
         policy: a.common.policy(),
     };
+    if let (true, Some(name)) = (a.create, a.database.as_deref()) {
+        ensure_exists(&client, name)?;
+    }
     let default_db = a.database.clone().or(cfg.database.clone());
     let no_db =
         || Error::usage("no database to import into: give --database DB or set D1_DATABASE_ID");
@@ -25,53 +28,61 @@ pub fn run(a: Args) -> Result<ExitCode> {
         print(&done, file, a.common.json)?;
         return Ok(ExitCode::Ok);
     }
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        return Err(Error::usage(
-            "no FILE given and standard input is a terminal: give a FILE or pipe PATH lines \
-             (try --help)",
-        ));
-    }
-    let mut worst = ExitCode::Ok;
-    let mut seen = false;
-    for item in Lines::new(stdin.lock()) {
-        seen = true;
-        let outcome = item.and_then(|(n, text)| {
-            let rec = record::parse(n, &text, "path")?;
-            let target = rec
-                .database
-                .clone()
-                .or_else(|| default_db.clone())
-                .ok_or_else(no_db)
-                .map_err(|e| e.context(format!("line {n}")))?;
-            let file = Path::new(&rec.value);
-            let done = restore::restore(&client, &target, file, opts)
-                .map_err(|e| e.context(format!("line {n}")))?;
-            print(&done, file, a.common.json)
-        });
-        match outcome {
-            Ok(()) => {}
-            // The reader of our stdout went away: stop quietly.
-            Err(e) if e.code == ExitCode::Ok => return Err(e),
-            Err(e) => {
-                d1_core::msg::error(&e.message);
-                worst = worst.worst(e.code);
-                // The next lines would fail the same way, or the user asked us to stop.
-                if matches!(e.code, ExitCode::Credentials | ExitCode::Interrupted) {
-                    break;
-                }
+    let opts_in = pipe::Options {
+        kind: pipe::PATH,
+        allow_empty: a.common.allow_empty,
+    };
+    pipe::run(opts_in, |rec| {
+        let n = rec.line;
+        let target = match (&rec.database, &a.database) {
+            (Some(from), Some(given)) if from != given && !a.retarget => {
+                same_database(&client, from, given).map_err(|e| e.context(format!("line {n}")))?;
+                given.clone()
             }
-        }
-    }
-    if !seen {
-        return Err(Error::usage(
-            "no input: give a FILE or pipe PATH lines on standard input (try --help)",
-        ));
-    }
-    Ok(worst)
+            (_, Some(given)) if a.retarget => given.clone(),
+            (Some(from), _) => from.clone(),
+            (None, _) => default_db
+                .clone()
+                .ok_or_else(no_db)
+                .map_err(|e| e.context(format!("line {n}")))?,
+        };
+        let file = Path::new(&rec.value);
+        let done = restore::restore(&client, &target, file, opts)
+            .map_err(|e| e.context(format!("line {n}")))?;
+        print(&done, file, a.common.json)?;
+        Ok(ExitCode::Ok)
+    })
 }
 
-/// `DATABASE_ID FINAL_BOOKMARK num_queries=N rows_written=M`, or the whole result as JSON.
+/// `--create`: makes the database when the account has none of that name. An existing one is
+/// left to the usual checks (a database that holds tables is refused without --into-nonempty).
+fn ensure_exists(client: &d1_core::client::Client, name: &str) -> Result<()> {
+    match d1_core::api::resolve(client, name) {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == ExitCode::Usage && e.message.starts_with("no database named") => {
+            let db = d1_core::api::create_database(client, name)?;
+            d1_core::msg::info(&format!("created database {name} ({})", db.uuid));
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A record's database and `--database` may name one database two ways (id and name); two
+/// different databases are a usage error: the user must say which wins (`--retarget`).
+fn same_database(client: &d1_core::client::Client, from: &str, given: &str) -> Result<()> {
+    let a = d1_core::api::resolve(client, from)?;
+    let b = d1_core::api::resolve(client, given)?;
+    if a.uuid == b.uuid {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "the record is for database {from} but --database says {given}: add --retarget to \
+         import into {given} anyway, or drop --database"
+    )))
+}
+
+/// `DATABASE_ID NAME FINAL_BOOKMARK num_queries=N rows_written=M`, or the whole result as JSON.
 fn print(done: &Done, file: &Path, json_out: bool) -> Result<()> {
     let r = &done.result;
     let bookmark = r.final_bookmark.as_deref().unwrap_or("-");
@@ -81,6 +92,7 @@ fn print(done: &Done, file: &Path, json_out: bool) -> Result<()> {
         let count = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
         record::emit(&[
             &done.db.uuid,
+            &pipe::safe_field(&done.db.name),
             bookmark,
             &format!("num_queries={}", count(r.num_queries)),
             &format!("rows_written={}", count(r.rows_written)),
@@ -96,6 +108,7 @@ fn to_json(done: &Done, file: &Path) -> Value {
         _ => json!({}),
     };
     v["database"] = json!(done.db.uuid);
+    v["database_id"] = json!(done.db.uuid);
     v["database_name"] = json!(done.db.name);
     v["file"] = json!(file.display().to_string());
     v["etag"] = json!(done.etag);

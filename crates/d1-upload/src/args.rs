@@ -30,7 +30,7 @@ Options:
       --region NAME      signing region (default: AWS_REGION, auto for R2, else us-east-1)
       --r2               Cloudflare R2: endpoint https://R2_ACCOUNT_ID.r2.cloudflarestorage.com
       --allow-unverified upload dumps without a passing verdict too (with a warning)
-      --allow-empty      exit 0 when no record arrives on stdin
+{allow_empty}
 {common}
 
 {ENV_HELP}
@@ -38,7 +38,8 @@ Secrets are read from the environment only, never from the command line.
 Exit codes: 0 ok, 1 failed, 2 usage or bad input, 3 credentials, 75 temporary (retries or
 deadline used up), 130 interrupted. See docs/d1-upload.md.
 ",
-        common = cli::COMMON_HELP
+        common = cli::COMMON_HELP,
+        allow_empty = cli::ALLOW_EMPTY_HELP,
     )
 }
 
@@ -65,7 +66,6 @@ pub fn parse_from(mut parser: lexopt::Parser) -> Result<Args> {
     let mut paths = Vec::new();
     let mut part_size = DEFAULT_PART_SIZE;
     let mut allow_unverified = false;
-    let mut allow_empty = false;
     while let Some(arg) = parser.next()? {
         let owned = OwnedArg::from(arg);
         let arg = owned.as_arg();
@@ -78,7 +78,6 @@ pub fn parse_from(mut parser: lexopt::Parser) -> Result<Args> {
             Long("region") => store.region = Some(parser.value()?.string()?),
             Long("r2") => store.r2 = true,
             Long("allow-unverified") => allow_unverified = true,
-            Long("allow-empty") => allow_empty = true,
             Long("access-key-id") | Long("secret-access-key") | Long("session-token") => {
                 return Err(Error::usage(
                     "credentials are not taken from the command line (other users can read it in ps); \
@@ -99,13 +98,13 @@ pub fn parse_from(mut parser: lexopt::Parser) -> Result<Args> {
     let destination = destination
         .ok_or_else(|| Error::usage("no destination: give s3://BUCKET/PREFIX/ (try --help)"))?;
     Ok(Args {
-        common,
         store,
         destination,
         paths,
         part_size,
         allow_unverified,
-        allow_empty,
+        allow_empty: common.allow_empty,
+        common,
     })
 }
 

@@ -6,12 +6,7 @@ use d1_core::{Error, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// `DUMP.json`.
-pub fn path_for(dump: &Path) -> PathBuf {
-    let mut s = dump.as_os_str().to_owned();
-    s.push(".json");
-    PathBuf::from(s)
-}
+pub use d1_core::manifest::path_for;
 
 /// `DUMP.sha256`.
 pub fn sha256_path_for(dump: &Path) -> PathBuf {
@@ -20,47 +15,39 @@ pub fn sha256_path_for(dump: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The manifest beside `dump`; a dump without one is not a backup d1-upload can vouch for.
 pub fn read(dump: &Path) -> Result<Value> {
     let p = path_for(dump);
-    let text = std::fs::read_to_string(&p).map_err(|e| {
+    d1_core::manifest::read(&p)?.ok_or_else(|| {
         Error::failed(format!(
-            "{}: no readable manifest ({e}); d1-fetch writes it beside the dump",
+            "{}: no manifest beside the dump (d1-fetch writes it, d1-verify adds its verdict)",
             p.display()
         ))
-    })?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::failed(format!("{}: not a JSON manifest: {e}", p.display())))
+    })
 }
 
-/// The stored bytes' SHA-256 the manifest names, when the dump is a good backup; the reason it
-/// is not one otherwise.
+/// The stored bytes' SHA-256 the manifest names, when the dump is a good backup
+/// (d1_core::manifest::is_good_backup decides); the reason it is not one otherwise.
 pub fn good_backup(m: &Value) -> Result<String, String> {
-    let sha = m["sha256"]
-        .as_str()
-        .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or("the manifest has no sha256")?;
+    let sha = m["sha256"].as_str().unwrap_or_default().to_string();
+    if d1_core::manifest::is_good_backup(m) {
+        return Ok(sha);
+    }
     let v = &m["verification"];
-    if v.is_null() {
-        return Err(
-            "not verified (its manifest has no verification verdict; run d1-verify first)".into(),
-        );
-    }
-    match v["status"].as_str() {
-        Some("ok") => {}
-        Some("failed") => {
-            return Err(format!(
-                "it failed verification ({})",
-                v["reason"].as_str().unwrap_or("no reason given")
-            ))
+    Err(match v["status"].as_str() {
+        _ if sha.is_empty() => "the manifest has no sha256".to_string(),
+        None if v.is_null() => {
+            "not verified (its manifest has no verification verdict; run d1-verify first)".into()
         }
-        _ => return Err("its verification verdict is unreadable".into()),
-    }
-    if v["sha256"].as_str() != Some(sha) {
-        return Err(
-            "its verdict is for other bytes (verification.sha256 differs from sha256)".into(),
-        );
-    }
-    Ok(sha.to_string())
+        Some("failed") => format!(
+            "it failed verification ({})",
+            v["reason"].as_str().unwrap_or("no reason given")
+        ),
+        Some("ok") => {
+            "its verdict is for other bytes (verification.sha256 differs from sha256)".into()
+        }
+        _ => "its verification verdict is unreadable".into(),
+    })
 }
 
 /// `(database_id, database_name)` from the manifest, `None` when unknown.
@@ -71,22 +58,24 @@ pub fn database(m: &Value) -> (Option<String>, Option<String>) {
     )
 }
 
-/// Appends one entry to the manifest's `uploads`, atomically: read, change, write to a
-/// temporary file in the folder, fsync, rename (d1_core::atomic).
+/// Appends one entry to the manifest's `uploads`, atomically (d1_core::manifest::update:
+/// temporary file in the folder, fsync, rename).
 pub fn add_upload(dump: &Path, entry: Value) -> Result<()> {
     let p = path_for(dump);
-    let mut m = read(dump)?;
-    if !m.is_object() {
-        return Err(Error::failed(format!("{}: not a JSON object", p.display())));
+    let found = d1_core::manifest::update(&p, |m| {
+        match m.get_mut("uploads").and_then(Value::as_array_mut) {
+            Some(a) => a.push(entry),
+            None => m["uploads"] = Value::Array(vec![entry]),
+        }
+    })
+    .map_err(|e| e.context("recording the upload in the manifest"))?;
+    if !found {
+        return Err(Error::failed(format!(
+            "{}: the manifest is gone",
+            p.display()
+        )));
     }
-    match m.get_mut("uploads").and_then(Value::as_array_mut) {
-        Some(a) => a.push(entry),
-        None => m["uploads"] = Value::Array(vec![entry]),
-    }
-    let mut text = serde_json::to_string_pretty(&m).unwrap_or_default();
-    text.push('\n');
-    d1_core::atomic::write_small(&p, text.as_bytes(), true)
-        .map_err(|e| e.context("recording the upload in the manifest"))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,17 +1,17 @@
 //! One run: records in (or PATH arguments), one upload per verified dump, one record out per
-//! dump uploaded; failure records from upstream are passed on and counted, and a dump that
-//! cannot go becomes a failure record of ours.
+//! dump uploaded. The record loop is d1_core::pipe's: failure records from upstream are passed
+//! on and counted, and a dump that cannot go becomes a failure record of ours (with the
+//! database's id and name from its manifest, and its path).
 
 use crate::args::Args;
-use crate::input::{self, Failure, Line};
 use crate::manifest;
 use crate::store::{S3Url, Store};
 use crate::upload;
-use d1_core::record::{self, Lines};
+use d1_core::pipe::{self, Failure, Tally};
+use d1_core::record::{self, Record};
 use d1_core::time::Utc;
 use d1_core::{msg, Error, ExitCode, Result};
 use serde_json::json;
-use std::io::IsTerminal;
 use std::path::Path;
 
 struct Run<'a> {
@@ -24,6 +24,7 @@ struct Run<'a> {
 /// Uploads every dump named on the command line or on stdin; returns the worst outcome seen,
 /// upstream failures included.
 pub fn run(args: Args) -> Result<ExitCode> {
+    pipe::set_json(args.common.json);
     let dest = S3Url::parse(&args.destination)?;
     let mut prefix = dest.key.clone();
     if !prefix.is_empty() && !prefix.ends_with('/') {
@@ -42,40 +43,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
         prefix,
         uploaded: 0,
     };
-    let mut worst = ExitCode::Ok;
-    let mut seen = 0usize;
-    if !args.paths.is_empty() {
-        for p in &args.paths {
-            seen += 1;
-            worst = worst.worst(run.line(Line::Dump(p.clone()))?);
-        }
+    let worst = if args.paths.is_empty() {
+        let opts = pipe::Options {
+            kind: pipe::PATH,
+            allow_empty: args.allow_empty,
+        };
+        pipe::run(opts, |rec| run.step(rec))?
     } else {
-        let stdin = std::io::stdin();
-        if stdin.is_terminal() {
-            return Err(Error::usage(
-                "no dump: give PATH arguments or pipe d1-verify's records into stdin (try --help)",
-            ));
+        let mut tally = Tally::default();
+        for (i, p) in args.paths.iter().enumerate() {
+            tally.arrived();
+            let rec = Record {
+                line: i + 1,
+                database: None,
+                name: None,
+                value: p.clone(),
+                json: None,
+            };
+            tally.count(run.step(&rec)?);
         }
-        for item in Lines::new(stdin.lock()) {
-            seen += 1;
-            let outcome = item.and_then(|(n, text)| input::parse(n, &text));
-            match outcome {
-                Ok(line) => worst = worst.worst(run.line(line)?),
-                Err(e) if e.code == ExitCode::Interrupted => return Err(e),
-                Err(e) => {
-                    msg::error(&e.message);
-                    run.emit_failure(&input::own_failure(&e, None, None, None))?;
-                    worst = worst.worst(e.code);
-                }
-            }
-        }
-    }
-    if seen == 0 && !args.allow_empty {
-        // Silence is not success (design.md): the step upstream printed nothing at all.
-        return Err(Error::failed(
-            "no record on standard input: nothing uploaded (--allow-empty accepts that)",
-        ));
-    }
+        tally.finish(true, "path")?
+    };
     if run.uploaded > 0 {
         msg::info(&format!(
             "{} dump{} uploaded to s3://{}/{}",
@@ -89,35 +77,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 impl Run<'_> {
-    /// Handles one line; `Err` only for what ends the run (a signal, a closed stdout).
-    fn line(&mut self, line: Line) -> Result<ExitCode> {
-        match line {
-            Line::Failure(f) => {
-                self.emit_failure(&f)?;
-                Ok(f.code)
+    /// One dump. Its failure is reported here (stderr, and a failure record naming the
+    /// database from the manifest); `Err` only for what ends the run (a signal, a closed
+    /// stdout).
+    fn step(&mut self, rec: &Record) -> Result<ExitCode> {
+        let mut who = (rec.database.clone(), rec.name.clone());
+        match self.dump(&rec.value, &mut who) {
+            Ok(()) => Ok(ExitCode::Ok),
+            Err(e) if pipe::ends_run(&e) => Err(e),
+            Err(e) => {
+                let f = Failure {
+                    exit: e.code,
+                    tool: msg::tool().to_string(),
+                    database_id: who.0,
+                    name: who.1,
+                    reason: e.message.clone(),
+                    path: Some(rec.value.clone()),
+                };
+                msg::error(&f.reason);
+                f.emit()?;
+                Ok(e.code)
             }
-            Line::Dump(path) => {
-                let mut who = (None, None);
-                match self.dump(&path, &mut who) {
-                    Ok(()) => Ok(ExitCode::Ok),
-                    Err(e) if matches!(e.code, ExitCode::Interrupted | ExitCode::Ok) => Err(e),
-                    Err(e) => {
-                        msg::error(&e.message);
-                        let f =
-                            input::own_failure(&e, who.0.as_deref(), who.1.as_deref(), Some(&path));
-                        self.emit_failure(&f)?;
-                        Ok(e.code)
-                    }
-                }
-            }
-        }
-    }
-
-    fn emit_failure(&self, f: &Failure) -> Result<()> {
-        if self.args.common.json {
-            record::emit_json(&serde_json::from_str(&f.render(true)).unwrap_or(f.json.clone()))
-        } else {
-            record::emit(&[&f.render(false)])
         }
     }
 
@@ -127,7 +107,8 @@ impl Run<'_> {
             return Err(Error::failed(format!("{path}: no such dump")));
         }
         let m = manifest::read(dump)?;
-        *who = manifest::database(&m);
+        let (id, name) = manifest::database(&m);
+        *who = (id.or(who.0.take()), name.or(who.1.take()));
         let sha256 = match manifest::good_backup(&m) {
             Ok(sha) => sha,
             Err(why) if self.args.allow_unverified => {
@@ -182,11 +163,8 @@ impl Run<'_> {
             out["path"] = json!(path);
             record::emit_json(&out)
         } else {
-            record::emit(&[
-                who.0.as_deref().unwrap_or("-"),
-                who.1.as_deref().unwrap_or("-"),
-                &url,
-            ])
+            let field = |v: &Option<String>| v.as_deref().map_or("-".into(), pipe::safe_field);
+            record::emit(&[&field(&who.0), &field(&who.1), &url])
         }
     }
 }

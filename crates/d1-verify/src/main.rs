@@ -14,14 +14,13 @@ mod restore;
 mod sandbox;
 mod source;
 mod split;
+mod verdict;
 mod verify;
 
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common};
-use d1_core::record::{self, Lines};
 use d1_core::{Error, ExitCode, Result};
 use lexopt::prelude::*;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 const HELP: &str = "\
@@ -30,9 +29,11 @@ d1-verify: restore D1 dumps into a sandboxed SQLite database and check them
 Usage: d1-verify [OPTIONS] [FILE...]
        d1-fetch ... | d1-verify [OPTIONS]
 
-Each FILE (or each stdin line `PATH` or `DATABASE_ID PATH`) is a dump: plain SQL or zstd
-(detected by content). `-` reads the dump itself from standard input. Prints one line per dump:
-`OK PATH tables=N rows=M` or `FAIL PATH REASON`.
+Each FILE (or each stdin record: `DATABASE_ID NAME PATH` as d1-fetch prints it, `PATH`, or
+d1-fetch --json) is a dump: plain SQL or zstd (detected by content). `-` reads the dump itself
+from standard input. Prints one line per dump: `OK PATH tables=N rows=M`, or a failure record
+`FAIL 1 d1-verify DATABASE_ID NAME PATH: REASON`; failure records from upstream are passed on.
+The verdict is also written into the dump's manifest (PATH.json), when it has one.
 
 Options:
       --schema FILE          load FILE first (for a data-only dump)
@@ -56,7 +57,10 @@ Options:
 ";
 
 const EXTRA_HELP: &str = "
-Exit status: 0 all dumps OK, 1 a dump failed, 2 usage or unreadable input, 130 interrupted.
+Exit status: 0 all dumps OK, 1 a dump failed, 2 usage or unreadable input, 3 credentials
+(--against), 75 temporary (--against: retries or deadline used up), 130 interrupted; the worst
+of all dumps and of the failures passed on from upstream. No record at all on stdin is 1
+(unless --allow-empty).
 ";
 
 struct Args {
@@ -67,7 +71,11 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args> {
-    let help = format!("{HELP}{}\n{EXTRA_HELP}", cli::COMMON_HELP);
+    let help = format!(
+        "{HELP}{}\n{}\n{EXTRA_HELP}",
+        cli::ALLOW_EMPTY_HELP,
+        cli::COMMON_HELP
+    );
     let mut common = Common::default();
     let mut files = Vec::new();
     let mut metrics = None;
@@ -156,61 +164,71 @@ fn parse_args() -> Result<Args> {
     })
 }
 
-/// Verifies every dump, printing a line for each as it finishes; per-dump failures do not
-/// stop the others. Returns the worst outcome.
+/// Verifies every dump, printing a line for each as it finishes and keeping its verdict in
+/// its manifest; per-dump failures do not stop the others. Returns the worst outcome, failures
+/// passed on from upstream included.
 fn run(args: Args) -> Result<ExitCode> {
-    let mut worst = ExitCode::Ok;
-    let mut one = |path: &str, db: Option<String>| -> Result<()> {
-        let r = verify::verify(path, db, &args.opts);
+    let checks = checks_run(&args.opts);
+    let one = |path: &str, db: Option<String>, name: Option<String>| -> Result<ExitCode> {
+        let (m_db, m_name) = verdict::identity(path);
+        let mut r = verify::verify(path, db.or(m_db), name.or(m_name), &args.opts);
         if r.code() == ExitCode::Interrupted {
+            // An interrupted check is no verdict: nothing printed, nothing recorded.
             return Err(Error::interrupted());
         }
-        worst = worst.worst(r.code());
-        worst = worst.worst(metrics::record(args.metrics.as_deref(), &r));
-        report::print(&r, args.common.json)
+        if let Err(e) = verdict::record(&r, &checks) {
+            d1_core::msg::error(&e.message);
+            r.failure
+                .get_or_insert(e.context("recording the verdict in the manifest"));
+        }
+        let code = r.code().worst(metrics::record(args.metrics.as_deref(), &r));
+        if let Some(f) = report::failure(&r) {
+            // stdout carries the record; stderr, the log a cron mail ends with, names it too.
+            // The reason starts with the path: a dump known by its path only is not named twice.
+            match (&f.database_id, &f.name) {
+                (None, None) => d1_core::msg::error(&f.reason),
+                _ => d1_core::msg::error(&format!("{}: {}", f.subject(), f.reason)),
+            }
+        }
+        report::print(&r, args.common.json)?;
+        Ok(code)
     };
     if !args.files.is_empty() {
+        let mut worst = ExitCode::Ok;
         for f in &args.files {
-            one(f, None)?;
+            worst = worst.worst(one(f, None, None)?);
         }
         return Ok(worst);
     }
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        return Err(Error::usage(
-            "no dump given: name FILEs or pipe paths on stdin (try --help)",
-        ));
-    }
-    let mut bad_input = false;
-    let mut any = false;
-    for item in Lines::new(stdin.lock()) {
-        any = true;
-        let rec = item.and_then(|(n, text)| record::parse(n, &text, "path"));
-        match rec {
-            Ok(rec) if rec.value == "-" => {
-                d1_core::msg::error(&format!(
-                    "line {}: `-` cannot be used when paths come from standard input",
-                    rec.line
-                ));
-                bad_input = true;
-            }
-            Ok(rec) => one(&rec.value, rec.database)?,
-            Err(e) if e.code == ExitCode::Interrupted => return Err(e),
-            Err(e) => {
-                d1_core::msg::error(&e.message);
-                bad_input = true;
-            }
+    let opts = d1_core::pipe::Options {
+        kind: d1_core::pipe::PATH,
+        allow_empty: args.common.allow_empty,
+    };
+    d1_core::pipe::run(opts, |rec| {
+        if rec.value == "-" {
+            return Err(Error::usage(format!(
+                "line {}: `-` cannot be used when paths come from standard input",
+                rec.line
+            )));
         }
+        // The dump's own FAIL line is its failure record: counted, not printed again.
+        one(&rec.value, rec.database.clone(), rec.name.clone())
+    })
+}
+
+/// The checks every dump gets with these options, for the verdict.
+fn checks_run(o: &verify::Options) -> Vec<&'static str> {
+    let mut c = vec!["restore", "integrity_check", "foreign_key_check"];
+    if !o.expect_tables.is_empty() || !o.min_rows.is_empty() {
+        c.push("expectations");
     }
-    if bad_input {
-        worst = worst.worst(ExitCode::Usage);
+    if o.d1_compat {
+        c.push("d1_compat");
     }
-    if !any {
-        // A warning, not an error: under `set -o pipefail` the failed upstream step's exit
-        // code is then the pipeline's.
-        d1_core::msg::warn("no dump paths on standard input: nothing verified");
+    if o.against.is_some() {
+        c.push("against");
     }
-    Ok(worst)
+    c
 }
 
 fn main() {

@@ -60,7 +60,7 @@ pub fn record(path: Option<&Path>, r: &Report) -> ExitCode {
         ]
     };
     let database = database(r);
-    match metrics::update(path, FAMILIES, &database, &values) {
+    match metrics::update(path, FAMILIES, &database, r.name.as_deref(), &values) {
         Ok(()) => ExitCode::Ok,
         Err(e) => {
             msg::error(&e.message);

@@ -1,7 +1,9 @@
-//! What d1-verify prints on stdout: one summary line per dump (`OK path tables=N rows=M` or
-//! `FAIL path reason`), or with `--json` one object per dump with the full report.
+//! What d1-verify prints on stdout: one summary line per dump (`OK path tables=N rows=M`, or a
+//! failure record `FAIL 1 d1-verify ID NAME path: reason` that the next tools pass on), or with
+//! `--json` one object per dump with the full report.
 
 use crate::verify::Report;
+use d1_core::pipe::Failure;
 use d1_core::{ExitCode, Result};
 use serde_json::json;
 
@@ -23,22 +25,35 @@ pub fn summary(r: &Report) -> String {
             r.inventory.tables.len(),
             r.total_rows()
         ),
-        Some(e) => {
-            // Messages that name the file already (for stderr) need not name it twice.
-            let reason = e
-                .message
-                .strip_prefix(&format!("{}: ", r.path))
-                .unwrap_or(&e.message);
-            format!("FAIL {} {}", r.path, reason.replace(['\n', '\r'], " "))
-        }
+        Some(_) => failure(r).map(|f| f.plain()).unwrap_or_default(),
     }
+}
+
+/// The failure record of a dump that failed.
+pub fn failure(r: &Report) -> Option<Failure> {
+    let e = r.failure.as_ref()?;
+    // Messages that name the file already (for stderr) need not name it twice.
+    let reason = e
+        .message
+        .strip_prefix(&format!("{}: ", r.path))
+        .unwrap_or(&e.message);
+    Some(Failure {
+        exit: e.code,
+        tool: "d1-verify".to_string(),
+        database_id: r.database.clone(),
+        name: r.name.clone(),
+        reason: format!("{}: {reason}", r.path),
+        path: Some(r.path.clone()),
+    })
 }
 
 pub fn json(r: &Report) -> serde_json::Value {
     let inv = &r.inventory;
-    json!({
+    let mut v = json!({
         "path": r.path,
         "database": r.database,
+        "database_id": r.database,
+        "database_name": r.name,
         "ok": r.failure.is_none(),
         "reason": r.failure.as_ref().map(|e| e.message.clone()),
         "exit_code": r.code().code(),
@@ -61,7 +76,14 @@ pub fn json(r: &Report) -> serde_json::Value {
         "fast_path_rows": r.stats.fast_rows,
         "bytes_read": r.stats.bytes,
         "duration_ms": {"load": r.load_ms, "check": r.check_ms, "total": r.total_ms},
-    })
+    });
+    if let Some(f) = failure(r) {
+        // The failure record's keys, so the next tools pass it on (pipe.rs).
+        v["failed"] = json!(true);
+        v["tool"] = json!(f.tool);
+        v["error"] = json!(f.reason);
+    }
+    v
 }
 
 /// Prints the report and flushes, so a pipeline sees each dump's verdict at once.

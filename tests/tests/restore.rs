@@ -1,0 +1,150 @@
+//! The restore path as users pipe it (issues 16 and 23): a backup's records flow into d1-import,
+//! an explicit `--database` is obeyed (and a record for another database is refused unless
+//! `--retarget` says which wins), and `--create` makes the target when it is missing without
+//! ever replacing one.
+
+use d1_tests::*;
+use serde_json::json;
+
+const SMALL: &str = "PRAGMA defer_foreign_keys=TRUE;\n\
+CREATE TABLE \"b\" (y TEXT);\n\
+INSERT INTO \"b\" (\"y\") VALUES('one');";
+
+fn create_db(emu: &Emulator, name: &str) -> String {
+    let (status, body) = emu.api(
+        "POST",
+        &format!("/accounts/{ACCOUNT}/d1/database"),
+        Some(json!({ "name": name })),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["result"]["uuid"].as_str().expect("uuid").to_string()
+}
+
+fn rows_of_b(emu: &Emulator, id: &str) -> Option<u64> {
+    let (status, ans) = emu.api(
+        "POST",
+        &format!("/accounts/{ACCOUNT}/d1/database/{id}/query"),
+        Some(json!({"sql": "SELECT count(*) AS n FROM b"})),
+    );
+    (status == 200).then(|| ans["result"][0]["results"][0]["n"].as_u64().unwrap_or(0))
+}
+
+fn dump_file(dir: &std::path::Path) -> String {
+    let p = dir.join("other.sql");
+    std::fs::write(&p, SMALL).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn a_record_for_another_database_is_refused_and_nothing_is_imported() {
+    let emu = Emulator::start(&["--poll-hold-ms", "20"]);
+    let other = create_db(&emu, "other");
+    let restore = create_db(&emu, "restore");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dump_file(dir.path());
+    let o = tool("d1-import")
+        .args(["--database", "restore"])
+        .stdin(format!("other {file}\n"))
+        .env_from(&emu)
+        .run();
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(
+        o.stderr.contains(
+            "the record is for database other but --database says restore: add --retarget"
+        ),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stdout.starts_with("FAIL 2 d1-import other - line 1: "),
+        "{o:?}"
+    );
+    assert_eq!(rows_of_b(&emu, &other), None, "nothing imported into other");
+    assert_eq!(rows_of_b(&emu, &restore), None, "nor into restore");
+
+    // The same database named two ways is no conflict.
+    let o = tool("d1-import")
+        .args(["--database", "restore"])
+        .stdin(format!("{restore} restore {file}\n"))
+        .env_from(&emu)
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(rows_of_b(&emu, &restore), Some(1));
+}
+
+#[test]
+fn retarget_imports_into_the_database_the_user_named() {
+    let emu = Emulator::start(&["--poll-hold-ms", "20"]);
+    let other = create_db(&emu, "other");
+    let staging = create_db(&emu, "staging");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dump_file(dir.path());
+    let o = tool("d1-import")
+        .args(["--database", "staging", "--retarget"])
+        .stdin(format!("{other} other {file}\n"))
+        .env_from(&emu)
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stdout.starts_with(&format!("{staging} staging ")),
+        "{o:?}"
+    );
+    assert_eq!(rows_of_b(&emu, &staging), Some(1));
+    assert_eq!(rows_of_b(&emu, &other), None);
+}
+
+#[test]
+fn create_makes_a_missing_database_and_never_replaces_one() {
+    let emu = Emulator::start(&["--poll-hold-ms", "20"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dump_file(dir.path());
+    let o = tool("d1-import")
+        .args(["--database", "fresh", "--create", &file])
+        .env_from(&emu)
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    let id = emu.db_id("fresh");
+    assert_eq!(rows_of_b(&emu, &id), Some(1));
+    // Again: the database exists and holds a table now: refused, untouched.
+    let o = tool("d1-import")
+        .args(["--database", "fresh", "--create", &file])
+        .env_from(&emu)
+        .run();
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_eq!(rows_of_b(&emu, &id), Some(1));
+    let o = tool("d1-import")
+        .args(["--create", &file])
+        .env_from(&emu)
+        .run();
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(
+        o.stderr.contains("--create needs --database NAME"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn a_verified_backup_flows_from_d1_verify_into_d1_import() {
+    let emu = Emulator::start(&["--poll-hold-ms", "20"]);
+    let dir = tempfile::tempdir().unwrap();
+    let bindir = bin("d1-fetch").parent().unwrap().to_path_buf();
+    let child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "d1-export-start sample | d1-export-wait | d1-fetch -o b/ | d1-verify \
+             | d1-import --database copy --create",
+        ])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bindir.display()))
+        .envs(emu.env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = wait(child, std::time::Duration::from_secs(120));
+    assert_eq!(o.code, 0, "{o:?}");
+    let id = emu.db_id("copy");
+    assert!(o.stdout.starts_with(&format!("{id} copy ")), "{o:?}");
+}
