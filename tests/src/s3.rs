@@ -33,8 +33,9 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `moto_server` executable: `MOTO_SERVER` if set, else the venv under target/, created
-/// on first use (PyPI must be reachable then; CI installs python3-venv).
+/// The `moto_server` executable: `MOTO_SERVER` if set, else the venv under target/, else
+/// `moto_server` on PATH, else a venv under target/ created now (`python3 -m venv`, then
+/// `pip install "moto[server]"`: PyPI must be reachable; .ci/run installs python3-venv).
 pub fn moto_server() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
@@ -45,6 +46,16 @@ pub fn moto_server() -> PathBuf {
         let bin = venv.join("bin/moto_server");
         if bin.exists() {
             return bin;
+        }
+        // Installed already (.ci/run installs it with pip): used as it is.
+        let on_path = Command::new("moto_server")
+            .arg("--help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if on_path {
+            return PathBuf::from("moto_server");
         }
         let ok = Command::new("python3")
             .args(["-m", "venv"])
