@@ -468,3 +468,199 @@ fn bytes_changed_on_the_way_or_in_the_bucket_are_caught_and_exit_1() {
     assert!(f.stderr.contains("damaged"), "{}", f.stderr);
     assert_eq!(files_in(restore.path()), Vec::<String>::new());
 }
+
+/// `age-keygen -o PATH`; returns the public key (`age1…`).
+fn age_keygen(path: &Path) -> String {
+    let out = std::process::Command::new("age-keygen")
+        .arg("-o")
+        .arg(path)
+        .output()
+        .expect("age-keygen (Debian package age; .ci/run installs it)");
+    assert!(out.status.success(), "age-keygen: {out:?}");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("public key line")
+        .to_string()
+}
+
+/// Runs the age CLI with `args`, feeding `input`; returns stdout.
+fn age_cli(args: &[&std::ffi::OsStr], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("age")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("age (Debian package age)");
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    let t = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().unwrap();
+    let _ = t.join();
+    assert!(out.status.success(), "age {args:?} failed");
+    out.stdout
+}
+
+#[test]
+fn an_encrypted_copy_hides_the_rows_and_the_age_cli_and_d1_fetch_both_decrypt_it() {
+    let moto = Moto::start();
+    moto.bucket("backups");
+    let dir = tempfile::tempdir().unwrap();
+    let dump = copy_dump(&dumps().small, dir.path());
+    let plain = std::fs::read(&dump).unwrap();
+    assert!(
+        plain.windows(7).any(|w| w == b"ROWTEXT"),
+        "the sample holds the row text"
+    );
+    let key = dir.path().join("key.txt");
+    let public = age_keygen(&key);
+    let o = s3_tool("d1-upload", &moto.url)
+        .args(["--encrypt-to", &public, "s3://backups/enc/"])
+        .arg(&dump)
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    let object = format!("enc/{}.age", name_of(&dump));
+    assert!(
+        o.stdout
+            .trim_end()
+            .ends_with(&format!("s3://backups/{object}")),
+        "{}",
+        o.stdout
+    );
+    let stored = moto.object("backups", &object).expect("the ciphertext");
+    assert!(
+        !stored.windows(7).any(|w| w == b"ROWTEXT"),
+        "no row text in the bucket"
+    );
+    assert!(moto
+        .object("backups", &format!("enc/{}", name_of(&dump)))
+        .is_none());
+
+    // The reference implementation reads it.
+    let id = key.as_os_str().to_owned();
+    assert_eq!(
+        age_cli(&["-d".as_ref(), "-i".as_ref(), &id], &stored),
+        plain
+    );
+
+    let up = &manifest(&dump)["uploads"][0];
+    assert_eq!(up["encrypted"], true);
+    assert_eq!(up["recipients"], json!([public]));
+    assert_eq!(up["ciphertext_sha256"], sha256_hex(&stored));
+    assert_eq!(up["sha256"], sha256_hex(&plain));
+
+    // The way back: decrypted, checked against the plaintext's sha256, verified.
+    let restore = tempfile::tempdir().unwrap();
+    let f = s3_tool("d1-fetch", &moto.url)
+        .args(["--identity"])
+        .arg(&key)
+        .args(["-o", &format!("{}/", restore.path().display())])
+        .arg(format!("s3://backups/{object}"))
+        .run();
+    assert_eq!(f.code, 0, "{f:?}");
+    let got = restore.path().join(name_of(&dump));
+    assert_eq!(std::fs::read(&got).unwrap(), plain);
+    let v = tool("d1-verify").stdin(&f.stdout).run();
+    assert_eq!(v.code, 0, "{v:?}");
+
+    // Without the identity, with another one, or with a missing file: refused, nothing written.
+    let empty = tempfile::tempdir().unwrap();
+    let out = format!("{}/", empty.path().display());
+    let url = format!("s3://backups/{object}");
+    let o = s3_tool("d1-fetch", &moto.url)
+        .args(["-o", &out, &url])
+        .run();
+    assert_eq!(o.code, 2, "{o:?}");
+    let other = dir.path().join("other.txt");
+    age_keygen(&other);
+    let o = s3_tool("d1-fetch", &moto.url)
+        .arg("--identity")
+        .arg(&other)
+        .args(["-o", &out, &url])
+        .run();
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        o.stderr.contains("not encrypted to this identity"),
+        "{}",
+        o.stderr
+    );
+    let o = s3_tool("d1-fetch", &moto.url)
+        .args(["--identity", "/nonexistent/key.txt", "-o", &out, &url])
+        .run();
+    assert_eq!(o.code, 3, "{o:?}");
+    assert!(!o.stderr.contains("AGE-SECRET-KEY"), "{}", o.stderr);
+
+    // One byte changed in the bucket: the transport check catches it; and with the sidecars
+    // changed to match, the ciphertext's authentication does.
+    let mut tampered = stored.clone();
+    let at = tampered.len() - 40;
+    tampered[at] ^= 1;
+    moto.request("PUT", &format!("/backups/{object}"), Some(&tampered));
+    let o = s3_tool("d1-fetch", &moto.url)
+        .arg("--identity")
+        .arg(&key)
+        .args(["-o", &out, &url])
+        .run();
+    assert_eq!(o.code, 1, "{o:?}");
+    let sha = sha256_hex(&tampered);
+    let mut m: Value =
+        serde_json::from_slice(&moto.object("backups", &format!("{object}.json")).unwrap())
+            .unwrap();
+    m["encryption"]["ciphertext_sha256"] = json!(sha);
+    moto.request(
+        "PUT",
+        &format!("/backups/{object}.json"),
+        Some(m.to_string().as_bytes()),
+    );
+    moto.request(
+        "PUT",
+        &format!("/backups/{object}.sha256"),
+        Some(format!("{sha}  x.age\n").as_bytes()),
+    );
+    let o = s3_tool("d1-fetch", &moto.url)
+        .arg("--identity")
+        .arg(&key)
+        .args(["-o", &out, &url])
+        .run();
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("damaged or truncated"), "{}", o.stderr);
+    assert_eq!(files_in(empty.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_copy_encrypted_by_the_age_cli_is_decrypted_by_d1_fetch() {
+    let moto = Moto::start();
+    moto.bucket("backups");
+    let dir = tempfile::tempdir().unwrap();
+    let dump = copy_dump(&dumps().large, dir.path());
+    let plain = std::fs::read(&dump).unwrap();
+    let key = dir.path().join("key.txt");
+    let public = age_keygen(&key);
+    let ct = age_cli(&["-r".as_ref(), public.as_ref()], &plain);
+    let object = "cli/x.sql.age";
+    moto.request("PUT", &format!("/backups/{object}"), Some(&ct));
+    moto.request(
+        "PUT",
+        &format!("/backups/{object}.sha256"),
+        Some(format!("{}  x.sql.age\n", sha256_hex(&ct)).as_bytes()),
+    );
+    let mut m = manifest(&dump);
+    m["encryption"] = json!({"format": "age-encryption.org/v1", "recipients": [public],
+        "ciphertext_sha256": sha256_hex(&ct)});
+    moto.request(
+        "PUT",
+        &format!("/backups/{object}.json"),
+        Some(m.to_string().as_bytes()),
+    );
+    let restore = tempfile::tempdir().unwrap();
+    let f = s3_tool("d1-fetch", &moto.url)
+        .arg("--identity")
+        .arg(&key)
+        .args(["-o", &format!("{}/", restore.path().display())])
+        .arg(format!("s3://backups/{object}"))
+        .run();
+    assert_eq!(f.code, 0, "{f:?}");
+    assert_eq!(std::fs::read(restore.path().join("x.sql")).unwrap(), plain);
+}

@@ -41,6 +41,7 @@ Options:
       --force            overwrite an existing dump and its .sha256/.json files
       --metrics-file PATH  update PATH, a Prometheus textfile (node_exporter), after each record:
                          last success time, export duration, dump size, last run's outcome
+      --identity PATH    age identity file (age-keygen) that decrypts s3://....age copies
 ",
     "      --json             print the manifest (plus \"path\") as one JSON line instead of the path
       --timeout DUR      deadline for the whole run (90, 90s, 10m, 1h); exit 75 when reached
@@ -68,6 +69,8 @@ pub struct Args {
     pub force: bool,
     pub url: Option<String>,
     pub metrics: Option<PathBuf>,
+    /// `--identity PATH`: the age identity file that decrypts `s3://….age` copies.
+    pub identity: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -79,6 +82,7 @@ fn parse_args() -> Result<Args> {
         force: false,
         url: None,
         metrics: None,
+        identity: None,
     };
     while let Some(arg) = parser.next()? {
         let owned = OwnedArg::from(arg);
@@ -96,6 +100,7 @@ fn parse_args() -> Result<Args> {
             }
             Long("force") => args.force = true,
             Long("metrics-file") => args.metrics = Some(parser.value()?.into()),
+            Long("identity") => args.identity = Some(parser.value()?.into()),
             Value(v) if args.url.is_none() => args.url = Some(v.string()?),
             Value(v) => {
                 return Err(Error::usage(format!(

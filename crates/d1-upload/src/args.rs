@@ -29,6 +29,9 @@ Options:
                          the R2 endpoint with --r2, else AWS S3 in AWS_REGION)
       --region NAME      signing region (default: AWS_REGION, auto for R2, else us-east-1)
       --r2               Cloudflare R2: endpoint https://R2_ACCOUNT_ID.r2.cloudflarestorage.com
+      --encrypt-to RECIPIENT  encrypt each copy to this age public key (age1...; repeatable);
+                         the object is KEY.age
+      --recipients-file PATH  encrypt to the recipients in PATH (the age CLI's -R format)
       --allow-unverified upload dumps without a passing verdict too (with a warning)
 {allow_empty}
 {common}
@@ -52,6 +55,8 @@ pub struct Args {
     pub part_size: u64,
     pub allow_unverified: bool,
     pub allow_empty: bool,
+    /// age recipients: the copies are encrypted when there is at least one.
+    pub recipients: Vec<crate::crypt::Recipient>,
 }
 
 pub fn parse() -> Result<Args> {
@@ -66,6 +71,7 @@ pub fn parse_from(mut parser: lexopt::Parser) -> Result<Args> {
     let mut paths = Vec::new();
     let mut part_size = DEFAULT_PART_SIZE;
     let mut allow_unverified = false;
+    let mut recipients = Vec::new();
     while let Some(arg) = parser.next()? {
         let owned = OwnedArg::from(arg);
         let arg = owned.as_arg();
@@ -78,6 +84,12 @@ pub fn parse_from(mut parser: lexopt::Parser) -> Result<Args> {
             Long("region") => store.region = Some(parser.value()?.string()?),
             Long("r2") => store.r2 = true,
             Long("allow-unverified") => allow_unverified = true,
+            Long("encrypt-to") => {
+                recipients.push(crate::crypt::recipient(&parser.value()?.string()?)?)
+            }
+            Long("recipients-file") => recipients.extend(crate::crypt::recipients_file(
+                std::path::Path::new(&parser.value()?),
+            )?),
             Long("access-key-id") | Long("secret-access-key") | Long("session-token") => {
                 return Err(Error::usage(
                     "credentials are not taken from the command line (other users can read it in ps); \
@@ -104,6 +116,7 @@ pub fn parse_from(mut parser: lexopt::Parser) -> Result<Args> {
         part_size,
         allow_unverified,
         allow_empty: common.allow_empty,
+        recipients,
         common,
     })
 }

@@ -2,6 +2,7 @@
 //! read-back check), and the S3 client `d1-fetch s3://` uses on the way back.
 
 pub mod args;
+pub mod crypt;
 pub mod manifest;
 pub mod run;
 pub mod store;

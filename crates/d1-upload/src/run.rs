@@ -130,13 +130,60 @@ impl Run<'_> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| Error::usage(format!("{path}: not a file name")))?;
-        let key = format!("{}{name}", self.prefix);
-        let sha_file = upload::read_small(&manifest::sha256_path_for(dump))?;
-        let stored = upload::file(&self.store, dump, &key, &sha256, self.args.part_size)?;
+        let recipients = &self.args.recipients;
+        let encrypted = !recipients.is_empty();
+        // Encrypted: the object is the age ciphertext (KEY.age); its .sha256 is the
+        // ciphertext's (what the transport checks), and the manifest uploaded beside it says
+        // to whom it is encrypted and keeps the plaintext's sha256 (what the restore checks).
+        let sealed = if encrypted {
+            let s = crate::crypt::seal(dump, recipients)?;
+            if s.plaintext_sha256 != sha256 {
+                return Err(Error::failed(format!(
+                    "{path}: its SHA-256 is {} but the manifest says {sha256}: the file changed since it was verified; not uploaded",
+                    s.plaintext_sha256
+                )));
+            }
+            Some(s)
+        } else {
+            None
+        };
+        let object_name = if encrypted {
+            format!("{name}.age")
+        } else {
+            name.clone()
+        };
+        let key = format!("{}{object_name}", self.prefix);
+        let recipient_texts: Vec<&str> = recipients.iter().map(|r| r.text.as_str()).collect();
+        let (stored, sha_file, manifest_bytes) = match &sealed {
+            None => (
+                upload::file(&self.store, dump, &key, &sha256, self.args.part_size)?,
+                upload::read_small(&manifest::sha256_path_for(dump))?,
+                upload::read_small(&manifest::path_for(dump))?,
+            ),
+            Some(s) => {
+                let stored = upload::file(
+                    &self.store,
+                    s.file.path(),
+                    &key,
+                    &s.ciphertext_sha256,
+                    self.args.part_size,
+                )?;
+                let mut m = m.clone();
+                m["encryption"] = json!({
+                    "format": "age-encryption.org/v1",
+                    "recipients": recipient_texts,
+                    "ciphertext_sha256": s.ciphertext_sha256,
+                    "ciphertext_bytes": s.ciphertext_bytes,
+                });
+                let mut text = serde_json::to_string_pretty(&m).unwrap_or_default();
+                text.push('\n');
+                let line = format!("{}  {object_name}\n", s.ciphertext_sha256);
+                (stored, line.into_bytes(), text.into_bytes())
+            }
+        };
         // The sidecars go after the dump, the manifest last: a listing that finds KEY.json finds
         // a complete copy.
         upload::bytes(&self.store, &format!("{key}.sha256"), &sha_file)?;
-        let manifest_bytes = upload::read_small(&manifest::path_for(dump))?;
         upload::bytes(&self.store, &format!("{key}.json"), &manifest_bytes)?;
         let url = self.store.shown(&key);
         let entry = json!({
@@ -146,12 +193,12 @@ impl Run<'_> {
             "endpoint": self.store.endpoint,
             "etag": stored.etag.trim_matches('"'),
             "size": stored.size,
-            "sha256": stored.sha256,
+            "sha256": sha256,
             "parts": stored.parts,
             "uploaded_at": Utc::now().rfc3339(),
-            "encrypted": false,
-            "recipients": [],
-            "ciphertext_sha256": null,
+            "encrypted": encrypted,
+            "recipients": recipient_texts,
+            "ciphertext_sha256": sealed.as_ref().map(|s| s.ciphertext_sha256.clone()),
             "d1_upload_version": env!("CARGO_PKG_VERSION"),
         });
         manifest::add_upload(dump, entry.clone())?;
