@@ -108,7 +108,7 @@ impl Emulator {
 
     /// Arms faults (`ENDPOINT:FAULT[:k=v,...]`, see docs/d1-emulator.md).
     pub fn arm(&self, specs: &[&str]) {
-        let agent = ureq::Agent::new_with_defaults();
+        let agent = local_agent();
         let resp = agent
             .post(&format!("{}/__emulator/faults", self.root))
             .send(specs.join("\n"))
@@ -118,7 +118,7 @@ impl Emulator {
 
     /// The emulator's state (exports, imports, request counts).
     pub fn state(&self) -> serde_json::Value {
-        let agent = ureq::Agent::new_with_defaults();
+        let agent = local_agent();
         let mut resp = agent
             .get(&format!("{}/__emulator/state", self.root))
             .call()
@@ -136,6 +136,7 @@ impl Emulator {
     ) -> (u16, serde_json::Value) {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .proxy(None)
             .build()
             .into();
         let url = format!("{}{}", self.base_url, path);
@@ -238,6 +239,11 @@ impl Drop for Emulator {
     }
 }
 
+/// The harness's own HTTP client: never through a developer's proxy (the emulator is local).
+fn local_agent() -> ureq::Agent {
+    ureq::Agent::config_builder().proxy(None).build().into()
+}
+
 /// What a finished tool left: exit code, stdout, stderr.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -262,8 +268,21 @@ pub struct Tool {
     stdout: Option<std::fs::File>,
 }
 
+/// Proxy variables: cleared for every spawned tool, so that a developer's proxy never carries
+/// a test's traffic (tests that are about proxies set them again).
+pub const PROXY_VARS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
 /// The tool's binary as a `Command` with nothing of the developer's own environment: no
-/// Cloudflare variables leak into a test.
+/// Cloudflare variables and no proxy variables leak into a test.
 pub fn command(name: &str) -> Command {
     let mut cmd = Command::new(bin(name));
     for var in [
@@ -275,7 +294,10 @@ pub fn command(name: &str) -> Command {
         "CF_ACCOUNT_ID",
         "CF_D1_DATABASE_ID",
         "NO_COLOR",
-    ] {
+    ]
+    .iter()
+    .chain(PROXY_VARS)
+    {
         cmd.env_remove(var);
     }
     cmd
@@ -456,7 +478,7 @@ pub fn make_db(dir: &Path, name: &str, sql: &str) -> PathBuf {
 
 /// Downloads a URL's body (test-side, independent of d1-fetch).
 pub fn download(url: &str) -> Vec<u8> {
-    let mut resp = ureq::get(url).call().expect("download");
+    let mut resp = local_agent().get(url).call().expect("download");
     resp.body_mut()
         .with_config()
         .limit(u64::MAX)

@@ -227,8 +227,9 @@ fn a_truncated_body_exits_1_and_leaves_no_file() {
     // The failure record names the database for the tools after d1-fetch.
     assert!(
         out.stdout.starts_with(&format!(
-            "FAIL 1 d1-fetch {id} - line 1: download incomplete after 3 attempts: received "
-        )) && out.stdout_lines().len() == 1,
+            "FAIL 1 d1-fetch {id} - line 1: download incomplete: received "
+        )) && out.stdout.ends_with("(gave up after 3 attempts)\n")
+            && out.stdout_lines().len() == 1,
         "{:?}",
         out.stdout
     );

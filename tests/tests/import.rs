@@ -371,7 +371,7 @@ fn verify_first_runs_the_d1_verify_beside_the_binary_and_a_rejection_uploads_not
     std::fs::write(
         &verify,
         format!(
-            "#!/bin/sh\necho \"$@\" > '{}'\ncase \"$2\" in *bad.sql) echo \"FAIL $2 line 5: no such table: missing\"; exit 1;; esac\necho \"OK $2 tables=1 rows=2\"\n",
+            "#!/bin/sh\necho \"$@\" > '{}'\ncase \"$3\" in *bad.sql) echo '{{\"ok\":false,\"reason\":\"FAIL line 5: no such table: missing\"}}'; exit 1;; esac\necho '{{\"ok\":true,\"tables\":[{{\"name\":\"b\",\"rows\":2}}]}}'\n",
             log.display()
         ),
     )
@@ -401,7 +401,10 @@ fn verify_first_runs_the_d1_verify_beside_the_binary_and_a_rejection_uploads_not
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert_eq!(requests(&emu, "upload"), 0, "nothing uploaded");
     let args = std::fs::read_to_string(&log).unwrap();
-    assert!(args.starts_with("-q "), "runs d1-verify -q FILE: {args}");
+    assert!(
+        args.starts_with("-q --json "),
+        "runs d1-verify -q --json FILE: {args}"
+    );
 
     let good = write(work.path(), "good.sql", SMALL);
     let out = run(&good);
@@ -564,4 +567,96 @@ fn sigterm_during_an_import_exits_130_and_removes_the_decompressed_copy() {
         files_in(tmp.path())
     );
     assert_eq!(emu.state()["imports"], json!([]), "nothing ingested");
+}
+
+/// `SELECT count(*)` of table `t`, through the query endpoint.
+fn row_count(emu: &Emulator, id: &str, t: &str) -> u64 {
+    let (status, ans) = emu.api(
+        "POST",
+        &format!("/accounts/{ACCOUNT}/d1/database/{id}/query"),
+        Some(json!({ "sql": format!("SELECT count(*) AS n FROM \"{t}\"") })),
+    );
+    assert_eq!(status, 200, "{ans}");
+    ans["result"][0]["results"][0]["n"].as_u64().expect("count")
+}
+
+#[test]
+fn a_database_emptied_after_an_import_is_restored_by_the_same_file_again() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let id = create_db(&emu, "restore");
+    let file = write(work.path(), "small.sql", SMALL);
+    let first = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(row_count(&emu, &id, "b"), 2);
+
+    // Emptied through the query endpoint: the same file must be imported again, not answered
+    // with the first import's result.
+    let (status, ans) = emu.api(
+        "POST",
+        &format!("/accounts/{ACCOUNT}/d1/database/{id}/query"),
+        Some(json!({"sql": "DROP TABLE \"b\""})),
+    );
+    assert_eq!(status, 200, "{ans}");
+    assert!(tables(&emu, &id).is_empty());
+    let second = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(row_count(&emu, &id, "b"), 2, "restored again");
+    assert_eq!(requests(&emu, "upload"), 2, "a new import, a new upload");
+    assert_ne!(first.stdout, second.stdout, "a new final bookmark");
+}
+
+#[test]
+fn an_import_reported_complete_that_wrote_nothing_exits_1_naming_the_table() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let id = create_db(&emu, "restore");
+    let file = write(work.path(), "small.sql", SMALL);
+    emu.arm(&["import:lost"]);
+    let o = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_one_line_error(&o, "was reported complete, but table \"b\" is missing");
+    // No import record: a failure record, for whatever reads d1-import's output.
+    assert!(
+        o.stdout.starts_with("FAIL 1 d1-import ") && o.stdout.lines().count() == 1,
+        "{}",
+        o.stdout
+    );
+    assert!(tables(&emu, &id).is_empty());
+}
+
+#[test]
+fn tables_whose_names_look_like_d1s_own_to_a_like_wildcard_are_checked_too() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let id = create_db(&emu, "restore");
+    // `_` is LIKE's wildcard: a filter written '_cf_%' would take "acf_x" for D1's own table.
+    let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+                CREATE TABLE \"acf_x\" (v INTEGER);\n\
+                INSERT INTO \"acf_x\" (\"v\") VALUES(1);\n\
+                CREATE TABLE \"sqliteZx\" (v INTEGER);\n\
+                INSERT INTO \"sqliteZx\" (\"v\") VALUES(2);";
+    let file = write(work.path(), "lookalike.sql", dump);
+    let o = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(row_count(&emu, &id, "acf_x"), 1);
+    // And the non-empty guard sees them.
+    let again = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(again.stderr.contains("is not empty"), "{}", again.stderr);
 }

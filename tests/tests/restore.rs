@@ -124,18 +124,11 @@ fn create_makes_a_missing_database_and_never_replaces_one() {
     );
 }
 
-#[test]
-fn a_verified_backup_flows_from_d1_verify_into_d1_import() {
-    let emu = Emulator::start(&["--poll-hold-ms", "20"]);
-    let dir = tempfile::tempdir().unwrap();
+fn sh(emu: &Emulator, dir: &std::path::Path, script: &str) -> Outcome {
     let bindir = bin("d1-fetch").parent().unwrap().to_path_buf();
     let child = std::process::Command::new("sh")
-        .args([
-            "-c",
-            "d1-export-start sample | d1-export-wait | d1-fetch -o b/ | d1-verify \
-             | d1-import --database copy --create",
-        ])
-        .current_dir(dir.path())
+        .args(["-c", script])
+        .current_dir(dir)
         .env_clear()
         .env("PATH", format!("{}:/usr/bin:/bin", bindir.display()))
         .envs(emu.env())
@@ -143,7 +136,33 @@ fn a_verified_backup_flows_from_d1_verify_into_d1_import() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let o = wait(child, std::time::Duration::from_secs(120));
+    wait(child, std::time::Duration::from_secs(120))
+}
+
+#[test]
+fn a_verified_backup_flows_from_d1_verify_into_d1_import() {
+    let emu = Emulator::start(&["--poll-hold-ms", "20"]);
+    let dir = tempfile::tempdir().unwrap();
+    let sample = emu.db_id("sample");
+    // d1-verify's OK line names no database, the dump's manifest does: a restore into another
+    // database is refused without --retarget, naming the dump's database.
+    let o = sh(
+        &emu,
+        dir.path(),
+        "d1-export-start sample | d1-export-wait | d1-fetch -o b/ | d1-verify \
+         | d1-import --database copy --create",
+    );
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(
+        o.stdout.starts_with(&format!("FAIL 2 d1-import {sample} sample line 1: the record is for database {sample} but --database says copy")),
+        "{o:?}"
+    );
+    let o = sh(
+        &emu,
+        dir.path(),
+        "d1-export-start sample | d1-export-wait | d1-fetch -o b2/ | d1-verify \
+         | d1-import --database copy --retarget",
+    );
     assert_eq!(o.code, 0, "{o:?}");
     let id = emu.db_id("copy");
     assert!(o.stdout.starts_with(&format!("{id} copy ")), "{o:?}");

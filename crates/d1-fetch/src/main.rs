@@ -32,6 +32,8 @@ or one URL argument, and downloads each as soon as its line arrives. Prints 'DAT
 PATH' for each dump written; failure records from upstream are passed on (docs/records.md).
 An s3:// URL is fetched with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL,
 AWS_REGION, R2_ACCOUNT_ID as for d1-upload), with its .sha256 and .json, and checked against them.
+Prefer stdin to a URL argument: an argument is visible to every user in ps, and a signed URL
+is a credential for an hour.
 
 Options:
   -o, --output PATH      where to write: a folder (DIR/, created if missing, or an existing

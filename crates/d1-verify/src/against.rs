@@ -5,6 +5,7 @@
 //! format"). Only a comparison with the source sees that.
 
 use crate::fingerprint::{self, Measure, Schema, Table, MEASURES};
+use crate::quirks::{Kind as QuirkKind, Quirks};
 use d1_core::api;
 use d1_core::cli::Common;
 use d1_core::client::Client;
@@ -24,6 +25,9 @@ pub struct Settings {
     /// names the database.
     pub fallback: Option<String>,
     pub allow_drift: bool,
+    /// `--accept-d1-losses`: differences that a D1 dump quirk found in this dump explains are
+    /// warnings.
+    pub accept_losses: bool,
     client: Client,
 }
 
@@ -34,12 +38,14 @@ impl Settings {
         database: Option<String>,
         flag: Option<String>,
         allow_drift: bool,
+        accept_losses: bool,
     ) -> Result<Settings> {
         let (cfg, client) = common.client()?;
         Ok(Settings {
             database,
             fallback: flag.or(cfg.database),
             allow_drift,
+            accept_losses,
             client,
         })
     }
@@ -57,6 +63,9 @@ pub struct Difference {
     /// Explained by rows or tables added or removed since the export: a warning with
     /// `--allow-drift`.
     pub drift: bool,
+    /// Explained by a D1 dump quirk that the scan found in this very dump, and the user
+    /// accepts those (`--accept-d1-losses`): a warning.
+    pub accepted: bool,
 }
 
 impl Difference {
@@ -89,7 +98,12 @@ pub struct Outcome {
 
 impl Outcome {
     fn is_error(&self, d: &Difference) -> bool {
-        !(self.allow_drift && d.drift)
+        !(d.accepted || self.allow_drift && d.drift)
+    }
+
+    /// Differences accepted as D1's known losses.
+    pub fn accepted(&self) -> usize {
+        self.differences.iter().filter(|d| d.accepted).count()
     }
 
     pub fn errors(&self) -> impl Iterator<Item = &Difference> {
@@ -112,6 +126,7 @@ impl Outcome {
                 "restored": d.restored,
                 "cause": d.cause,
                 "severity": if self.is_error(d) { "error" } else { "warning" },
+                "accepted_d1_loss": d.accepted,
             })).collect::<Vec<_>>(),
         })
     }
@@ -160,6 +175,7 @@ pub fn check(
     path: &str,
     record: Option<&str>,
     s: &Settings,
+    quirks: &Quirks,
     out: &mut Option<Outcome>,
 ) -> Result<()> {
     let wanted = choose(path, record, s)?;
@@ -225,14 +241,12 @@ pub fn check(
         }
     }
 
-    for d in &o.differences {
-        let line = format!("{path}: against {label}: {}", d.describe());
-        if o.is_error(d) {
-            d1_core::msg::error(&line);
-        } else {
-            d1_core::msg::warn(&line);
+    if s.accept_losses {
+        for d in o.differences.iter_mut() {
+            d.accepted = !d.drift && proved_by_scan(d.cause, quirks);
         }
     }
+    report(path, &label, &o);
     let errors: Vec<&Difference> = o.errors().collect();
     let result = match errors.first() {
         None => Ok(()),
@@ -245,6 +259,63 @@ pub fn check(
     };
     *out = Some(o);
     result
+}
+
+/// At most this many differences are printed one per line; the rest are counted (`--json`
+/// lists them all): a wrong `--against` must not bury the log.
+const SHOWN_DIFFERENCES: usize = 10;
+
+/// Prints the differences on stderr: errors, then warnings, the first few of each, and one
+/// line that counts the accepted D1 losses (silenced one by one under `-q`).
+fn report(path: &str, label: &str, o: &Outcome) {
+    let (errors, warnings): (Vec<&Difference>, Vec<&Difference>) =
+        o.differences.iter().partition(|d| o.is_error(d));
+    let line = |d: &Difference| format!("{path}: against {label}: {}", d.describe());
+    for d in errors.iter().take(SHOWN_DIFFERENCES) {
+        d1_core::msg::error(&line(d));
+    }
+    if errors.len() > SHOWN_DIFFERENCES {
+        d1_core::msg::error(&format!(
+            "{path}: against {label}: {} more differences not shown (--json lists them all)",
+            errors.len() - SHOWN_DIFFERENCES
+        ));
+    }
+    let (accepted, other): (Vec<&Difference>, Vec<&Difference>) =
+        warnings.into_iter().partition(|d| d.accepted);
+    for d in other.iter().take(SHOWN_DIFFERENCES) {
+        d1_core::msg::warn(&line(d));
+    }
+    if !accepted.is_empty() {
+        if !d1_core::msg::quiet() {
+            for d in accepted.iter().take(SHOWN_DIFFERENCES) {
+                d1_core::msg::warn(&line(d));
+            }
+        }
+        let mut causes: Vec<&str> = accepted.iter().filter_map(|d| d.cause).collect();
+        causes.sort_unstable();
+        causes.dedup();
+        d1_core::msg::warn(&format!(
+            "{path}: against {label}: {} difference{} accepted as D1's known dump losses \
+             (--accept-d1-losses): {}",
+            accepted.len(),
+            if accepted.len() == 1 { "" } else { "s" },
+            causes.join("; ")
+        ));
+    }
+}
+
+/// Whether a difference's cause is a D1 dump quirk that the scan of this dump found: only then
+/// is it D1's known loss and not something else that happens to look like it.
+fn proved_by_scan(cause: Option<&str>, q: &Quirks) -> bool {
+    let found = |k: QuirkKind| q.count(k) > 0;
+    match cause {
+        Some(CAUSE_ROUNDED) => found(QuirkKind::BeyondSafeInteger),
+        Some(CAUSE_MIN_INT) => found(QuirkKind::MinInt64),
+        Some(CAUSE_INFINITE) => found(QuirkKind::InfiniteReal),
+        // The dump used the `'\n',char(10)` form: text that held a backslash-n then lost it.
+        Some(CAUSE_BACKSLASH_N) => q.newline_placeholders > 0,
+        _ => false,
+    }
 }
 
 fn live_schema(rows: &[Value]) -> Result<Schema> {
@@ -278,6 +349,7 @@ fn schema_diff(live: &Schema, restored: &Schema, out: &mut Vec<Difference>) -> S
             "dropped from the live database since the export"
         }),
         drift: true,
+        accepted: false,
     };
     let mut common = Schema::new();
     let names: std::collections::BTreeSet<&String> = live.keys().chain(restored.keys()).collect();
@@ -322,6 +394,7 @@ fn compare(name: &str, live: &Table, restored: &Table, out: &mut Vec<Difference>
             restored: restored.rows.to_string(),
             cause: Some(CAUSE_ROWS),
             drift: true,
+            accepted: false,
         });
     }
     for (col, l) in &live.columns {
@@ -358,6 +431,7 @@ fn compare(name: &str, live: &Table, restored: &Table, out: &mut Vec<Difference>
                 restored: r[k].to_string(),
                 cause,
                 drift,
+                accepted: false,
             });
         }
     }

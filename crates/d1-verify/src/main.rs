@@ -54,6 +54,10 @@ Options:
                              D1_DATABASE_ID): row counts, types, byte lengths, integer sums
       --database DB          the database for --against when nothing else names one
       --allow-drift          with --against, tables whose row count changed are warnings
+      --accept-d1-losses     with --against, differences explained by a D1 dump quirk that
+                             the scan found in this dump (integers beyond 2^53, -2^63 as a
+                             REAL, infinite REALs) are warnings, counted in one line; -q
+                             silences them one by one. Anything else still fails
 ";
 
 const EXTRA_HELP: &str = "
@@ -95,7 +99,7 @@ fn parse_args() -> Result<Args> {
         d1_compat: false,
     };
     // --against: (given, its =DB), --database, --allow-drift.
-    let (mut against, mut database, mut allow_drift) = (None, None, false);
+    let (mut against, mut database, mut allow_drift, mut accept) = (None, None, false, false);
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
         let owned = OwnedArg::from(arg);
@@ -133,6 +137,7 @@ fn parse_args() -> Result<Args> {
             Long("against") => against = Some(p.optional_value().map(|v| v.string()).transpose()?),
             Long("database") => database = Some(p.value()?.string()?),
             Long("allow-drift") => allow_drift = true,
+            Long("accept-d1-losses") => accept = true,
             Value(v) => files.push(v.string()?),
             _ => return Err(cli::unexpected(arg)),
         }
@@ -144,11 +149,17 @@ fn parse_args() -> Result<Args> {
     }
     match against {
         Some(db) => {
-            opts.against = Some(against::Settings::new(&common, db, database, allow_drift)?)
+            opts.against = Some(against::Settings::new(
+                &common,
+                db,
+                database,
+                allow_drift,
+                accept,
+            )?)
         }
-        None if database.is_some() || allow_drift => {
+        None if database.is_some() || allow_drift || accept => {
             return Err(Error::usage(
-                "--database and --allow-drift go with --against",
+                "--database, --allow-drift and --accept-d1-losses go with --against",
             ))
         }
         None => {}

@@ -59,6 +59,9 @@ pub struct Warning {
 pub struct Quirks {
     pub shown: Vec<Warning>,
     counts: Vec<(Kind, u64)>,
+    /// Values written with D1's `replace(…,'\n',char(10))` form: not a warning (most such
+    /// text is fine), but the evidence that a backslash-n may have become a newline.
+    pub newline_placeholders: u64,
 }
 
 impl Quirks {
@@ -105,6 +108,14 @@ impl Quirks {
                         .iter()
                         .filter(|&&c| c == b'\n')
                         .count() as u64;
+                    // `replace('…','\n',char(10))`: D1 wrote real newlines as the two
+                    // characters \n; any \n the text held before now reads as a newline too.
+                    if b == b'\''
+                        && &text[i + 1..n.min(text.len())] == b"\\n"
+                        && text[(n + 1).min(text.len())..].starts_with(b",char(10))")
+                    {
+                        self.newline_placeholders += 1;
+                    }
                     i = n + 1;
                 }
                 b'-' if text.get(i + 1) == Some(&b'-') => {
@@ -179,6 +190,14 @@ impl Quirks {
         }
     }
 
+    /// How many of `kind` the scan found.
+    pub fn count(&self, kind: Kind) -> u64 {
+        self.counts
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(0, |(_, n)| *n)
+    }
+
     /// Counts beyond what was shown, for the closing summary: `(kind, hidden)`.
     pub fn hidden(&self) -> Vec<(Kind, u64)> {
         self.counts
@@ -206,6 +225,19 @@ impl Quirks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newline_placeholder_form_is_counted_silently() {
+        let mut q = Quirks::default();
+        let mut shown = 0;
+        q.scan(
+            br#"INSERT INTO "t" ("s") VALUES(replace('a\nb','\n',char(10)));"#,
+            1,
+            |_| shown += 1,
+        );
+        q.scan(br#"INSERT INTO "t" ("s") VALUES('\n');"#, 2, |_| shown += 1);
+        assert_eq!((q.newline_placeholders, shown), (1, 0));
+    }
 
     fn kinds(sql: &str) -> Vec<(u64, Kind)> {
         let mut q = Quirks::default();

@@ -19,12 +19,19 @@ impl Report {
 
 pub fn summary(r: &Report) -> String {
     match &r.failure {
-        None => format!(
-            "OK {} tables={} rows={}",
-            r.path,
-            r.inventory.tables.len(),
-            r.total_rows()
-        ),
+        None => {
+            let mut line = format!(
+                "OK {} tables={} rows={}",
+                r.path,
+                r.inventory.tables.len(),
+                r.total_rows()
+            );
+            let accepted = r.against.as_ref().map_or(0, |a| a.accepted());
+            if accepted > 0 {
+                line.push_str(&format!(" accepted_d1_losses={accepted}"));
+            }
+            line
+        }
         Some(_) => failure(r).map(|f| f.plain()).unwrap_or_default(),
     }
 }

@@ -98,7 +98,15 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         .map_err(sql("starting the restore"))?;
     let denied = Denied::default();
     sandbox::guard(&conn, &denied);
-    let warn = |w: &Warning| d1_core::msg::warn(&format!("{path} line {}: {}", w.line, w.message));
+    // Accepted losses are counted in one line at the end (against.rs); -q then silences the
+    // quirk warnings one by one.
+    let quiet_quirks =
+        d1_core::msg::quiet() && opts.against.as_ref().is_some_and(|a| a.accept_losses);
+    let warn = |w: &Warning| {
+        if !quiet_quirks {
+            d1_core::msg::warn(&format!("{path} line {}: {}", w.line, w.message))
+        }
+    };
     r.compat = crate::compat::Compat::new(path, opts.d1_compat);
 
     let t = Instant::now();
@@ -131,7 +139,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
     )?;
     r.load_ms = t.elapsed().as_millis();
     r.compat.finish();
-    for (kind, n) in r.quirks.hidden() {
+    for (kind, n) in r.quirks.hidden().into_iter().filter(|_| !quiet_quirks) {
         d1_core::msg::warn(&format!(
             "{path}: {n} more {} warning(s) not shown",
             Quirks::kind_name(kind)
@@ -167,7 +175,14 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
     }
     expectations(&r.inventory, opts)?;
     if let Some(a) = &opts.against {
-        crate::against::check(&conn, path, r.database.as_deref(), a, &mut r.against)?;
+        crate::against::check(
+            &conn,
+            path,
+            r.database.as_deref(),
+            a,
+            &r.quirks,
+            &mut r.against,
+        )?;
     }
     if r.inventory.tables.is_empty() {
         d1_core::msg::warn(&format!("{path}: the dump holds no tables"));
