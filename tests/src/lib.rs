@@ -102,7 +102,7 @@ impl Emulator {
             ("CLOUDFLARE_ACCOUNT_ID".into(), ACCOUNT.into()),
             ("CLOUDFLARE_API_BASE_URL".into(), self.base_url.clone()),
             // No pacing unless a test is about it: the suite's tests run at once.
-            ("D1_REQUESTS_PER_5M".into(), "0".into()),
+            ("D1_REQUEST_BUDGET".into(), "0".into()),
         ]
     }
 
@@ -156,6 +156,17 @@ impl Emulator {
             status,
             serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
         )
+    }
+
+    /// Creates an empty database through the API; returns its id.
+    pub fn create_db(&self, name: &str) -> String {
+        let (status, body) = self.api(
+            "POST",
+            &format!("/accounts/{ACCOUNT}/d1/database"),
+            Some(serde_json::json!({ "name": name })),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["result"]["uuid"].as_str().expect("uuid").to_string()
     }
 
     /// The id of the database named `name`.
@@ -474,6 +485,25 @@ pub fn make_db(dir: &Path, name: &str, sql: &str) -> PathBuf {
     let conn = rusqlite::Connection::open(&path).expect("open sqlite");
     conn.execute_batch(sql).expect("create database");
     path
+}
+
+/// Runs `script` as users run a pipeline: plain `sh -c` (no pipefail), in `dir`, with nothing
+/// of the developer's environment but the tools' folder first on PATH and the emulator's
+/// variables.
+pub fn sh(emu: &Emulator, dir: &Path, script: &str) -> Outcome {
+    let bindir = bin("d1-fetch").parent().expect("bin dir").to_path_buf();
+    let child = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bindir.display()))
+        .envs(emu.env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    wait(child, Duration::from_secs(120))
 }
 
 /// Downloads a URL's body (test-side, independent of d1-fetch).

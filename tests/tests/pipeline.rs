@@ -49,7 +49,7 @@ impl Night {
             .arg(format!("CLOUDFLARE_API_TOKEN={token}"))
             .arg(format!("CLOUDFLARE_ACCOUNT_ID={ACCOUNT}"))
             .arg(format!("CLOUDFLARE_API_BASE_URL={}", self.emu.base_url))
-            .arg("D1_REQUESTS_PER_5M=0")
+            .arg("D1_REQUEST_BUDGET=0")
             .args(["sh", "-c", script])
             .current_dir(self.out.path())
             .stdin(std::process::Stdio::null())

@@ -10,16 +10,6 @@ const SMALL: &str = "PRAGMA defer_foreign_keys=TRUE;\n\
 CREATE TABLE \"b\" (y TEXT);\n\
 INSERT INTO \"b\" (\"y\") VALUES('one');";
 
-fn create_db(emu: &Emulator, name: &str) -> String {
-    let (status, body) = emu.api(
-        "POST",
-        &format!("/accounts/{ACCOUNT}/d1/database"),
-        Some(json!({ "name": name })),
-    );
-    assert_eq!(status, 200, "{body}");
-    body["result"]["uuid"].as_str().expect("uuid").to_string()
-}
-
 fn rows_of_b(emu: &Emulator, id: &str) -> Option<u64> {
     let (status, ans) = emu.api(
         "POST",
@@ -38,8 +28,8 @@ fn dump_file(dir: &std::path::Path) -> String {
 #[test]
 fn a_record_for_another_database_is_refused_and_nothing_is_imported() {
     let emu = Emulator::start(&["--poll-hold-ms", "20"]);
-    let other = create_db(&emu, "other");
-    let restore = create_db(&emu, "restore");
+    let other = emu.create_db("other");
+    let restore = emu.create_db("restore");
     let dir = tempfile::tempdir().unwrap();
     let file = dump_file(dir.path());
     let o = tool("d1-import")
@@ -75,8 +65,8 @@ fn a_record_for_another_database_is_refused_and_nothing_is_imported() {
 #[test]
 fn retarget_imports_into_the_database_the_user_named() {
     let emu = Emulator::start(&["--poll-hold-ms", "20"]);
-    let other = create_db(&emu, "other");
-    let staging = create_db(&emu, "staging");
+    let other = emu.create_db("other");
+    let staging = emu.create_db("staging");
     let dir = tempfile::tempdir().unwrap();
     let file = dump_file(dir.path());
     let o = tool("d1-import")
@@ -122,21 +112,6 @@ fn create_makes_a_missing_database_and_never_replaces_one() {
         "{}",
         o.stderr
     );
-}
-
-fn sh(emu: &Emulator, dir: &std::path::Path, script: &str) -> Outcome {
-    let bindir = bin("d1-fetch").parent().unwrap().to_path_buf();
-    let child = std::process::Command::new("sh")
-        .args(["-c", script])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", bindir.display()))
-        .envs(emu.env())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait(child, std::time::Duration::from_secs(120))
 }
 
 #[test]

@@ -48,7 +48,7 @@ impl Client {
     /// A client for the API at `cfg`'s base URL. Fails (exit 2) when the environment names a
     /// proxy that is not a valid URL.
     pub fn new(cfg: &Config, policy: Policy, deadline: Deadline) -> Result<Client> {
-        let per_5m = crate::budget::per_5m().unwrap_or(crate::budget::DEFAULT_PER_5M);
+        let limit = crate::budget::limit().unwrap_or(Some(crate::budget::DEFAULT));
         let d1_url = cfg.d1_url();
         Ok(Client {
             agent: crate::http::agent(&d1_url, |b| b)?,
@@ -56,7 +56,8 @@ impl Client {
             d1_url,
             policy,
             deadline,
-            budget: crate::budget::Budget::for_account(&cfg.base_url, &cfg.account_id, per_5m),
+            budget: limit
+                .map(|l| crate::budget::Budget::for_account(&cfg.base_url, &cfg.account_id, l)),
         })
     }
 
