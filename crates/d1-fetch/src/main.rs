@@ -8,6 +8,7 @@ mod fetch;
 mod manifest;
 mod metrics;
 mod output;
+mod s3;
 mod sink;
 mod writeback;
 
@@ -24,10 +25,13 @@ d1-fetch: download D1 dumps from their signed URLs, checksummed and written atom
 
 Usage: d1-fetch [OPTIONS] [URL]
        d1-export-wait ... | d1-fetch [OPTIONS]
+       d1-fetch [OPTIONS] s3://BUCKET/KEY     (an off-site copy made by d1-upload)
 
 Reads 'DATABASE_ID NAME SIGNED_URL' lines (or 'SIGNED_URL', or d1-export-wait --json) on stdin,
 or one URL argument, and downloads each as soon as its line arrives. Prints 'DATABASE_ID NAME
 PATH' for each dump written; failure records from upstream are passed on (docs/records.md).
+An s3:// URL is fetched with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL,
+AWS_REGION, R2_ACCOUNT_ID as for d1-upload), with its .sha256 and .json, and checked against them.
 Prefer stdin to a URL argument: an argument is visible to every user in ps, and a signed URL
 is a credential for an hour.
 
@@ -39,6 +43,7 @@ Options:
       --force            overwrite an existing dump and its .sha256/.json files
       --metrics-file PATH  update PATH, a Prometheus textfile (node_exporter), after each record:
                          last success time, export duration, dump size, last run's outcome
+      --identity PATH    age identity file (age-keygen) that decrypts s3://....age copies
 ",
     "      --json             print the manifest (plus \"path\") as one JSON line instead of the path
       --timeout DUR      deadline for the whole run (90, 90s, 10m, 1h); exit 75 when reached
@@ -51,8 +56,8 @@ Options:
   -V, --version          print the version
 
 Files: DUMP, DUMP.sha256 (sha256sum -c format) and DUMP.json (manifest), mode 0600.
-Exit codes: 0 ok, 1 failed, 2 usage or bad input, 75 temporary (retries or deadline used up),
-130 interrupted. See docs/d1-fetch.md.
+Exit codes: 0 ok, 1 failed, 2 usage or bad input, 3 credentials (s3:// only), 75 temporary
+(retries or deadline used up), 130 interrupted. See docs/d1-fetch.md.
 "
 );
 
@@ -66,6 +71,8 @@ pub struct Args {
     pub force: bool,
     pub url: Option<String>,
     pub metrics: Option<PathBuf>,
+    /// `--identity PATH`: the age identity file that decrypts `s3://….age` copies.
+    pub identity: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -77,6 +84,7 @@ fn parse_args() -> Result<Args> {
         force: false,
         url: None,
         metrics: None,
+        identity: None,
     };
     while let Some(arg) = parser.next()? {
         let owned = OwnedArg::from(arg);
@@ -94,6 +102,7 @@ fn parse_args() -> Result<Args> {
             }
             Long("force") => args.force = true,
             Long("metrics-file") => args.metrics = Some(parser.value()?.into()),
+            Long("identity") => args.identity = Some(parser.value()?.into()),
             Value(v) if args.url.is_none() => args.url = Some(v.string()?),
             Value(v) => {
                 return Err(Error::usage(format!(
