@@ -4,16 +4,17 @@ use crate::policy::{Policy, Within};
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common};
 use d1_core::{Error, Result};
+use d1_upload::store::{Options, S3Url};
 use lexopt::prelude::*;
 use std::path::PathBuf;
 
 pub const HELP: &str = "\
 d1-prune: remove old D1 backups by policy, per database, never the last verified one
 
-Usage: d1-prune POLICY [OPTIONS] DIR...
+Usage: d1-prune POLICY [OPTIONS] DIR|s3://BUCKET/PREFIX/...
        ... | d1-verify | d1-prune POLICY [OPTIONS] DIR...
 
-Groups the dumps in each DIR by the database their manifest (DUMP.json) names, and keeps,
+Groups the dumps in each DIR (or bucket prefix: d1-upload's copies) by the database their manifest (DUMP.json) names, and keeps,
 per database, what the policy keeps among the dumps d1-verify passed; removes the rest with
 their .sha256 and .json. The newest verified dump of a database is never removed; a dump that
 failed or was never verified is removed only once a newer verified one exists. Files that are
@@ -31,7 +32,11 @@ Policy (at least one; a dump is kept when any rule keeps it):
 
 Options:
       --keep-unverified      never remove a dump that failed or was never verified
-  -r, --recursive            also prune the folders below each DIR
+  -r, --recursive            also prune the folders below each DIR (keys below each prefix)
+      --endpoint URL         S3-compatible endpoint for s3:// (default: AWS_ENDPOINT_URL_S3,
+                             AWS_ENDPOINT_URL, the R2 endpoint with --r2, else AWS S3)
+      --region NAME          signing region (default: AWS_REGION, auto for R2, else us-east-1)
+      --r2                   Cloudflare R2: endpoint https://R2_ACCOUNT_ID.r2.cloudflarestorage.com
   -n, --dry-run              print the plan (keep/remove, and why); change nothing
       --allow-empty          no records on a non-terminal stdin is not an error
       --json                 one JSON object per line on stdout instead of plain records
@@ -44,8 +49,13 @@ Options:
 Prints `DATABASE_ID NAME PATH` for each dump removed (stdout), a summary on stderr.
 When stdin is not a terminal (nor /dev/null), records from the previous tool are read first:
 failure records are passed through and counted.
+A bucket prefix is pruned by the same rules, apart from local folders (each location keeps
+its own newest verified dump); objects are removed in the same order (dump, .sha256, .json).
+Environment for s3:// (as d1-upload's): AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_SESSION_TOKEN (optional), AWS_REGION, AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, R2_ACCOUNT_ID.
 Exit status: 0 ok, 1 a removal failed or upstream failed, 2 usage or bad input (no policy),
-75 lock not obtained within --timeout (or upstream temporary), 130 interrupted.
+3 object store credentials missing or refused, 75 lock not obtained within --timeout, store
+unreachable (or upstream temporary), 130 interrupted.
 ";
 
 #[derive(Debug)]
@@ -56,6 +66,9 @@ pub struct Args {
     pub recursive: bool,
     pub dry_run: bool,
     pub dirs: Vec<PathBuf>,
+    /// `s3://BUCKET/PREFIX` arguments, in order.
+    pub buckets: Vec<S3Url>,
+    pub store: Options,
 }
 
 fn count(flag: &str, v: String) -> Result<u32> {
@@ -78,6 +91,8 @@ pub fn parse_from(mut p: lexopt::Parser) -> Result<Args> {
         recursive: false,
         dry_run: false,
         dirs: Vec::new(),
+        buckets: Vec::new(),
+        store: Options::default(),
     };
     while let Some(arg) = p.next()? {
         let owned = OwnedArg::from(arg);
@@ -107,6 +122,12 @@ pub fn parse_from(mut p: lexopt::Parser) -> Result<Args> {
             Long("keep-unverified") => a.keep_unverified = true,
             Short('r') | Long("recursive") => a.recursive = true,
             Short('n') | Long("dry-run") => a.dry_run = true,
+            Long("endpoint") => a.store.endpoint = Some(p.value()?.string()?),
+            Long("region") => a.store.region = Some(p.value()?.string()?),
+            Long("r2") => a.store.r2 = true,
+            Value(v) if v.to_str().is_some_and(|s| s.starts_with("s3://")) => {
+                a.buckets.push(S3Url::parse(&v.string()?)?)
+            }
             Value(v) => a.dirs.push(PathBuf::from(v)),
             _ => return Err(cli::unexpected(arg)),
         }
@@ -117,7 +138,7 @@ pub fn parse_from(mut p: lexopt::Parser) -> Result<Args> {
              d1-prune never removes everything (try --help)",
         ));
     }
-    if a.dirs.is_empty() {
+    if a.dirs.is_empty() && a.buckets.is_empty() {
         return Err(Error::usage(
             "no folder given: name the backup folders (try --help)",
         ));
@@ -140,6 +161,12 @@ mod tests {
         assert_eq!(a.policy.weekly, Some(4));
         assert!(a.recursive && a.dry_run);
         assert_eq!(a.dirs, [PathBuf::from("b/")]);
+        let a = parse(&["--keep-daily", "3", "s3://bucket/p/", "--r2", "c"]).unwrap();
+        assert_eq!(a.buckets[0].key, "p/");
+        assert_eq!(a.dirs, [PathBuf::from("c")]);
+        assert!(a.store.r2);
+        let e = parse(&["--keep-daily", "3", "s3://Bad_Bucket/p/"]).unwrap_err();
+        assert_eq!(e.code, d1_core::ExitCode::Usage);
         let a = parse(&["--keep-within", "36h", "b"]).unwrap();
         assert_eq!(a.policy.within.unwrap().hours, 36);
     }

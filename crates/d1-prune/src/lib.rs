@@ -13,4 +13,5 @@ pub mod policy;
 pub mod remove;
 pub mod report;
 pub mod run;
+pub mod s3;
 pub mod scan;

@@ -5,8 +5,9 @@ use crate::args::Args;
 use crate::plan::{self, Backup, Decision};
 use crate::report::{self, Counts};
 use crate::scan::{self, Dump, Orphan};
-use crate::{input, lock, remove};
+use crate::{input, lock, remove, s3};
 use d1_core::{msg, Error, ExitCode, Result};
+use d1_upload::store::{S3Url, Store};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
@@ -92,7 +93,12 @@ struct PassOne {
 
 /// Pass 1: removes (or, in a dry run, prints) each dump that is not kept, printing a record for
 /// each. Stops early only between two dumps: on a signal, or when stdout is closed.
-fn pass_one(plans: &mut [DbPlan], dry_run: bool, json_out: bool) -> PassOne {
+fn pass_one(
+    plans: &mut [DbPlan],
+    dry_run: bool,
+    json_out: bool,
+    remove: &dyn Fn(&Path) -> Result<()>,
+) -> PassOne {
     let mut out = PassOne::default();
     for p in plans.iter_mut() {
         for d in &p.decisions {
@@ -110,12 +116,21 @@ fn pass_one(plans: &mut [DbPlan], dry_run: bool, json_out: bool) -> PassOne {
                 p.counts.freed += d.id.bytes;
                 report::plan(d, p.name.as_deref(), json_out)
             } else {
-                match remove::remove_dump_file(&d.id.path) {
+                match remove(&d.id.path) {
                     Ok(()) => {
                         p.counts.removed += 1;
                         p.counts.freed += d.id.bytes;
                         out.gone.push(d.id.path.clone());
                         report::removed(d, p.name.as_deref(), json_out)
+                    }
+                    // The store's credentials, deadline or a signal: the rest would fail alike.
+                    Err(e)
+                        if matches!(
+                            e.code,
+                            ExitCode::Credentials | ExitCode::Temporary | ExitCode::Interrupted
+                        ) =>
+                    {
+                        Err(e)
                     }
                     Err(e) => {
                         msg::error(&e.message);
@@ -190,16 +205,34 @@ fn pass_two(gone: &[PathBuf], orphans: &[Orphan], with_orphans: bool) -> (bool, 
     (ok, freed)
 }
 
-/// Runs d1-prune; returns the worst outcome (upstream failures included).
-pub fn run(args: Args) -> Result<ExitCode> {
-    let json_out = args.common.json;
-    let mut worst = ExitCode::Ok;
-    let upstream = if stdin_has_records() {
-        Some(input::read(std::io::stdin().lock())?)
-    } else {
-        None
-    };
+/// One location's pruning: its plans, and what went wrong.
+struct Pruned {
+    plans: Vec<DbPlan>,
+    /// Bytes of finished orphans.
+    freed: u64,
+    worst: ExitCode,
+}
 
+fn report_skipped(skipped: &[scan::Skipped]) {
+    for s in skipped {
+        let text = format!("left alone: {}: {}", s.path.display(), s.why);
+        if s.warn {
+            msg::warn(&text);
+        } else {
+            msg::info(&text);
+        }
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The local folders.
+fn prune_folders(args: &Args) -> Result<Pruned> {
     let dirs = scan::folders(&args.dirs, args.recursive)?;
     // A dry run changes nothing and so takes no lock: it may show a plan another run is
     // carrying out.
@@ -212,25 +245,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for d in &dirs {
         scan::scan_folder(d, &mut found)?;
     }
-    for s in &found.skipped {
-        let text = format!("left alone: {}: {}", s.path.display(), s.why);
-        if s.warn {
-            msg::warn(&text);
-        } else {
-            msg::info(&text);
-        }
-    }
-
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let mut plans = decide_all(found.dumps, &args, now);
-    let one = pass_one(&mut plans, args.dry_run, json_out);
-    if let Some(w) = one.worst {
-        worst = worst.worst(w);
-    }
-    let mut total = Counts::default();
+    report_skipped(&found.skipped);
+    let mut plans = decide_all(found.dumps, args, now());
+    let one = pass_one(&mut plans, args.dry_run, args.common.json, &|p| {
+        remove::remove_dump_file(p)
+    });
+    let mut out = Pruned {
+        plans: Vec::new(),
+        freed: 0,
+        worst: one.worst.unwrap_or(ExitCode::Ok),
+    };
     if args.dry_run {
         for o in &found.orphans {
             msg::info(&format!(
@@ -241,21 +265,113 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         let (ok, freed) = pass_two(&one.gone, &found.orphans, one.stop.is_none());
         if !ok {
-            worst = worst.worst(ExitCode::Failed);
+            out.worst = out.worst.worst(ExitCode::Failed);
         }
-        total.freed += freed;
+        out.freed = freed;
     }
     if let Some(e) = one.stop {
         return Err(e);
     }
+    out.plans = plans;
+    Ok(out)
+}
 
-    for p in &plans {
-        msg::info(&format!("{}: {}", p.label, p.counts.summary(args.dry_run)));
-        total.add(&p.counts);
+/// One bucket prefix: listed, decided by the same plan, removed in the same order (every dump
+/// first, then each one's `.sha256` and `.json`). There is no lock: S3 has none; two runs
+/// deciding alike remove the same objects, and deleting a deleted object succeeds.
+fn prune_bucket(args: &Args, url: &S3Url) -> Result<Pruned> {
+    let store = Store::from_env(
+        &args.store,
+        &url.bucket,
+        args.common.policy(),
+        args.common.deadline(),
+    )?;
+    let where_ = format!("s3://{}/{}", url.bucket, s3::prefix_of(url));
+    let found = s3::scan(&store, url, args.recursive)?;
+    report_skipped(&found.skipped);
+    let mut plans = decide_all(found.dumps, args, now());
+    for p in &mut plans {
+        p.label = format!("{where_}: {}", p.label);
+    }
+    let one = pass_one(&mut plans, args.dry_run, args.common.json, &|p| {
+        s3::remove_dump(&store, p)
+    });
+    let mut out = Pruned {
+        plans: Vec::new(),
+        freed: 0,
+        worst: one.worst.unwrap_or(ExitCode::Ok),
+    };
+    if args.dry_run {
+        for o in &found.orphans {
+            msg::info(&format!(
+                "would finish removing the sidecars of {} (its removal was interrupted)",
+                o.dump.display()
+            ));
+        }
+    } else {
+        let orphans = found.orphans.iter().filter(|_| one.stop.is_none());
+        let mut finished = Vec::new();
+        for p in &one.gone {
+            finished.push((p, None));
+        }
+        for o in orphans {
+            finished.push((&o.dump, Some(o.bytes)));
+        }
+        for (p, orphan_bytes) in finished {
+            match s3::finish(&store, p) {
+                Ok(()) => {
+                    if let Some(b) = orphan_bytes {
+                        msg::info(&format!(
+                            "finished removing the sidecars of {} (its removal was interrupted)",
+                            p.display()
+                        ));
+                        out.freed += b;
+                    }
+                }
+                Err(e) => {
+                    msg::error(&e.message);
+                    out.worst = out.worst.worst(e.code);
+                }
+            }
+        }
+    }
+    if let Some(e) = one.stop {
+        return Err(e);
+    }
+    out.plans = plans;
+    Ok(out)
+}
+
+/// Runs d1-prune; returns the worst outcome (upstream failures included).
+pub fn run(args: Args) -> Result<ExitCode> {
+    let mut worst = ExitCode::Ok;
+    let upstream = if stdin_has_records() {
+        Some(input::read(std::io::stdin().lock())?)
+    } else {
+        None
+    };
+
+    let mut done = Vec::new();
+    if !args.dirs.is_empty() {
+        done.push(prune_folders(&args)?);
+    }
+    for url in &args.buckets {
+        done.push(prune_bucket(&args, url)?);
+    }
+
+    let mut total = Counts::default();
+    let mut databases = 0;
+    for d in &done {
+        worst = worst.worst(d.worst);
+        total.freed += d.freed;
+        for p in &d.plans {
+            msg::info(&format!("{}: {}", p.label, p.counts.summary(args.dry_run)));
+            total.add(&p.counts);
+        }
+        databases += d.plans.len();
     }
     msg::info(&format!(
-        "{} database(s): {}",
-        plans.len(),
+        "{databases} database(s): {}",
         total.summary(args.dry_run)
     ));
     if let Some(up) = upstream {

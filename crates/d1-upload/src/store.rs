@@ -122,6 +122,15 @@ impl Body {
     }
 }
 
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+    /// RFC 3339, as the server gave it.
+    pub last_modified: Option<String>,
+}
+
 pub struct Store {
     bucket: Bucket,
     creds: Credentials,
@@ -304,6 +313,48 @@ impl Store {
                 .to_string()
         })
         .map(|_| ())
+    }
+
+    /// Every object under `prefix` (ListObjectsV2, paged with continuation tokens), sorted by
+    /// key. A listing that does not parse is a failure, never a short list.
+    pub fn list(&self, prefix: &str) -> Result<Vec<Listed>> {
+        let what = format!("listing {}", self.shown(prefix));
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let a = self.send(&what, "GET", &Body::Empty, &[], || {
+                let mut l = self.bucket.list_objects_v2(Some(&self.creds));
+                if !prefix.is_empty() {
+                    l.with_prefix(prefix);
+                }
+                if let Some(t) = &token {
+                    l.with_continuation_token(t.as_str());
+                }
+                l.sign(SIGNED_FOR).to_string()
+            })?;
+            let text = String::from_utf8_lossy(&a.body);
+            let page = rusty_s3::actions::ListObjectsV2::parse_response(&text)
+                .map_err(|e| Error::failed(format!("{what}: the answer is not a listing: {e}")))?;
+            for c in page.contents {
+                out.push(Listed {
+                    size: c.size.unwrap_or(0),
+                    last_modified: c.last_modified,
+                    key: c.key,
+                });
+            }
+            match page.next_continuation_token {
+                Some(t) if Some(&t) != token.as_ref() => token = Some(t),
+                Some(_) => {
+                    return Err(Error::failed(format!(
+                        "{what}: the server gave the same continuation token twice"
+                    )))
+                }
+                None => break,
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out.dedup_by(|a, b| a.key == b.key);
+        Ok(out)
     }
 
     /// Starts a multipart upload; returns its id.
