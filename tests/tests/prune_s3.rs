@@ -3,7 +3,7 @@
 //! dated and verified (or failed) by the test, and uploaded with d1-upload, so that the bucket
 //! holds exactly what d1-upload puts there: `KEY`, `KEY.sha256`, `KEY.json`.
 
-use d1_tests::s3::{Moto, ACCESS_KEY, SECRET_KEY};
+use d1_tests::s3::{Fault, FaultProxy, Moto, ACCESS_KEY, SECRET_KEY};
 use d1_tests::{sha256_hex, tool, Emulator, Tool};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -284,4 +284,95 @@ fn a_removal_interrupted_after_the_dump_leaves_its_manifest_and_the_sidecars_sta
     assert!(k.contains(&format!("p/{}.json", bk.b[4])), "{k:?}");
     assert!(!k.contains(&format!("p/{}", bk.b[3])), "{k:?}");
     assert!(o.stderr.contains("dump is not there"), "{o:?}");
+}
+
+fn put(moto: &Moto, key: &str, data: &[u8]) {
+    let (status, body) = moto.request("PUT", &format!("/bucket/{key}"), Some(data));
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn encrypted_copies_are_dumps_judged_by_their_ciphertext_size() {
+    // d1-upload --encrypt-to stores KEY.age with KEY.age.sha256 and KEY.age.json, the manifest
+    // saying the ciphertext's size (encryption.ciphertext_bytes). Three nights of one database:
+    // the newest copy's size is not its manifest's (so it is not a good backup), the next two
+    // are; --keep-last 1 keeps the newest good one and the bad newer one, and removes the oldest.
+    let moto = Moto::start();
+    moto.bucket("bucket");
+    let tpl = template();
+    let mut names = Vec::new();
+    for i in 0..3i64 {
+        let t = NEWEST - i * DAY;
+        let key = format!("p/prod-{}.sql.age", compact(t));
+        let cipher = format!("age-encryption.org/v1 night {i}").into_bytes();
+        let sha = sha256_hex(&tpl.dump);
+        let mut m = tpl.manifest.clone();
+        m["database_id"] = json!(DB_A);
+        m["database_name"] = json!("prod");
+        m["exported_at"] = json!(rfc3339(t));
+        m["stored_bytes"] = json!(tpl.dump.len());
+        m["sha256"] = json!(sha);
+        m["verification"] = json!({"status": "ok", "sha256": sha, "tool": "d1-verify"});
+        let claimed = if i == 0 { 9999 } else { cipher.len() };
+        m["encryption"] = json!({
+            "format": "age-encryption.org/v1",
+            "ciphertext_sha256": sha256_hex(&cipher),
+            "ciphertext_bytes": claimed,
+        });
+        put(&moto, &key, &cipher);
+        put(
+            &moto,
+            &format!("{key}.sha256"),
+            format!("{}  {key}\n", sha256_hex(&cipher)).as_bytes(),
+        );
+        put(&moto, &format!("{key}.json"), m.to_string().as_bytes());
+        names.push(key);
+    }
+    let o = s3_tool("d1-prune", &moto.url)
+        .args(["--keep-last", "1", "--allow-empty", "s3://bucket/p/"])
+        .stdin("")
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.stdout, format!("{DB_A} prod s3://bucket/{}\n", names[2]));
+    let left = keys(&moto);
+    let mut expect = BTreeSet::new();
+    for k in &names[..2] {
+        expect.extend([k.clone(), format!("{k}.sha256"), format!("{k}.json")]);
+    }
+    assert_eq!(left, expect);
+}
+
+#[test]
+fn the_listing_pages_through_continuation_tokens_and_retries_a_page() {
+    use d1_core::retry::{Deadline, Policy};
+    use d1_upload::store::{Options, Store};
+    let moto = Moto::start();
+    moto.bucket("bucket");
+    for i in 0..7 {
+        put(&moto, &format!("p/k{i}"), b"x");
+    }
+    put(&moto, "q/other", b"x");
+    // Through the fault proxy: it counts the pages, and one page answers 503 once (retried).
+    let proxy = FaultProxy::start(&moto.url);
+    proxy.add("GET", "continuation-token", Fault::Status(503), 1);
+    let opts = Options {
+        endpoint: Some(proxy.url.clone()),
+        ..Options::default()
+    };
+    // from_env reads the keys from the environment; every other test passes its own to the
+    // tools it spawns.
+    std::env::set_var("AWS_ACCESS_KEY_ID", ACCESS_KEY);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    let store =
+        Store::from_env(&opts, "bucket", Policy::default(), Deadline::none()).expect("store");
+    let got = store.list_paged("p/", Some(2)).expect("listing");
+    let keys: Vec<&str> = got.iter().map(|l| l.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["p/k0", "p/k1", "p/k2", "p/k3", "p/k4", "p/k5", "p/k6"]
+    );
+    assert!(got.iter().all(|l| l.size == 1 && l.last_modified.is_some()));
+    // 4 pages of at most 2 keys, one of them asked twice.
+    assert_eq!(proxy.count("list-type=2"), 5, "pages requested");
+    assert_eq!(store.list("").expect("listing").len(), 8);
 }

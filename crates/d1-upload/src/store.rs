@@ -318,6 +318,12 @@ impl Store {
     /// Every object under `prefix` (ListObjectsV2, paged with continuation tokens), sorted by
     /// key. A listing that does not parse is a failure, never a short list.
     pub fn list(&self, prefix: &str) -> Result<Vec<Listed>> {
+        self.list_paged(prefix, None)
+    }
+
+    /// [`Store::list`] with at most `page` keys per request (the server's default, 1000, when
+    /// `None`): tests page through a small prefix.
+    pub fn list_paged(&self, prefix: &str, page: Option<usize>) -> Result<Vec<Listed>> {
         let what = format!("listing {}", self.shown(prefix));
         let mut out = Vec::new();
         let mut token: Option<String> = None;
@@ -329,6 +335,9 @@ impl Store {
                 }
                 if let Some(t) = &token {
                     l.with_continuation_token(t.as_str());
+                }
+                if let Some(n) = page {
+                    l.with_max_keys(n);
                 }
                 l.sign(SIGNED_FOR).to_string()
             })?;
