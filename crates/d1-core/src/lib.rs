@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod argv;
+pub mod age;
 pub mod atomic;
 pub mod budget;
 pub mod busy;
