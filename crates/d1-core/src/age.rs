@@ -22,7 +22,8 @@ pub const MAGIC: &[u8] = b"age-encryption.org/v1\n";
 /// The first line of an ASCII-armored age file (`age -a`), which these tools do not read.
 const ARMOR: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
 
-/// Whether `head` (the first bytes of a file; 22 are enough) is a binary age file.
+/// Whether `head` (the first bytes of a file: at least 22, `MAGIC`'s length) is a binary age
+/// file.
 pub fn is_encrypted(head: &[u8]) -> bool {
     head.starts_with(MAGIC)
 }

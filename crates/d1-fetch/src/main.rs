@@ -4,6 +4,7 @@
 
 mod chunks;
 mod download;
+mod encrypt;
 mod fetch;
 mod manifest;
 mod metrics;
@@ -35,6 +36,11 @@ Options:
                          or .zst (one record only), or - for stdout (default: the current folder)
       --zstd[=LEVEL]     compress while downloading (.sql.zst), level 1-19 (default 3)
       --force            overwrite an existing dump and its .sha256/.json files
+      --encrypt-to RECIPIENT  encrypt the file (age) to this public key: age1... or an SSH
+                         ed25519/RSA public key; repeatable. The file gets .age and no
+                         plaintext touches the disk (docs/encryption.md)
+      --recipients-file PATH  encrypt to every public key in PATH (age -R format: one per
+                         line, # comments)
       --metrics-file PATH  update PATH, a Prometheus textfile (node_exporter), after each record:
                          last success time, export duration, dump size, last run's outcome
 ",
@@ -64,6 +70,8 @@ pub struct Args {
     pub force: bool,
     pub url: Option<String>,
     pub metrics: Option<PathBuf>,
+    /// `--encrypt-to` / `--recipients-file`: encrypt the stored file to these (age).
+    pub encrypt: Option<d1_core::age::Recipients>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -75,7 +83,9 @@ fn parse_args() -> Result<Args> {
         force: false,
         url: None,
         metrics: None,
+        encrypt: None,
     };
+    let mut recipients = d1_core::age::Recipients::new();
     while let Some(arg) = parser.next()? {
         let owned = OwnedArg::from(arg);
         let arg = owned.as_arg();
@@ -92,6 +102,8 @@ fn parse_args() -> Result<Args> {
             }
             Long("force") => args.force = true,
             Long("metrics-file") => args.metrics = Some(parser.value()?.into()),
+            Long("encrypt-to") => recipients.add(&parser.value()?.string()?)?,
+            Long("recipients-file") => recipients.add_file(&PathBuf::from(parser.value()?))?,
             Value(v) if args.url.is_none() => args.url = Some(v.string()?),
             Value(v) => {
                 return Err(Error::usage(format!(
@@ -102,6 +114,7 @@ fn parse_args() -> Result<Args> {
             _ => return Err(cli::unexpected(arg)),
         }
     }
+    args.encrypt = (!recipients.is_empty()).then_some(recipients);
     Ok(args)
 }
 

@@ -33,7 +33,8 @@ impl Output {
         let bytes = a.as_encoded_bytes();
         if bytes.ends_with(b"/") || p.is_dir() {
             Ok(Output::Dir(p))
-        } else if bytes.ends_with(b".sql") || bytes.ends_with(b".zst") || p.is_file() {
+        } else if [&b".sql"[..], b".zst", b".age"].iter().any(|e| bytes.ends_with(e)) || p.is_file()
+        {
             Ok(Output::File(p))
         } else {
             Err(Error::usage(format!(

@@ -18,8 +18,8 @@ pub struct Source {
 }
 
 /// Opens `path` (`-` is standard input). A missing path, a directory or a SQLite file is a
-/// usage error (exit 2) naming it.
-pub fn open(path: &str) -> Result<Source> {
+/// usage error (exit 2) naming it. An age file is decrypted with `identity` (encrypted.rs).
+pub fn open(path: &str, identity: Option<&d1_core::age::Identities>) -> Result<Source> {
     let raw: Box<dyn Read + Send> = if path == "-" {
         Box::new(std::io::stdin())
     } else {
@@ -36,7 +36,11 @@ pub fn open(path: &str) -> Result<Source> {
         }
         Box::new(File::open(p).map_err(|e| Error::usage(format!("{path}: {e}")))?)
     };
-    let (head, raw) = peek(raw).map_err(|e| Error::io(format!("reading {path}"), e))?;
+    let (mut head, mut raw) = peek(raw).map_err(|e| Error::io(format!("reading {path}"), e))?;
+    if crate::encrypted::is_encrypted(&head) {
+        let plain = crate::encrypted::open(path, &head, raw, identity)?;
+        (head, raw) = peek(plain).map_err(|e| Error::failed(format!("{path}: {e}")))?;
+    }
     let compressed = head.starts_with(&ZSTD_MAGIC);
     let sql: Box<dyn Read + Send> = if compressed {
         let dec = zstd::stream::read::Decoder::new(raw)
@@ -65,9 +69,10 @@ fn refuse_sqlite(path: &str, head: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Reads up to 16 bytes and gives back a reader that still yields them.
+/// Reads up to 32 bytes (enough for the zstd, SQLite and age signatures) and gives back a
+/// reader that still yields them.
 fn peek(mut r: Box<dyn Read + Send>) -> std::io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
-    let mut head = vec![0u8; 16];
+    let mut head = vec![0u8; 32];
     let mut n = 0;
     while n < head.len() {
         match r.read(&mut head[n..]) {

@@ -23,6 +23,8 @@ pub struct Options {
     pub against: Option<crate::against::Settings>,
     /// `--d1-compat`: what D1's import would refuse fails the dump (compat.rs).
     pub d1_compat: bool,
+    /// `--identity`: the keys that decrypt an age-encrypted dump.
+    pub identity: Option<d1_core::age::Identities>,
 }
 
 /// Everything known about one dump, whether it passed or not.
@@ -85,7 +87,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
             Sidecar::Absent => {}
         }
     }
-    let src = source::open(path)?;
+    let src = source::open(path, opts.identity.as_ref())?;
     r.compressed = src.compressed;
     let target = match &opts.db {
         Some(p) => Some(AtomicFile::create(p, opts.force)?),
@@ -111,7 +113,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
 
     let t = Instant::now();
     if let Some(schema) = &opts.schema {
-        let s = source::open(schema)?;
+        let s = source::open(schema, opts.identity.as_ref())?;
         let label = format!("schema {schema} line");
         let mut ignore = Quirks::default();
         restore::load(
