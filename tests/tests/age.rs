@@ -101,7 +101,10 @@ fn our_encryption_is_read_by_the_age_cli_byte_identical_for_x25519_and_ssh_keys(
         } else {
             recipient.to_string()
         };
-        assert_eq!(m["encryption"]["recipients"], serde_json::json!([expected_key]));
+        assert_eq!(
+            m["encryption"]["recipients"],
+            serde_json::json!([expected_key])
+        );
         assert_eq!(m["sha256"], sha256(&stored), "sha256 is the ciphertext's");
         assert_eq!(m["stored_bytes"], stored.len() as u64);
         assert_eq!(m["plaintext_sha256"], sha256(&plain));
@@ -199,7 +202,11 @@ fn the_encrypted_pipeline_verifies_and_no_row_text_reaches_the_disk() {
     let dump = fetch(&emu, raw.path(), &["--encrypt-to", &public]);
     assert!(dump.to_string_lossy().ends_with(".sql.age"), "{dump:?}");
     assert!(!String::from_utf8_lossy(&std::fs::read(&dump).unwrap()).contains(ROW_TEXT));
-    let o = tool("d1-verify").arg("--identity").arg(&key).arg(&dump).run();
+    let o = tool("d1-verify")
+        .arg("--identity")
+        .arg(&key)
+        .arg(&dump)
+        .run();
     assert_eq!(o.code, 0, "{o:?}");
 }
 
@@ -224,7 +231,10 @@ fn a_wrong_key_fails_with_exit_1_and_a_clear_line() {
     assert!(o.stderr.contains("no identity in"), "{o:?}");
     assert!(!target.exists());
     let secret = std::fs::read_to_string(&wrong).unwrap();
-    let secret = secret.lines().find(|l| l.starts_with("AGE-SECRET")).unwrap();
+    let secret = secret
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET"))
+        .unwrap();
     assert!(!o.stderr.contains(secret) && !o.stdout.contains(secret));
     // The age CLI agrees: this key cannot open it.
     let status = Command::new("age")
@@ -250,7 +260,10 @@ fn truncated_or_altered_ciphertext_fails_with_exit_1_and_leaves_nothing_at_the_t
     let good = std::fs::read(&dump).unwrap();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("truncated by one byte", good[..good.len() - 1].to_vec()),
-        ("truncated to its header", good[..good.len().min(200)].to_vec()),
+        (
+            "truncated to its header",
+            good[..good.len().min(200)].to_vec(),
+        ),
         ("one byte flipped", {
             let mut b = good.clone();
             let i = b.len() - 100;
@@ -275,16 +288,28 @@ fn truncated_or_altered_ciphertext_fails_with_exit_1_and_leaves_nothing_at_the_t
             o.stderr.contains("truncated") || o.stderr.contains("altered"),
             "{what}: {o:?}"
         );
-        assert_eq!(o.stderr.trim().lines().count(), 1, "{what}: one line: {o:?}");
+        assert_eq!(
+            o.stderr.trim().lines().count(),
+            1,
+            "{what}: one line: {o:?}"
+        );
         assert!(!target.exists(), "{what}");
-        assert_eq!(files_in(case.path()), vec!["x.sql.age"], "{what}: no leftovers");
+        assert_eq!(
+            files_in(case.path()),
+            vec!["x.sql.age"],
+            "{what}: no leftovers"
+        );
     }
     // With its sidecar the checksum catches it first, also exit 1.
     let mut b = good.clone();
     let i = b.len() / 2;
     b[i] ^= 0x80;
     std::fs::write(&dump, &b).unwrap();
-    let o = tool("d1-verify").arg("--identity").arg(&key).arg(&dump).run();
+    let o = tool("d1-verify")
+        .arg("--identity")
+        .arg(&key)
+        .arg(&dump)
+        .run();
     assert_eq!(o.code, 1, "{o:?}");
     // A manifest whose plaintext digest does not match what decrypts: exit 1.
     std::fs::write(&dump, &good).unwrap();
@@ -292,7 +317,11 @@ fn truncated_or_altered_ciphertext_fails_with_exit_1_and_leaves_nothing_at_the_t
     let mut m = manifest(&dump);
     m["plaintext_sha256"] = serde_json::json!("00".repeat(32));
     std::fs::write(&mpath, m.to_string()).unwrap();
-    let o = tool("d1-verify").arg("--identity").arg(&key).arg(&dump).run();
+    let o = tool("d1-verify")
+        .arg("--identity")
+        .arg(&key)
+        .arg(&dump)
+        .run();
     assert_eq!(o.code, 1, "{o:?}");
     assert!(o.stderr.contains("plaintext_sha256"), "{o:?}");
 }
@@ -325,15 +354,31 @@ fn recipients_come_from_a_file_in_the_age_cli_format_and_bad_ones_are_usage_erro
     let list = keys.path().join("recipients.txt");
     std::fs::write(&list, format!("# ops\n{public}\n\n# laptop\n{ssh_pub}\n")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let dump = fetch(&emu, dir.path(), &["--recipients-file", list.to_str().unwrap()]);
-    assert_eq!(manifest(&dump)["encryption"]["recipients"].as_array().unwrap().len(), 2);
+    let dump = fetch(
+        &emu,
+        dir.path(),
+        &["--recipients-file", list.to_str().unwrap()],
+    );
+    assert_eq!(
+        manifest(&dump)["encryption"]["recipients"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     for k in [&key, &ssh_key] {
         sh(Command::new("age").arg("-d").arg("-i").arg(k).arg(&dump));
     }
     let secret = std::fs::read_to_string(&key).unwrap();
-    let secret = secret.lines().find(|l| l.starts_with("AGE-SECRET")).unwrap();
+    let secret = secret
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET"))
+        .unwrap();
     let (_, url) = emu.export_url("sample");
-    for bad in [vec!["--encrypt-to", "age1nope"], vec!["--encrypt-to", secret]] {
+    for bad in [
+        vec!["--encrypt-to", "age1nope"],
+        vec!["--encrypt-to", secret],
+    ] {
         let out = tempfile::tempdir().unwrap();
         let o = tool("d1-fetch")
             .args(&bad)
@@ -342,7 +387,10 @@ fn recipients_come_from_a_file_in_the_age_cli_format_and_bad_ones_are_usage_erro
             .arg(&url)
             .run();
         assert_eq!(o.code, 2, "{bad:?}: {o:?}");
-        assert!(!o.stderr.contains(&secret[16..]), "the key is never printed: {o:?}");
+        assert!(
+            !o.stderr.contains(&secret[16..]),
+            "the key is never printed: {o:?}"
+        );
         assert!(files_in(out.path()).is_empty());
     }
     let o = tool("d1-fetch")

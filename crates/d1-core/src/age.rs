@@ -75,8 +75,7 @@ impl Recipients {
         let before = self.keys.len();
         let mut any = false;
         for (i, line) in BufReader::new(file).lines().enumerate() {
-            let line =
-                line.map_err(|e| Error::usage(format!("recipients file {shown}: {e}")))?;
+            let line = line.map_err(|e| Error::usage(format!("recipients file {shown}: {e}")))?;
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
@@ -115,7 +114,9 @@ impl Recipients {
             return Err(Error::usage("encryption needs at least one recipient"));
         }
         let enc = ::age::Encryptor::with_recipients(
-            self.parsed.iter().map(|r| r.as_ref() as &dyn ::age::Recipient),
+            self.parsed
+                .iter()
+                .map(|r| r.as_ref() as &dyn ::age::Recipient),
         )
         .map_err(|e| Error::usage(format!("age: {e}")))?;
         let counted = Tally {
@@ -133,17 +134,18 @@ impl Recipients {
 /// One recipient: its canonical text and the key. The message says what is wrong without
 /// echoing more than a prefix of the value.
 fn parse_recipient(text: &str) -> std::result::Result<(String, Arc<DynRecipient>), String> {
-    if text.starts_with("age1") {
+    if let Some(rest) = text.strip_prefix("age1") {
         return match text.parse::<::age::x25519::Recipient>() {
             Ok(r) => Ok((r.to_string(), Arc::new(r))),
             Err(_) if text.contains(char::is_whitespace) => Err(format!(
                 "{}…: one age recipient per value (no spaces)",
                 prefix(text)
             )),
-            // age1<plugin>1… is a plugin recipient (a YubiKey, a cloud KMS): it would need the
-            // plugin's binary at backup time.
-            Err(_) if text[4..].contains('1') && !text[4..].starts_with('q') => Err(format!(
-                "{}…: not an X25519 age recipient (plugin recipients are not supported)",
+            // age1<name>1… (a second bech32 separator) is a plugin recipient (a YubiKey, a
+            // cloud KMS) or a post-quantum one: it would need a plugin binary at backup time.
+            Err(_) if rest.contains('1') => Err(format!(
+                "{}…: not an X25519 age recipient (plugin and post-quantum recipients are not \
+                 supported)",
                 prefix(text)
             )),
             Err(e) => Err(format!("{}…: not a valid age recipient: {e}", prefix(text))),
@@ -378,8 +380,8 @@ impl<R: Read> Read for DecryptReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ::age::secrecy::ExposeSecret;
     use crate::ExitCode;
+    use ::age::secrecy::ExposeSecret;
 
     /// A fresh X25519 identity written to `dir/key.txt` as age-keygen writes it; returns the
     /// path, the public key and the secret key's text.
@@ -455,7 +457,11 @@ mod tests {
         let body = cipher.windows(4).position(|w| w == b"\n---").unwrap();
         let payload = cipher[body + 1..].iter().position(|b| *b == b'\n').unwrap() + body + 2;
         let first_chunk_end = payload + 16 + 65_536 + 16;
-        for cut in [cipher.len() - 1, first_chunk_end, first_chunk_end + 2 * 65_552] {
+        for cut in [
+            cipher.len() - 1,
+            first_chunk_end,
+            first_chunk_end + 2 * 65_552,
+        ] {
             let e = decrypt(&ids, &cipher[..cut]).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::InvalidData, "cut at {cut}");
             assert!(e.to_string().contains("truncated"), "{e}");
@@ -466,7 +472,10 @@ mod tests {
         assert!(e.to_string().contains("altered"), "{e}");
         let mut header = cipher.clone();
         header[30] ^= 1;
-        assert_eq!(ids.decrypt(&header[..]).err().unwrap().code, ExitCode::Failed);
+        assert_eq!(
+            ids.decrypt(&header[..]).err().unwrap().code,
+            ExitCode::Failed
+        );
         let e = ids.decrypt(&cipher[..40]).err().unwrap();
         assert_eq!(e.code, ExitCode::Failed);
     }
@@ -479,7 +488,10 @@ mod tests {
         assert!(e.message.contains("nope.txt"), "{}", e.message);
         let empty = dir.path().join("empty.txt");
         std::fs::write(&empty, "# nothing\n").unwrap();
-        assert_eq!(Identities::read(&empty).unwrap_err().code, ExitCode::Credentials);
+        assert_eq!(
+            Identities::read(&empty).unwrap_err().code,
+            ExitCode::Credentials
+        );
         let (key, public, secret) = keygen(dir.path());
         let bad = dir.path().join("bad.txt");
         std::fs::write(&bad, format!("{secret}\n{public}\n")).unwrap();
@@ -497,12 +509,21 @@ mod tests {
     fn recipients_files_take_comments_blank_lines_and_ssh_keys() {
         let dir = tempfile::tempdir().unwrap();
         let a = ::age::x25519::Identity::generate().to_public().to_string();
-        let ssh = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHjUQeVPc6behBarvciuJDc5ld7Cnz9QG4r+MFDzIC67";
+        let ssh =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHjUQeVPc6behBarvciuJDc5ld7Cnz9QG4r+MFDzIC67";
         let path = dir.path().join("recipients.txt");
-        std::fs::write(&path, format!("# ops team\n\n{a}\n  {ssh} alice@laptop\n{a}\n")).unwrap();
+        std::fs::write(
+            &path,
+            format!("# ops team\n\n{a}\n  {ssh} alice@laptop\n{a}\n"),
+        )
+        .unwrap();
         let mut r = Recipients::new();
         r.add_file(&path).unwrap();
-        assert_eq!(r.keys(), &[a.clone(), ssh.to_string()], "comment dropped, no duplicate");
+        assert_eq!(
+            r.keys(),
+            &[a.clone(), ssh.to_string()],
+            "comment dropped, no duplicate"
+        );
         let (cipher, _) = encrypt(&r, b"x");
         assert!(is_encrypted(&cipher));
 
@@ -511,17 +532,25 @@ mod tests {
         assert_eq!(e.code, ExitCode::Usage);
         assert!(e.message.contains("line 2"), "{}", e.message);
         std::fs::write(&path, "# nobody\n").unwrap();
-        assert_eq!(Recipients::new().add_file(&path).unwrap_err().code, ExitCode::Usage);
+        assert_eq!(
+            Recipients::new().add_file(&path).unwrap_err().code,
+            ExitCode::Usage
+        );
     }
 
     #[test]
     fn a_private_key_given_as_a_recipient_is_refused_without_being_repeated() {
-        let secret = ::age::x25519::Identity::generate().to_string().expose_secret().to_string();
+        let secret = ::age::x25519::Identity::generate()
+            .to_string()
+            .expose_secret()
+            .to_string();
         let e = Recipients::new().add(&secret).unwrap_err();
         assert_eq!(e.code, ExitCode::Usage);
         assert!(!e.message.contains(&secret[15..]), "{}", e.message);
         assert!(e.message.contains("private key"), "{}", e.message);
-        let e = Recipients::new().add("ssh-dss AAAAB3NzaC1kc3MAAACBAP").unwrap_err();
+        let e = Recipients::new()
+            .add("ssh-dss AAAAB3NzaC1kc3MAAACBAP")
+            .unwrap_err();
         assert_eq!(e.code, ExitCode::Usage);
         assert!(Recipients::new().encrypt(Vec::new()).is_err());
     }

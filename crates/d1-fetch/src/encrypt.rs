@@ -134,7 +134,10 @@ mod tests {
 
     #[test]
     fn names_get_age_and_a_named_file_must_have_it() {
-        assert_eq!(name("a.sql.zst".into(), true), PathBuf::from("a.sql.zst.age"));
+        assert_eq!(
+            name("a.sql.zst".into(), true),
+            PathBuf::from("a.sql.zst.age")
+        );
         assert_eq!(name("a.sql".into(), false), PathBuf::from("a.sql"));
         assert!(check_output(&Output::File("a.sql".into()), true).is_err());
         assert!(check_output(&Output::File("a.sql.age".into()), true).is_ok());

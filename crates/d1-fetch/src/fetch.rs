@@ -118,7 +118,7 @@ impl Run {
         let writing = format!("writing {}", file.temp_path().display());
         let out = Writeback::new(file).map_err(|e| Error::io(&writing, e))?;
         let mut sink = Sink::new(Out::new(out, self.args.encrypt.as_ref())?, self.args.zstd)
-        .map_err(|e| Error::io("starting zstd", e))?;
+            .map_err(|e| Error::io("starting zstd", e))?;
         let served = download::download(
             &rec.value,
             &mut sink,

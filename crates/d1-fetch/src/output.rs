@@ -33,7 +33,10 @@ impl Output {
         let bytes = a.as_encoded_bytes();
         if bytes.ends_with(b"/") || p.is_dir() {
             Ok(Output::Dir(p))
-        } else if [&b".sql"[..], b".zst", b".age"].iter().any(|e| bytes.ends_with(e)) || p.is_file()
+        } else if [&b".sql"[..], b".zst", b".age"]
+            .iter()
+            .any(|e| bytes.ends_with(e))
+            || p.is_file()
         {
             Ok(Output::File(p))
         } else {
