@@ -1,7 +1,7 @@
 # d1-tools: the two commands a new user needs are `make demo` and `make test`.
 CARGO ?= cargo
 PREFIX ?= /usr/local
-BINS := d1-export-start d1-export-wait d1-fetch d1-import d1-verify d1-emulator
+BINS := d1-export-start d1-export-wait d1-fetch d1-import d1-verify d1-prune d1-emulator
 
 .PHONY: all build release test lint fmt demo bench fuzz man completions install clean
 
@@ -44,7 +44,7 @@ man:
 
 # The scripts the docs tell users to run (each is a docs block the docs test checks against this
 # file: `file=NAME same-as=PATH`), installed beside the tools.
-USER_SCRIPTS := scripts/d1-backup.sh scripts/d1-retention.sh scripts/manifests-to-csv.sh
+USER_SCRIPTS := scripts/d1-backup.sh scripts/manifests-to-csv.sh
 # Where cargo put the release binaries: `cargo metadata` knows (CARGO_TARGET_DIR, a
 # .cargo/config.toml build.target-dir). D1_BIN_DIR=DIR installs binaries already built in DIR
 # instead, without building (the tests install their debug build this way).

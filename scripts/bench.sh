@@ -6,6 +6,9 @@
 #   BENCH_SIZES="100M 1G"   dump sizes (default); BENCH_SIZES=20M for a quick run
 #   BENCH_RUNS=7            timed runs of a quick command (median); long ones get fewer
 #   BENCH_NO_INSTALL=1      never apt-get; say what is missing instead
+#   BENCH_IMPORT_SIZES=100M sizes whose import through the emulator is measured (default: the
+#                           smallest; "100M 1G" adds about two minutes for the 1 GB import and
+#                           its sqlite3 reference)
 #
 # Exit status: 0 when every target passed, 1 when one missed or a tool is missing.
 # Generated databases are cached in target/bench/data/ (delete it to regenerate); the table is
@@ -123,6 +126,38 @@ signed_url() {
   die "export of $1 did not complete"
 }
 
+# import_dump DATABASE_UUID DUMP MD5: the emulator's import API by hand (init, PUT the file,
+# ingest, poll until complete), as wrangler and d1-import drive it; fails on an import error.
+import_dump() {
+  local answer url filename bm status
+  answer=$(curl -sf -X POST "${AUTH[@]}" -d "{\"action\":\"init\",\"etag\":\"$3\"}" "$API/$1/import") || return 1
+  url=$(jq -r '.result.upload_url' <<<"$answer")
+  filename=$(jq -r '.result.filename' <<<"$answer")
+  curl -sf -T "$2" -o /dev/null "$url" || return 1
+  answer=$(curl -sf -X POST "${AUTH[@]}" \
+    -d "{\"action\":\"ingest\",\"filename\":\"$filename\",\"etag\":\"$3\"}" "$API/$1/import") || return 1
+  while :; do
+    status=$(jq -r '.result.status' <<<"$answer")
+    case $status in
+      complete) return 0 ;;
+      error) echo "import failed: $(jq -r '.result.error' <<<"$answer")" >&2; return 1 ;;
+    esac
+    bm=$(jq -r '.result.at_bookmark' <<<"$answer")
+    answer=$(curl -sf -X POST "${AUTH[@]}" \
+      -d "{\"action\":\"poll\",\"current_bookmark\":\"$bm\"}" "$API/$1/import") || return 1
+  done
+}
+# import_fresh DUMP MD5: imports DUMP into a new, empty database bench-import (recreated for
+# every run: an import is refused by d1-import into a non-empty database, and fails on D1).
+import_fresh() {
+  local AUTH=(-H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json") uuid
+  rm -f "$DATA/bench-import.sqlite" "$DATA/bench-import.sqlite-journal"
+  uuid=$(curl -sf -X POST "${AUTH[@]}" -d '{"name":"bench-import"}' "$API" | jq -r '.result.uuid')
+  [ -n "$uuid" ] && import_dump "$uuid" "$1" "$2"
+}
+export -f import_dump import_fresh
+export API DATA TOKEN
+
 # --- measuring ---------------------------------------------------------------------------------
 # Results, keyed by figure: seconds (median), runs, peak RSS in KB.
 declare -A SEC=() RUNS_OF=() RSS=() DUMP_BYTES=() DB_BYTES=()
@@ -217,6 +252,19 @@ for s in $SIZES; do
   fi
   rm -f "$o".*
 
+  # The emulator's import API against sqlite3 reading the dump into a file in one transaction;
+  # then the imported database is exported again and must give the same bytes.
+  if [[ " ${BENCH_IMPORT_SIZES:-$first_size} " == *" $s "* ]]; then
+    md5=$(md5sum "$dump" | cut -d' ' -f1)
+    measure "import:$s" "" "import_fresh $dump $md5"
+    if [ "${SEC[import:$s]}" != fail ]; then
+      back=$(curl -sf "$(signed_url bench-import)" | md5sum | cut -d' ' -f1)
+      [ "$back" = "$md5" ] || { say "the imported $s database exports differently"; SEC[import:$s]=fail; }
+    fi
+    measure "import-ref:$s" "rm -f $o.imp.db" "sqlite3 $o.imp.db 'BEGIN' '.read $dump' 'COMMIT'"
+    rm -f "$o".* "$DATA/bench-import.sqlite"
+  fi
+
   measure "verify-ref:$s" "" "sqlite3 :memory: '.read $dump'"
   if [ -n "${HAVE[d1-verify]:-}" ]; then
     measure "verify:$s" "" "$V -q $dump"
@@ -284,6 +332,11 @@ for s in $SIZES; do
     speed "$s verify --db vs sqlite3 OUT .read" "verify-db:$s" "verify-db-ref:$s" info
     speed "$s verify --db vs sqlite3 OUT BEGIN .read COMMIT" "verify-db:$s" "verify-db-tx:$s" info
   fi
+  [ -n "${SEC[import:$s]:-}" ] &&
+    speed "$s emulator import API (re-export identical) vs sqlite3 OUT BEGIN .read COMMIT" "import:$s" "import-ref:$s" info
+  [ "${SEC[import:$s]:-fail}" != fail ] && row "$s emulator import throughput" \
+    "$(awk -v b="${DUMP_BYTES[$s]}" -v t="${SEC[import:$s]}" 'BEGIN{printf "%.1f MB/s", b/1048576/t}')" \
+    "$(awk -v b="${DUMP_BYTES[$s]}" -v t="${SEC[import-ref:$s]}" 'BEGIN{printf "%.1f MB/s", b/1048576/t}')" - - info
   speed "$s emulator floor: curl -o /dev/null vs fetch" "floor:$s" "fetch:$s" info
   speed "$s disk floor: dd conv=fsync of as many bytes vs fetch" "disk:$s" "fetch:$s" info
 done

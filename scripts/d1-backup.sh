@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# d1-backup.sh DB... : back up and verify each database; alert on failure.
+# d1-backup.sh DB... : back up and verify each database, prune old dumps; alert on failure.
 set -uo pipefail
 BACKUP_DIR=${BACKUP_DIR:-/var/backups/d1}
 LOG=${LOG:-$BACKUP_DIR/backup.log}
 ALERT=${ALERT:-logger -t d1-backup}     # e.g. a curl to your pager's webhook
+KEEP=${KEEP:---keep-daily 14 --keep-weekly 8}   # d1-prune's policy
 mkdir -p "$BACKUP_DIR"
 
 exec 9>"$BACKUP_DIR/.lock"
@@ -26,4 +27,13 @@ for db in "$@"; do
     status=$rc
   fi
 done
+
+# Retention, once the night's dumps are written and verified: per database, only verified dumps
+# count, and the newest verified dump of each database is never removed (see d1-prune).
+# $KEEP unquoted on purpose: it is several options.
+d1-prune -q --allow-empty $KEEP -r "$BACKUP_DIR" >>"$LOG" 2>&1 || {
+  rc=$?
+  $ALERT "d1 backup retention failed (exit $rc), see $LOG"
+  status=$rc
+}
 exit "$status"

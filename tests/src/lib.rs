@@ -102,13 +102,13 @@ impl Emulator {
             ("CLOUDFLARE_ACCOUNT_ID".into(), ACCOUNT.into()),
             ("CLOUDFLARE_API_BASE_URL".into(), self.base_url.clone()),
             // No pacing unless a test is about it: the suite's tests run at once.
-            ("D1_REQUESTS_PER_5M".into(), "0".into()),
+            ("D1_REQUEST_BUDGET".into(), "0".into()),
         ]
     }
 
     /// Arms faults (`ENDPOINT:FAULT[:k=v,...]`, see docs/d1-emulator.md).
     pub fn arm(&self, specs: &[&str]) {
-        let agent = ureq::Agent::new_with_defaults();
+        let agent = local_agent();
         let resp = agent
             .post(&format!("{}/__emulator/faults", self.root))
             .send(specs.join("\n"))
@@ -118,7 +118,7 @@ impl Emulator {
 
     /// The emulator's state (exports, imports, request counts).
     pub fn state(&self) -> serde_json::Value {
-        let agent = ureq::Agent::new_with_defaults();
+        let agent = local_agent();
         let mut resp = agent
             .get(&format!("{}/__emulator/state", self.root))
             .call()
@@ -136,6 +136,7 @@ impl Emulator {
     ) -> (u16, serde_json::Value) {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .proxy(None)
             .build()
             .into();
         let url = format!("{}{}", self.base_url, path);
@@ -155,6 +156,17 @@ impl Emulator {
             status,
             serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
         )
+    }
+
+    /// Creates an empty database through the API; returns its id.
+    pub fn create_db(&self, name: &str) -> String {
+        let (status, body) = self.api(
+            "POST",
+            &format!("/accounts/{ACCOUNT}/d1/database"),
+            Some(serde_json::json!({ "name": name })),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["result"]["uuid"].as_str().expect("uuid").to_string()
     }
 
     /// The id of the database named `name`.
@@ -238,6 +250,11 @@ impl Drop for Emulator {
     }
 }
 
+/// The harness's own HTTP client: never through a developer's proxy (the emulator is local).
+fn local_agent() -> ureq::Agent {
+    ureq::Agent::config_builder().proxy(None).build().into()
+}
+
 /// What a finished tool left: exit code, stdout, stderr.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -262,8 +279,21 @@ pub struct Tool {
     stdout: Option<std::fs::File>,
 }
 
+/// Proxy variables: cleared for every spawned tool, so that a developer's proxy never carries
+/// a test's traffic (tests that are about proxies set them again).
+pub const PROXY_VARS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
 /// The tool's binary as a `Command` with nothing of the developer's own environment: no
-/// Cloudflare variables leak into a test.
+/// Cloudflare variables and no proxy variables leak into a test.
 pub fn command(name: &str) -> Command {
     let mut cmd = Command::new(bin(name));
     for var in [
@@ -275,7 +305,10 @@ pub fn command(name: &str) -> Command {
         "CF_ACCOUNT_ID",
         "CF_D1_DATABASE_ID",
         "NO_COLOR",
-    ] {
+    ]
+    .iter()
+    .chain(PROXY_VARS)
+    {
         cmd.env_remove(var);
     }
     cmd
@@ -454,9 +487,28 @@ pub fn make_db(dir: &Path, name: &str, sql: &str) -> PathBuf {
     path
 }
 
+/// Runs `script` as users run a pipeline: plain `sh -c` (no pipefail), in `dir`, with nothing
+/// of the developer's environment but the tools' folder first on PATH and the emulator's
+/// variables.
+pub fn sh(emu: &Emulator, dir: &Path, script: &str) -> Outcome {
+    let bindir = bin("d1-fetch").parent().expect("bin dir").to_path_buf();
+    let child = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bindir.display()))
+        .envs(emu.env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    wait(child, Duration::from_secs(120))
+}
+
 /// Downloads a URL's body (test-side, independent of d1-fetch).
 pub fn download(url: &str) -> Vec<u8> {
-    let mut resp = ureq::get(url).call().expect("download");
+    let mut resp = local_agent().get(url).call().expect("download");
     resp.body_mut()
         .with_config()
         .limit(u64::MAX)

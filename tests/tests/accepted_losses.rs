@@ -6,35 +6,26 @@
 use d1_tests::*;
 use std::path::Path;
 
-fn run(dir: &Path, emu: &Emulator, verify_args: &str) -> Outcome {
-    let bindir = bin("d1-fetch").parent().unwrap().to_path_buf();
-    let child = std::process::Command::new("sh")
-        .args([
-            "-c",
-            &format!(
-                "d1-export-start sample | d1-export-wait | d1-fetch -o b/ | d1-verify --against {verify_args}"
-            ),
-        ])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", bindir.display()))
-        .envs(emu.env())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait(child, std::time::Duration::from_secs(120))
+/// The nightly pipeline with `d1-verify --against` and `verify_args`.
+fn run(emu: &Emulator, dir: &Path, verify_args: &str) -> Outcome {
+    sh(
+        emu,
+        dir,
+        &format!(
+            "d1-export-start sample | d1-export-wait | d1-fetch -o b/ | d1-verify --against {verify_args}"
+        ),
+    )
 }
 
 #[test]
 fn the_sample_fails_against_its_source_without_acceptance_and_passes_with_it() {
     let emu = Emulator::start(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let o = run(dir.path(), &emu, "");
+    let o = run(&emu, dir.path(), "");
     assert_eq!(o.code, 1, "the sample holds D1's losses: {o:?}");
 
     let dir = tempfile::tempdir().unwrap();
-    let o = run(dir.path(), &emu, "--accept-d1-losses -q");
+    let o = run(&emu, dir.path(), "--accept-d1-losses -q");
     assert_eq!(o.code, 0, "{o:?}");
     let ok = o.stdout_lines()[0].to_string();
     assert!(
@@ -71,7 +62,7 @@ fn a_difference_no_quirk_explains_still_fails_with_acceptance() {
     let emu = Emulator::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     // The live database changes after the export: a value the dump never had.
-    let out = run(dir.path(), &emu, "--accept-d1-losses");
+    let out = run(&emu, dir.path(), "--accept-d1-losses");
     assert_eq!(out.code, 0, "{out:?}");
     let id = emu.db_id("sample");
     let dump = out.stdout_lines()[0].split(' ').nth(1).unwrap().to_string();

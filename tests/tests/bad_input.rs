@@ -193,11 +193,14 @@ fn feed_huge_line(name: &str, emu: &Emulator, args: &[&str], bytes: usize) -> (i
 #[test]
 fn a_100_mb_line_is_refused_without_being_held_in_memory() {
     let emu = Emulator::start(&[]);
+    let backups = tempfile::tempdir().expect("tempdir");
+    let backups = backups.path().display().to_string();
     for (name, args) in [
         ("d1-export-wait", &[][..]),
         ("d1-fetch", &[][..]),
         ("d1-verify", &[][..]),
         ("d1-import", &["--database", "sample"][..]),
+        ("d1-prune", &["--keep-last", "1", backups.as_str()][..]),
     ] {
         let (code, err, peak_kb) = feed_huge_line(name, &emu, args, 100 << 20);
         assert_eq!(code, 2, "{name}: {err}");

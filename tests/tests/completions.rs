@@ -11,6 +11,7 @@ const TOOLS: &[&str] = &[
     "d1-fetch",
     "d1-verify",
     "d1-import",
+    "d1-prune",
     "d1-emulator",
 ];
 

@@ -21,6 +21,7 @@ fn client(emu: &Emulator) -> Client {
         Policy::default(),
         Deadline::after(Some(Duration::from_secs(60))),
     )
+    .expect("client")
 }
 
 fn row_counts(conn: &rusqlite::Connection) -> Vec<(String, i64)> {
@@ -114,7 +115,8 @@ fn the_client_maps_api_errors_to_exit_codes() {
             max_delay: Duration::from_millis(10),
         },
         Deadline::none(),
-    );
+    )
+    .expect("client");
     let e = api::list_databases(&impatient, None).expect_err("503 every time");
     assert_eq!(e.code, d1_core::ExitCode::Temporary);
     assert!(

@@ -46,6 +46,7 @@ struct Row {
 
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
+const SIGHUP: i32 = 1;
 
 macro_rules! matrix {
     ($($name:ident: $tool:literal, $fault:literal, arm $arm:expr, args $args:expr, $special:expr => $exit:literal, $says:literal;)*) => {
@@ -80,6 +81,8 @@ matrix! {
     start_unknown_database_is_2: "d1-export-start", "unknown database", arm &[], args &[], UnknownDatabase => 2, "no database named";
     start_sigint_is_130: "d1-export-start", "SIGINT while starting", arm &["export-start:slow:ms=5000"], args &[], Signal(SIGINT) => 130, "interrupted";
     start_sigterm_is_130: "d1-export-start", "SIGTERM while starting", arm &["export-start:slow:ms=5000"], args &[], Signal(SIGTERM) => 130, "interrupted";
+    start_redirect_is_not_followed_is_1: "d1-export-start", "302 to http://2130706433:PORT/… (refused URL)", arm &["export-start:redirect"], args &[], None => 1, "redirects are not followed";
+    start_retry_after_a_day_is_75: "d1-export-start", "429 with Retry-After: 86400 (over the 60 s cap)", arm &["export-start:429:retry_after=86400"], args &[], None => 75, "asked to wait 86400s";
 
     // d1-export-wait
     wait_429_with_retry_after_is_retried: "d1-export-wait", "429 with Retry-After", arm &["export-poll:429:retry_after=1"], args &[], None => 0, "";
@@ -114,6 +117,10 @@ matrix! {
     fetch_unwritable_folder_is_1: "d1-fetch", "folder that cannot be written", arm &[], args &[], Unwritable => 1, "";
     fetch_sigint_is_130: "d1-fetch", "SIGINT mid-download", arm &["download:slow:ms=5000"], args &[], Signal(SIGINT) => 130, "interrupted";
     fetch_sigterm_is_130: "d1-fetch", "SIGTERM mid-download", arm &["download:slow:ms=5000"], args &[], Signal(SIGTERM) => 130, "interrupted";
+    fetch_sighup_is_130: "d1-fetch", "SIGHUP mid-download (terminal closed)", arm &["download:slow:ms=5000"], args &[], Signal(SIGHUP) => 130, "interrupted";
+    fetch_gzip_content_encoding_is_stored_as_served: "d1-fetch", "Content-Encoding: gzip (stored as served, not decoded)", arm &["download:gzip"], args &[], None => 0, "";
+    fetch_redirect_is_not_followed_is_1: "d1-fetch", "302 to http://2130706433:PORT/… (refused URL)", arm &["download:redirect"], args &[], None => 1, "redirects are not followed";
+    fetch_retry_after_a_day_is_75: "d1-fetch", "503 with Retry-After: 86400 (over the 60 s cap)", arm &["download:503:retry_after=86400"], args &[], None => 75, "asked to wait 86400s";
 
     // d1-verify
     verify_small_filesystem_is_1: "d1-verify", "full disk (--db on a 256 KiB filesystem)", arm &[], args &[], SmallFilesystem => 1, "database or disk is full";

@@ -227,8 +227,9 @@ fn a_truncated_body_exits_1_and_leaves_no_file() {
     // The failure record names the database for the tools after d1-fetch.
     assert!(
         out.stdout.starts_with(&format!(
-            "FAIL 1 d1-fetch {id} - line 1: download incomplete after 3 attempts: received "
-        )) && out.stdout_lines().len() == 1,
+            "FAIL 1 d1-fetch {id} - line 1: download incomplete: received "
+        )) && out.stdout.ends_with("(gave up after 3 attempts)\n")
+            && out.stdout_lines().len() == 1,
         "{:?}",
         out.stdout
     );
@@ -600,8 +601,8 @@ fn an_output_that_is_neither_a_folder_nor_a_dump_file_name_is_refused_before_dow
         .stdin(format!("{id} sample {url}\n"))
         .run();
     assert_eq!(out.code, 2, "{out:?}");
-    let says = "-o outdir: no such folder, and not a .sql or .sql.zst file name; write outdir/ to \
-                create a folder";
+    let says = "-o outdir: no such folder, and not a .sql, .sql.zst or .age file name; write \
+                outdir/ to create a folder";
     assert_one_line_error(&out, says);
     assert_eq!(out.stdout, format!("FAIL 2 d1-fetch - - {says}\n"));
     assert_eq!(emu.requests("download"), before, "nothing was downloaded");

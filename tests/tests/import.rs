@@ -14,17 +14,6 @@ fn emulator() -> Emulator {
     Emulator::start(&["--poll-hold-ms", "20"])
 }
 
-/// Creates an empty database through the API; returns its id.
-fn create_db(emu: &Emulator, name: &str) -> String {
-    let (status, body) = emu.api(
-        "POST",
-        &format!("/accounts/{ACCOUNT}/d1/database"),
-        Some(json!({ "name": name })),
-    );
-    assert_eq!(status, 200, "{body}");
-    body["result"]["uuid"].as_str().expect("uuid").to_string()
-}
-
 /// Exports a database through the API (start, poll with the latest bookmark) and downloads it.
 fn export_dump(emu: &Emulator, id: &str) -> String {
     let path = format!("/accounts/{ACCOUNT}/d1/database/{id}/export");
@@ -108,7 +97,7 @@ fn an_exported_dump_imports_into_an_empty_database_and_exports_back_the_same() {
     let work = tempfile::tempdir().unwrap();
     let original = export_dump(&emu, &emu.db_id("sample"));
     let file = write(work.path(), "sample.sql", &original);
-    let target = create_db(&emu, "restore");
+    let target = emu.create_db("restore");
 
     let o = import(&emu)
         .args(["--database", "restore"])
@@ -155,7 +144,7 @@ fn an_exported_dump_imports_into_an_empty_database_and_exports_back_the_same() {
 fn a_statement_failing_midway_leaves_the_database_unchanged_and_exits_1() {
     let emu = emulator();
     let work = tempfile::tempdir().unwrap();
-    let target = create_db(&emu, "restore");
+    let target = emu.create_db("restore");
     let file = write(work.path(), "bad.sql", FAILS_MIDWAY);
     let o = import(&emu).args(["--database", &target]).arg(&file).run();
     assert_eq!(o.code, 1, "{o:?}");
@@ -182,7 +171,7 @@ fn a_statement_failing_midway_leaves_the_database_unchanged_and_exits_1() {
 fn an_upload_whose_etag_does_not_match_is_caught_and_nothing_is_ingested() {
     let emu = emulator();
     let work = tempfile::tempdir().unwrap();
-    let target = create_db(&emu, "restore");
+    let target = emu.create_db("restore");
     let file = write(work.path(), "small.sql", SMALL);
     emu.arm(&["upload:etag-mismatch"]);
     let o = import(&emu)
@@ -229,7 +218,7 @@ fn a_nonempty_database_is_refused_without_into_nonempty_and_accepted_with_it() {
 fn the_same_file_imported_twice_is_uploaded_once() {
     let emu = emulator();
     let work = tempfile::tempdir().unwrap();
-    create_db(&emu, "restore");
+    emu.create_db("restore");
     let file = write(work.path(), "small.sql", SMALL);
     let first = import(&emu)
         .args(["--database", "restore"])
@@ -267,7 +256,7 @@ fn a_zstd_dump_imports_and_its_decompressed_copy_is_removed() {
     let original = export_dump(&emu, &emu.db_id("sample"));
     let z = zstd::encode_all(original.as_bytes(), 3).unwrap();
     let file = write(work.path(), "sample.sql.zst", z);
-    let target = create_db(&emu, "restore");
+    let target = emu.create_db("restore");
     let o = import(&emu)
         .env("TMPDIR", tmp.path())
         .args(["--database", "restore", "--json"])
@@ -297,7 +286,7 @@ fn a_zstd_dump_imports_and_its_decompressed_copy_is_removed() {
         "bad.sql.zst",
         zstd::encode_all(FAILS_MIDWAY.as_bytes(), 3).unwrap(),
     );
-    create_db(&emu, "other");
+    emu.create_db("other");
     let o = import(&emu)
         .env("TMPDIR", tmp.path())
         .args(["--database", "other"])
@@ -371,14 +360,14 @@ fn verify_first_runs_the_d1_verify_beside_the_binary_and_a_rejection_uploads_not
     std::fs::write(
         &verify,
         format!(
-            "#!/bin/sh\necho \"$@\" > '{}'\ncase \"$2\" in *bad.sql) echo \"FAIL $2 line 5: no such table: missing\"; exit 1;; esac\necho \"OK $2 tables=1 rows=2\"\n",
+            "#!/bin/sh\necho \"$@\" > '{}'\ncase \"$3\" in *bad.sql) echo '{{\"ok\":false,\"reason\":\"FAIL line 5: no such table: missing\"}}'; exit 1;; esac\necho '{{\"ok\":true,\"tables\":[{{\"name\":\"b\",\"rows\":2}}]}}'\n",
             log.display()
         ),
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&verify, std::fs::Permissions::from_mode(0o755)).unwrap();
-    create_db(&emu, "restore");
+    emu.create_db("restore");
 
     let bad = write(work.path(), "bad.sql", FAILS_MIDWAY);
     let run = |file: &Path| {
@@ -401,7 +390,10 @@ fn verify_first_runs_the_d1_verify_beside_the_binary_and_a_rejection_uploads_not
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert_eq!(requests(&emu, "upload"), 0, "nothing uploaded");
     let args = std::fs::read_to_string(&log).unwrap();
-    assert!(args.starts_with("-q "), "runs d1-verify -q FILE: {args}");
+    assert!(
+        args.starts_with("-q --json "),
+        "runs d1-verify -q --json FILE: {args}"
+    );
 
     let good = write(work.path(), "good.sql", SMALL);
     let out = run(&good);
@@ -418,7 +410,7 @@ fn verify_first_runs_the_d1_verify_beside_the_binary_and_a_rejection_uploads_not
 fn upload_errors_are_retried_and_the_signed_url_never_shows() {
     let emu = emulator();
     let work = tempfile::tempdir().unwrap();
-    create_db(&emu, "restore");
+    emu.create_db("restore");
     let file = write(work.path(), "small.sql", SMALL);
     emu.arm(&["upload:503:times=2"]);
     let o = import(&emu)
@@ -429,7 +421,7 @@ fn upload_errors_are_retried_and_the_signed_url_never_shows() {
     assert_eq!(requests(&emu, "upload"), 3, "two failures, then success");
     assert_no_secrets("stderr", &o.stderr);
 
-    create_db(&emu, "other");
+    emu.create_db("other");
     emu.arm(&["upload:500:times=0"]);
     let o = import(&emu)
         .args(["--database", "other", "--retries", "1", "-q"])
@@ -444,7 +436,7 @@ fn upload_errors_are_retried_and_the_signed_url_never_shows() {
 fn a_slow_server_past_the_timeout_is_exit_75() {
     let emu = emulator();
     let work = tempfile::tempdir().unwrap();
-    create_db(&emu, "restore");
+    emu.create_db("restore");
     let file = write(work.path(), "small.sql", SMALL);
     emu.arm(&["import:slow:ms=3000,times=0"]);
     let started = Instant::now();
@@ -461,8 +453,8 @@ fn a_slow_server_past_the_timeout_is_exit_75() {
 fn stdin_lines_name_their_database_or_take_the_default_of_d1_database_id() {
     let emu = emulator();
     let work = tempfile::tempdir().unwrap();
-    let a = create_db(&emu, "first");
-    let second = create_db(&emu, "second");
+    let a = emu.create_db("first");
+    let second = emu.create_db("second");
     let f1 = write(work.path(), "one.sql", SMALL);
     let f2 = write(work.path(), "two.sql", FAILS_MIDWAY);
     let f3 = write(
@@ -499,8 +491,8 @@ fn stdin_lines_name_their_database_or_take_the_default_of_d1_database_id() {
 fn a_record_for_another_database_than_the_database_option_is_refused_unless_retarget() {
     let emu = emulator();
     let work = tempfile::tempdir().unwrap();
-    let a = create_db(&emu, "first");
-    let second = create_db(&emu, "second");
+    let a = emu.create_db("first");
+    let second = emu.create_db("second");
     let f1 = write(work.path(), "one.sql", SMALL);
     let o = import(&emu)
         .args(["--database", "second"])
@@ -537,7 +529,7 @@ fn sigterm_during_an_import_exits_130_and_removes_the_decompressed_copy() {
     let emu = emulator();
     let work = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    create_db(&emu, "restore");
+    emu.create_db("restore");
     let file = write(
         work.path(),
         "small.sql.zst",
@@ -564,4 +556,96 @@ fn sigterm_during_an_import_exits_130_and_removes_the_decompressed_copy() {
         files_in(tmp.path())
     );
     assert_eq!(emu.state()["imports"], json!([]), "nothing ingested");
+}
+
+/// `SELECT count(*)` of table `t`, through the query endpoint.
+fn row_count(emu: &Emulator, id: &str, t: &str) -> u64 {
+    let (status, ans) = emu.api(
+        "POST",
+        &format!("/accounts/{ACCOUNT}/d1/database/{id}/query"),
+        Some(json!({ "sql": format!("SELECT count(*) AS n FROM \"{t}\"") })),
+    );
+    assert_eq!(status, 200, "{ans}");
+    ans["result"][0]["results"][0]["n"].as_u64().expect("count")
+}
+
+#[test]
+fn a_database_emptied_after_an_import_is_restored_by_the_same_file_again() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let id = emu.create_db("restore");
+    let file = write(work.path(), "small.sql", SMALL);
+    let first = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(row_count(&emu, &id, "b"), 2);
+
+    // Emptied through the query endpoint: the same file must be imported again, not answered
+    // with the first import's result.
+    let (status, ans) = emu.api(
+        "POST",
+        &format!("/accounts/{ACCOUNT}/d1/database/{id}/query"),
+        Some(json!({"sql": "DROP TABLE \"b\""})),
+    );
+    assert_eq!(status, 200, "{ans}");
+    assert!(tables(&emu, &id).is_empty());
+    let second = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(row_count(&emu, &id, "b"), 2, "restored again");
+    assert_eq!(requests(&emu, "upload"), 2, "a new import, a new upload");
+    assert_ne!(first.stdout, second.stdout, "a new final bookmark");
+}
+
+#[test]
+fn an_import_reported_complete_that_wrote_nothing_exits_1_naming_the_table() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let id = emu.create_db("restore");
+    let file = write(work.path(), "small.sql", SMALL);
+    emu.arm(&["import:lost"]);
+    let o = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_one_line_error(&o, "was reported complete, but table \"b\" is missing");
+    // No import record: a failure record, for whatever reads d1-import's output.
+    assert!(
+        o.stdout.starts_with("FAIL 1 d1-import ") && o.stdout.lines().count() == 1,
+        "{}",
+        o.stdout
+    );
+    assert!(tables(&emu, &id).is_empty());
+}
+
+#[test]
+fn tables_whose_names_look_like_d1s_own_to_a_like_wildcard_are_checked_too() {
+    let emu = emulator();
+    let work = tempfile::tempdir().unwrap();
+    let id = emu.create_db("restore");
+    // `_` is LIKE's wildcard: a filter written '_cf_%' would take "acf_x" for D1's own table.
+    let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+                CREATE TABLE \"acf_x\" (v INTEGER);\n\
+                INSERT INTO \"acf_x\" (\"v\") VALUES(1);\n\
+                CREATE TABLE \"sqliteZx\" (v INTEGER);\n\
+                INSERT INTO \"sqliteZx\" (\"v\") VALUES(2);";
+    let file = write(work.path(), "lookalike.sql", dump);
+    let o = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(row_count(&emu, &id, "acf_x"), 1);
+    // And the non-empty guard sees them.
+    let again = import(&emu)
+        .args(["--database", "restore"])
+        .arg(&file)
+        .run();
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(again.stderr.contains("is not empty"), "{}", again.stderr);
 }

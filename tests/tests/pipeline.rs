@@ -49,7 +49,7 @@ impl Night {
             .arg(format!("CLOUDFLARE_API_TOKEN={token}"))
             .arg(format!("CLOUDFLARE_ACCOUNT_ID={ACCOUNT}"))
             .arg(format!("CLOUDFLARE_API_BASE_URL={}", self.emu.base_url))
-            .arg("D1_REQUESTS_PER_5M=0")
+            .arg("D1_REQUEST_BUDGET=0")
             .args(["sh", "-c", script])
             .current_dir(self.out.path())
             .stdin(std::process::Stdio::null())
@@ -463,4 +463,36 @@ fn a_misspelled_name_is_answered_with_the_closest_names() {
         ),
         "{o:?}"
     );
+}
+
+/// D1 answers a token without D1 Edit and a wrong account id alike (403 / 7403): the message
+/// says which it is, from one question to the account's token-verify endpoint.
+#[test]
+fn a_read_only_token_and_a_wrong_account_get_different_advice() {
+    let emu = Emulator::start(&[]);
+    let o = tool("d1-export-start")
+        .arg("sample")
+        .env_from(&emu)
+        .env("CLOUDFLARE_API_TOKEN", READ_ONLY_TOKEN)
+        .run();
+    assert_eq!(o.code, 3, "{o:?}");
+    assert!(
+        o.stderr.contains(
+            "the token is valid for account emulator-account: it needs the D1 Edit permission, even for export"
+        ),
+        "{}",
+        o.stderr
+    );
+    let o = tool("d1-export-start")
+        .arg("sample")
+        .env_from(&emu)
+        .env("CLOUDFLARE_ACCOUNT_ID", "someone-else")
+        .run();
+    assert_eq!(o.code, 3, "{o:?}");
+    assert!(
+        o.stderr.contains("the token is not accepted for account someone-else either: check CLOUDFLARE_ACCOUNT_ID"),
+        "{}",
+        o.stderr
+    );
+    assert_no_secrets("stderr", &o.stderr);
 }

@@ -10,16 +10,6 @@ const SMALL: &str = "PRAGMA defer_foreign_keys=TRUE;\n\
 CREATE TABLE \"b\" (y TEXT);\n\
 INSERT INTO \"b\" (\"y\") VALUES('one');";
 
-fn create_db(emu: &Emulator, name: &str) -> String {
-    let (status, body) = emu.api(
-        "POST",
-        &format!("/accounts/{ACCOUNT}/d1/database"),
-        Some(json!({ "name": name })),
-    );
-    assert_eq!(status, 200, "{body}");
-    body["result"]["uuid"].as_str().expect("uuid").to_string()
-}
-
 fn rows_of_b(emu: &Emulator, id: &str) -> Option<u64> {
     let (status, ans) = emu.api(
         "POST",
@@ -38,8 +28,8 @@ fn dump_file(dir: &std::path::Path) -> String {
 #[test]
 fn a_record_for_another_database_is_refused_and_nothing_is_imported() {
     let emu = Emulator::start(&["--poll-hold-ms", "20"]);
-    let other = create_db(&emu, "other");
-    let restore = create_db(&emu, "restore");
+    let other = emu.create_db("other");
+    let restore = emu.create_db("restore");
     let dir = tempfile::tempdir().unwrap();
     let file = dump_file(dir.path());
     let o = tool("d1-import")
@@ -75,8 +65,8 @@ fn a_record_for_another_database_is_refused_and_nothing_is_imported() {
 #[test]
 fn retarget_imports_into_the_database_the_user_named() {
     let emu = Emulator::start(&["--poll-hold-ms", "20"]);
-    let other = create_db(&emu, "other");
-    let staging = create_db(&emu, "staging");
+    let other = emu.create_db("other");
+    let staging = emu.create_db("staging");
     let dir = tempfile::tempdir().unwrap();
     let file = dump_file(dir.path());
     let o = tool("d1-import")
@@ -128,22 +118,26 @@ fn create_makes_a_missing_database_and_never_replaces_one() {
 fn a_verified_backup_flows_from_d1_verify_into_d1_import() {
     let emu = Emulator::start(&["--poll-hold-ms", "20"]);
     let dir = tempfile::tempdir().unwrap();
-    let bindir = bin("d1-fetch").parent().unwrap().to_path_buf();
-    let child = std::process::Command::new("sh")
-        .args([
-            "-c",
-            "d1-export-start sample | d1-export-wait | d1-fetch -o b/ | d1-verify \
-             | d1-import --database copy --create",
-        ])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", bindir.display()))
-        .envs(emu.env())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let o = wait(child, std::time::Duration::from_secs(120));
+    let sample = emu.db_id("sample");
+    // d1-verify's OK line names no database, the dump's manifest does: a restore into another
+    // database is refused without --retarget, naming the dump's database.
+    let o = sh(
+        &emu,
+        dir.path(),
+        "d1-export-start sample | d1-export-wait | d1-fetch -o b/ | d1-verify \
+         | d1-import --database copy --create",
+    );
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(
+        o.stdout.starts_with(&format!("FAIL 2 d1-import {sample} sample line 1: the record is for database {sample} but --database says copy")),
+        "{o:?}"
+    );
+    let o = sh(
+        &emu,
+        dir.path(),
+        "d1-export-start sample | d1-export-wait | d1-fetch -o b2/ | d1-verify \
+         | d1-import --database copy --retarget",
+    );
     assert_eq!(o.code, 0, "{o:?}");
     let id = emu.db_id("copy");
     assert!(o.stdout.starts_with(&format!("{id} copy ")), "{o:?}");

@@ -24,30 +24,6 @@ fn account(dir: &Path) -> Emulator {
     Emulator::start_in(dir, &[])
 }
 
-/// Runs a pipeline under `sh -c` with the tools first on PATH.
-fn sh(emu: &Emulator, dir: &Path, script: &str) -> Outcome {
-    let bindir = bin("d1-fetch").parent().unwrap().to_path_buf();
-    let child = command("d1-fetch") // only for its cleaned environment
-        .get_envs()
-        .fold(std::process::Command::new("sh"), |mut c, (k, v)| {
-            match v {
-                Some(v) => c.env(k, v),
-                None => c.env_remove(k),
-            };
-            c
-        })
-        .args(["-c", script])
-        .current_dir(dir)
-        .env("PATH", format!("{}:/usr/bin:/bin", bindir.display()))
-        .envs(emu.env())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait(child, std::time::Duration::from_secs(120))
-}
-
 #[test]
 fn all_backs_up_every_database_and_the_virtual_table_is_left_out_by_name() {
     let data = tempfile::tempdir().unwrap();

@@ -20,6 +20,13 @@ impl Database {
             .get("uuid")
             .and_then(Value::as_str)
             .ok_or_else(|| Error::failed("database entry without a uuid in the API answer"))?;
+        // It travels as one field of a record line and becomes part of file names.
+        if uuid.is_empty() || !uuid.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(Error::failed(format!(
+                "the API answered a database uuid with spaces or control characters: {:?}",
+                crate::msg::printable(uuid)
+            )));
+        }
         Ok(Database {
             uuid: uuid.to_string(),
             name: v
@@ -279,6 +286,15 @@ pub fn export(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_uuid_that_would_split_a_record_is_refused() {
+        let e = Database::from_json(&json!({"uuid": "a\nforged-id", "name": "x"})).unwrap_err();
+        assert_eq!(e.code, crate::ExitCode::Failed);
+        assert!(!e.message.contains('\n'));
+        assert!(Database::from_json(&json!({"uuid": "a b"})).is_err());
+        assert!(Database::from_json(&json!({"uuid": "0c7fd0a4-6d3e"})).is_ok());
+    }
 
     #[test]
     fn distance_counts_edits() {

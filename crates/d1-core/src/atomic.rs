@@ -1,11 +1,24 @@
 //! Files that appear whole or not at all (design.md): written to a temporary name in the target
 //! folder with mode 0600, fsynced, renamed into place, the folder fsynced. On any failure or
 //! signal the temporary file is removed (dropping an uncommitted [`AtomicFile`] removes it).
+//!
+//! Temporary names are `.NAME.XXXXXX.part` (XXXXXX: 6 random letters and digits). A process
+//! killed outright (SIGKILL, power loss) cannot remove its own: the first atomic write of a run
+//! in a folder removes the files of exactly that pattern, owned by the same user, untouched for
+//! [`STALE_AFTER`] — longer than any run lasts — and never anything else.
 
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A temporary file untouched this long belongs to a run that died: no run writes a file for a
+/// day without writing to it (the download's stall limit is a minute).
+pub const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// Random characters in a temporary name.
+const RANDOM_LEN: usize = 6;
 
 pub struct AtomicFile {
     temp: tempfile::NamedTempFile,
@@ -26,6 +39,7 @@ impl AtomicFile {
             return Err(Error::usage(format!("{} is a directory", target.display())));
         }
         let dir = parent_dir(target);
+        clean_once(&dir);
         let name = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -33,6 +47,7 @@ impl AtomicFile {
         let temp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".part")
+            .rand_bytes(RANDOM_LEN)
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .tempfile_in(&dir)
             .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
@@ -141,6 +156,65 @@ impl Write for AtomicFile {
     }
 }
 
+/// Whether `name` is one of our temporary names: `.NAME.XXXXXX.part`.
+pub fn is_temp_name(name: &str) -> bool {
+    let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".part")) else {
+        return false;
+    };
+    let Some((stem, random)) = inner.rsplit_once('.') else {
+        return false;
+    };
+    !stem.is_empty()
+        && random.len() == RANDOM_LEN
+        && random.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Removes our stale temporary files in `dir` (see the module comment); returns how many.
+/// Errors are ignored: cleaning up is a courtesy, never a reason to fail a run.
+pub fn remove_stale(dir: &Path, older_than: Duration) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_str().is_some_and(is_temp_name) {
+            continue;
+        }
+        // Not followed: a symlink of that name is not ours to judge.
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age > older_than);
+        if meta.file_type().is_file()
+            && meta.uid() == me
+            && old
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// [`remove_stale`] once per folder per process, before the first temporary file there.
+fn clean_once(dir: &Path) {
+    static CLEANED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut done = CLEANED.lock().unwrap_or_else(|e| e.into_inner());
+    if !done.iter().any(|d| d == dir) {
+        done.push(dir.to_path_buf());
+        drop(done);
+        remove_stale(dir, STALE_AFTER);
+    }
+}
+
 fn parent_dir(p: &Path) -> PathBuf {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -189,6 +263,70 @@ mod tests {
         drop(f);
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "only a.sql remains");
+    }
+
+    #[test]
+    fn a_target_created_by_another_run_meanwhile_is_a_usage_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("db-20261130T223000Z.sql");
+        let mut first = AtomicFile::create(&t, false).unwrap();
+        let mut second = AtomicFile::create(&t, false).unwrap();
+        first.write_all(b"first").unwrap();
+        second.write_all(b"second").unwrap();
+        first.commit(false).unwrap();
+        let e = second.commit(false).unwrap_err();
+        assert_eq!(e.code, crate::ExitCode::Usage);
+        assert!(
+            e.message.contains("db-20261130T223000Z.sql"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("another run"), "{}", e.message);
+        assert_eq!(std::fs::read_to_string(&t).unwrap(), "first");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn only_our_own_stale_temporary_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        let day_old = std::time::SystemTime::now() - STALE_AFTER - Duration::from_secs(60);
+        let mut names = Vec::new();
+        for n in [
+            ".db.sql.AbC123.part",
+            ".x.sql.zst.json.q1W2e3.part",
+            ".db.sql.AbC12.part",
+            ".db.sql.AbC1234.part",
+            "db.sql.AbC123.part",
+            ".db.sql.AbC-23.part",
+            "..AbC123.part",
+            "keep.sql",
+        ] {
+            std::fs::write(p(n), "x").unwrap();
+            let f = File::options().write(true).open(p(n)).unwrap();
+            f.set_modified(day_old).unwrap();
+            names.push(n);
+        }
+        std::fs::write(p(".fresh.sql.ZZZ999.part"), "x").unwrap();
+        std::os::unix::fs::symlink(p("keep.sql"), p(".link.sql.LnK000.part")).unwrap();
+        assert_eq!(remove_stale(dir.path(), STALE_AFTER), 2);
+        assert!(!p(".db.sql.AbC123.part").exists());
+        assert!(!p(".x.sql.zst.json.q1W2e3.part").exists());
+        for kept in &names[2..] {
+            assert!(p(kept).exists(), "{kept} was removed");
+        }
+        assert!(p(".fresh.sql.ZZZ999.part").exists());
+        assert!(p(".link.sql.LnK000.part").symlink_metadata().is_ok());
+        // The pattern is the one create() uses.
+        let f = AtomicFile::create(&p("new.sql"), false).unwrap();
+        let name = f
+            .temp_path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(is_temp_name(&name), "{name}");
     }
 
     #[test]

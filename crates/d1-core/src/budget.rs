@@ -3,10 +3,11 @@
 //! rest of the window (429, code 971): a night of polling dozens of exports at once, from one
 //! process or from `make -j`, must stay under it or every backup fails together.
 //!
-//! A token bucket in a small file per account, taken under an exclusive lock: `BURST` requests
-//! at once, then `rate` per second. Any 5-minute window then holds at most
-//! `BURST + rate × 300` requests, which the default keeps below 1200 with room for other
-//! clients of the account (wrangler, dashboards).
+//! A token bucket in a small file per account, taken under an exclusive lock: a burst of a tenth
+//! of the budget (at most 60) at once, then the rest spread over the window. Any window then
+//! holds at most the budget, which the default (1000 per 300 s) keeps below 1200 with room for
+//! other clients of the account (wrangler, dashboards). `D1_REQUEST_BUDGET=N/SECONDS` sets it;
+//! `0` turns pacing off.
 
 use crate::error::{Error, Result};
 use std::fs::{File, OpenOptions};
@@ -15,54 +16,78 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Requests that may go at once before pacing starts.
-const BURST: f64 = 60.0;
-/// The window Cloudflare counts in.
-const WINDOW_SECS: f64 = 300.0;
-/// Default requests per 5 minutes, for this host's tools together.
-pub const DEFAULT_PER_5M: u32 = 1000;
+/// Most requests that may go at once before pacing starts.
+const MAX_BURST: f64 = 60.0;
 
-/// A budget for one account: `per_5m` requests per 5 minutes (0 = no pacing).
+/// Requests per window for this host's tools together: `requests` per `seconds`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limit {
+    pub requests: u32,
+    pub seconds: u32,
+}
+
+/// 1000 per 5 minutes: under Cloudflare's 1200, with room for other clients.
+pub const DEFAULT: Limit = Limit {
+    requests: 1000,
+    seconds: 300,
+};
+
+/// A budget for one account.
 #[derive(Debug, Clone)]
 pub struct Budget {
     path: PathBuf,
+    burst: f64,
     rate: f64,
 }
 
-/// `D1_REQUESTS_PER_5M` (default [`DEFAULT_PER_5M`]; `0` turns pacing off). Config::load
+/// `D1_REQUEST_BUDGET` (`N/SECONDS`, default [`DEFAULT`]; `0` turns pacing off). Config::load
 /// checks it, so that a typo is a usage error and not silently the default.
-pub fn per_5m() -> Result<u32> {
-    match std::env::var("D1_REQUESTS_PER_5M") {
-        Ok(v) => v.trim().parse::<u32>().map_err(|_| {
-            Error::usage(format!(
-                "D1_REQUESTS_PER_5M: {v:?} is not a whole number (0 turns pacing off)"
-            ))
-        }),
-        Err(_) => Ok(DEFAULT_PER_5M),
+pub fn limit() -> Result<Option<Limit>> {
+    match std::env::var("D1_REQUEST_BUDGET") {
+        Ok(v) => parse_limit(&v),
+        Err(_) => Ok(Some(DEFAULT)),
     }
+}
+
+fn parse_limit(v: &str) -> Result<Option<Limit>> {
+    let v = v.trim();
+    if v == "0" {
+        return Ok(None);
+    }
+    let parsed = v.split_once('/').and_then(|(n, s)| {
+        let (n, s) = (n.parse::<u32>().ok()?, s.parse::<u32>().ok()?);
+        (n > 0 && s > 0).then_some(Limit {
+            requests: n,
+            seconds: s,
+        })
+    });
+    parsed.map(Some).ok_or_else(|| {
+        Error::usage(format!(
+            "D1_REQUEST_BUDGET: {v:?} is not REQUESTS/SECONDS (like 1000/300), or 0 for no pacing"
+        ))
+    })
 }
 
 impl Budget {
     /// The budget of `account` at the API `base_url` on this host, kept in
-    /// `$XDG_RUNTIME_DIR/d1-tools/` (else `$TMPDIR` or `/tmp`, in a folder of this user's);
-    /// `None` when pacing is off. Each API (Cloudflare, an emulator on its port) has its own.
-    pub fn for_account(base_url: &str, account: &str, per_5m: u32) -> Option<Budget> {
-        if per_5m == 0 {
-            return None;
-        }
+    /// `$XDG_RUNTIME_DIR/d1-tools/` (else `$TMPDIR` or `/tmp`, in a folder of this user's).
+    /// Each API (Cloudflare, an emulator on its port) has its own.
+    pub fn for_account(base_url: &str, account: &str, limit: Limit) -> Budget {
         let dir = state_dir();
         let name: String = format!("{account}-{base_url}")
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .take(160)
             .collect();
-        Some(Budget::at(dir.join(format!("requests-{name}")), per_5m))
+        Budget::at(dir.join(format!("requests-{name}")), limit)
     }
 
-    pub fn at(path: PathBuf, per_5m: u32) -> Budget {
+    pub fn at(path: PathBuf, limit: Limit) -> Budget {
+        let n = f64::from(limit.requests);
+        let burst = (n / 10.0).clamp(1.0, MAX_BURST);
         // What the burst leaves of the window, spread over it.
-        let rate = ((f64::from(per_5m) - BURST).max(1.0)) / WINDOW_SECS;
-        Budget { path, rate }
+        let rate = (n - burst).max(1.0) / f64::from(limit.seconds);
+        Budget { path, burst, rate }
     }
 
     /// Takes one request from the budget, waiting while it is spent. The wait is announced
@@ -82,7 +107,7 @@ impl Budget {
             }
             if !told && wait > Duration::from_secs(1) {
                 crate::msg::info(&format!(
-                    "pacing requests to stay within the account's API limit (D1_REQUESTS_PER_5M); \
+                    "pacing requests to stay within the account's API limit (D1_REQUEST_BUDGET); \
                      next in {:.1}s",
                     wait.as_secs_f64()
                 ));
@@ -100,8 +125,8 @@ impl Budget {
         let mut text = String::new();
         f.read_to_string(&mut text)?;
         let now = now_secs();
-        let (tokens, last) = parse(&text).unwrap_or((BURST, now));
-        let (tokens, wait) = refill_and_take(tokens, last, now, self.rate);
+        let (tokens, last) = parse(&text, self.burst).unwrap_or((self.burst, now));
+        let (tokens, wait) = refill_and_take(tokens, last, now, self.rate, self.burst);
         f.set_len(0)?;
         f.rewind()?;
         writeln!(f, "{tokens:.6} {now:.6}")?;
@@ -111,8 +136,8 @@ impl Budget {
 
 /// The bucket at `now`: refilled since `last`, one token taken when there is one. Returns the
 /// tokens left and how long to wait (zero when a token was taken).
-fn refill_and_take(tokens: f64, last: f64, now: f64, rate: f64) -> (f64, Duration) {
-    let tokens = (tokens + (now - last).max(0.0) * rate).min(BURST);
+fn refill_and_take(tokens: f64, last: f64, now: f64, rate: f64, burst: f64) -> (f64, Duration) {
+    let tokens = (tokens + (now - last).max(0.0) * rate).min(burst);
     if tokens >= 1.0 {
         (tokens - 1.0, Duration::ZERO)
     } else {
@@ -120,11 +145,11 @@ fn refill_and_take(tokens: f64, last: f64, now: f64, rate: f64) -> (f64, Duratio
     }
 }
 
-fn parse(text: &str) -> Option<(f64, f64)> {
+fn parse(text: &str, burst: f64) -> Option<(f64, f64)> {
     let mut it = text.split_whitespace();
     let tokens: f64 = it.next()?.parse().ok()?;
     let last: f64 = it.next()?.parse().ok()?;
-    (tokens.is_finite() && last.is_finite()).then_some((tokens.clamp(0.0, BURST), last))
+    (tokens.is_finite() && last.is_finite()).then_some((tokens.clamp(0.0, burst), last))
 }
 
 fn now_secs() -> f64 {
@@ -168,40 +193,42 @@ fn open(path: &Path) -> std::io::Result<File> {
 mod tests {
     use super::*;
 
+    fn limit(requests: u32, seconds: u32) -> Limit {
+        Limit { requests, seconds }
+    }
+
     #[test]
     fn the_burst_goes_at_once_then_requests_are_paced() {
-        let rate = Budget::at(PathBuf::from("/x"), 360).rate; // 60 at once, then 1 per second
-        assert_eq!(rate, 1.0);
-        let (mut tokens, now) = (BURST, 1000.0);
+        // 600 per 300 s: 60 at once, then 540 over 300 s, 1.8 per second.
+        let b = Budget::at(PathBuf::from("/x"), limit(600, 300));
+        assert_eq!((b.burst, b.rate), (60.0, 1.8));
+        let (mut tokens, now) = (b.burst, 1000.0);
         for i in 0..60 {
-            let (t, wait) = refill_and_take(tokens, now, now, rate);
+            let (t, wait) = refill_and_take(tokens, now, now, b.rate, b.burst);
             assert_eq!(wait, Duration::ZERO, "request {i}");
             tokens = t;
         }
+        let (_, wait) = refill_and_take(tokens, now, now, b.rate, b.burst);
+        assert!((wait.as_secs_f64() - 1.0 / 1.8).abs() < 1e-9, "{wait:?}");
         assert_eq!(
-            refill_and_take(tokens, now, now, rate).1,
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            refill_and_take(tokens, now, now + 0.25, rate).1,
-            Duration::from_millis(750)
-        );
-        assert_eq!(
-            refill_and_take(tokens, now, now + 1.0, rate).1,
+            refill_and_take(tokens, now, now + 1.0, b.rate, b.burst).1,
             Duration::ZERO
         );
         // A long pause refills the burst, no more.
-        assert_eq!(refill_and_take(0.0, now, now + 1e6, rate).0, BURST - 1.0);
+        assert_eq!(
+            refill_and_take(0.0, now, now + 1e6, b.rate, b.burst).0,
+            b.burst - 1.0
+        );
     }
 
     #[test]
     fn the_state_file_is_taken_from_by_each_call() {
         let dir = tempfile::tempdir().unwrap();
-        let b = Budget::at(dir.path().join("requests-x"), 61); // 60 at once, then 1 per 300 s
-        for _ in 0..60 {
-            b.try_take().unwrap();
+        // 10 at once (a tenth of 100), then 90 over a day.
+        let b = Budget::at(dir.path().join("requests-x"), limit(100, 86_400));
+        for _ in 0..10 {
+            assert_eq!(b.try_take().unwrap(), Duration::ZERO);
         }
-        // However slow the machine, 60 calls took far less than 300 s of refill.
         assert!(b.try_take().unwrap() > Duration::ZERO);
     }
 
@@ -209,33 +236,46 @@ mod tests {
     fn two_budgets_on_one_file_share_it() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("requests-shared");
-        let (a, b) = (Budget::at(p.clone(), 61), Budget::at(p, 61));
-        for _ in 0..30 {
+        let (a, b) = (
+            Budget::at(p.clone(), limit(100, 86_400)),
+            Budget::at(p, limit(100, 86_400)),
+        );
+        for _ in 0..5 {
             a.try_take().unwrap();
             b.try_take().unwrap();
         }
         assert!(
             a.try_take().unwrap() > Duration::ZERO,
-            "60 taken between the two"
+            "10 taken between the two"
         );
     }
 
     #[test]
-    fn any_five_minutes_stay_under_the_limit() {
-        // BURST + rate × 300 for the default.
-        let b = Budget::at(PathBuf::from("/nonexistent"), DEFAULT_PER_5M);
-        let most = BURST + b.rate * WINDOW_SECS;
-        assert!(most <= 1000.5, "{most}");
-        assert!(most < 1200.0);
+    fn any_window_stays_under_the_budget() {
+        for l in [DEFAULT, limit(40, 10), limit(1200, 300)] {
+            let b = Budget::at(PathBuf::from("/x"), l);
+            let most = b.burst + b.rate * f64::from(l.seconds);
+            assert!(most <= f64::from(l.requests) + 1e-9, "{l:?}: {most}");
+        }
+    }
+
+    #[test]
+    fn the_budget_is_read_as_requests_per_seconds() {
+        let read = parse_limit;
+        assert_eq!(read("40/10").unwrap(), Some(limit(40, 10)));
+        assert_eq!(read("0").unwrap(), None);
+        for bad in ["", "x", "10", "0/10", "10/0", "-1/5"] {
+            assert!(read(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
     fn a_garbled_state_file_starts_a_fresh_bucket() {
-        assert_eq!(parse("x y"), None);
-        assert_eq!(parse("1e999 5"), None);
+        assert_eq!(parse("x y", 60.0), None);
+        assert_eq!(parse("1e999 5", 60.0), None);
         assert_eq!(
-            parse("500 7"),
-            Some((BURST, 7.0)),
+            parse("500 7", 60.0),
+            Some((60.0, 7.0)),
             "tokens capped at the burst"
         );
     }

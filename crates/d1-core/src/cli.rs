@@ -78,13 +78,14 @@ impl Common {
                 "the token is not taken from the command line (other users can read it in ps); \
                      set CLOUDFLARE_API_TOKEN or use --token-file",
             )),
-            Short('h') | Long("help") => {
-                print!("{help}");
-                std::process::exit(0);
-            }
+            // Returned as values, written by `main` (style.md: no exit from library code).
+            Short('h') | Long("help") => return Err(Error::show(help)),
             Short('V') | Long("version") => {
-                println!("{} {}", crate::msg::tool(), env!("CARGO_PKG_VERSION"));
-                std::process::exit(0);
+                return Err(Error::show(format!(
+                    "{} {}\n",
+                    crate::msg::tool(),
+                    env!("CARGO_PKG_VERSION")
+                )))
             }
             _ => return Ok(false),
         }
@@ -105,8 +106,25 @@ impl Common {
     /// Loads the configuration and builds an API client under this run's deadline.
     pub fn client(&self) -> Result<(crate::Config, crate::client::Client)> {
         let cfg = crate::Config::load(self.token_file.as_deref())?;
-        let client = crate::client::Client::new(&cfg, self.policy(), self.deadline());
+        let client = crate::client::Client::new(&cfg, self.policy(), self.deadline())?;
         Ok((cfg, client))
+    }
+}
+
+/// Marks the process non-dumpable and sets its core size limit to 0: a core dump (or another
+/// process of the same user reading its memory through /proc or ptrace) would hold the bearer
+/// token and the signed URLs. Called first thing by [`main`].
+pub fn no_core_dumps() {
+    // SAFETY: plain system calls with constant arguments; failures are ignored (a hardening
+    // measure, not a reason to refuse to run).
+    unsafe {
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &zero);
+        #[cfg(target_os = "linux")]
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
 }
 
@@ -121,10 +139,20 @@ pub fn unexpected(arg: Arg) -> Error {
 /// ends the whole run also goes down the pipe as a failure record (pipe.rs), so that the last
 /// tool of a pipeline under plain `sh` exits with this class, not 0.
 pub fn main(tool: &'static str, run: impl FnOnce() -> Result<ExitCode>) -> ! {
+    no_core_dumps();
     crate::msg::set_tool(tool);
     crate::signal::install();
     let code = match run() {
         Ok(code) => code,
+        // --help, --version: a closed stdout (`--help | true`) is a quiet success too.
+        Err(Error {
+            stdout: Some(text), ..
+        }) => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+            ExitCode::Ok
+        }
         // stdout closed by the reader (`| head`): end quietly.
         Err(e) if e.code == ExitCode::Ok => ExitCode::Ok,
         Err(e) if e.is_reported() => e.code,

@@ -1,11 +1,12 @@
-//! The Cloudflare API client on ureq: bearer auth, the envelope decoded into a result or a
-//! typed error, retries on connection errors, 429 and 5xx (never on other 4xx), one deadline for
-//! the whole operation, and every message redacted.
+//! The Cloudflare API client over the one HTTP layer (`http.rs`): bearer auth, the envelope
+//! decoded into a result or a typed error, retries (`retry::run`) on connection errors, 429 and
+//! 5xx (never on other 4xx), no redirects, one deadline for the whole operation, and every
+//! message redacted.
 
 use crate::config::Config;
 use crate::envelope::{self, ApiError};
 use crate::error::{Error, Result};
-use crate::retry::{self, Deadline, Policy};
+use crate::retry::{self, Deadline, Failure, Policy};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -23,44 +24,8 @@ pub const D1_EDIT_HINT: &str =
      be the account that owns the database: D1 answers a read-only token and a wrong account id \
      alike";
 
-/// An agent with the settings every tool shares: HTTP errors as responses (so that the
-/// envelope is read), no redirects carrying credentials, the given per-call timeout.
-pub fn agent(timeout: Option<Duration>) -> ureq::Agent {
-    let config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(timeout)
-        .timeout_connect(Some(Duration::from_secs(15)))
-        .user_agent(concat!("d1-tools/", env!("CARGO_PKG_VERSION")))
-        .build();
-    config.into()
-}
-
-/// Whether a transport-level failure is worth another attempt. Malformed URLs and TLS
-/// configuration problems will not fix themselves.
-pub fn transport_retryable(e: &ureq::Error) -> bool {
-    !matches!(
-        e,
-        ureq::Error::BadUri(_)
-            | ureq::Error::Http(_)
-            | ureq::Error::InvalidProxyUrl
-            | ureq::Error::Tls(_)
-            | ureq::Error::Rustls(_)
-            | ureq::Error::TooManyRedirects
-            | ureq::Error::RedirectFailed
-    )
-}
-
-/// A transport error as one redacted line.
-pub fn describe_transport(e: &ureq::Error) -> String {
-    let text = match e {
-        ureq::Error::Timeout(_) => "timed out".to_string(),
-        ureq::Error::HostNotFound => "host not found".to_string(),
-        ureq::Error::ConnectionFailed => "connection failed".to_string(),
-        ureq::Error::Io(io) => format!("connection error: {io}"),
-        other => other.to_string(),
-    };
-    crate::redact::redact(&text)
-}
+// The transport helpers moved to the one HTTP layer; kept here under their old names.
+pub use crate::http::{describe_transport, transport_retryable};
 
 /// What an API call returned: the envelope's `result` and `messages`.
 #[derive(Debug, Clone)]
@@ -80,15 +45,35 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(cfg: &Config, policy: Policy, deadline: Deadline) -> Client {
-        let per_5m = crate::budget::per_5m().unwrap_or(crate::budget::DEFAULT_PER_5M);
-        Client {
-            agent: agent(None),
+    /// A client for the API at `cfg`'s base URL. Fails (exit 2) when the environment names a
+    /// proxy that is not a valid URL.
+    pub fn new(cfg: &Config, policy: Policy, deadline: Deadline) -> Result<Client> {
+        let limit = crate::budget::limit().unwrap_or(Some(crate::budget::DEFAULT));
+        let d1_url = cfg.d1_url();
+        Ok(Client {
+            agent: crate::http::agent(&d1_url, |b| b)?,
             auth: format!("Bearer {}", cfg.token),
-            d1_url: cfg.d1_url(),
+            d1_url,
             policy,
             deadline,
-            budget: crate::budget::Budget::for_account(&cfg.base_url, &cfg.account_id, per_5m),
+            budget: limit
+                .map(|l| crate::budget::Budget::for_account(&cfg.base_url, &cfg.account_id, l)),
+        })
+    }
+
+    /// The same client with no retries and its own short deadline, for one last question
+    /// after an interruption.
+    pub fn impatient(&self, timeout: Duration) -> Client {
+        Client {
+            agent: self.agent.clone(),
+            auth: self.auth.clone(),
+            d1_url: self.d1_url.clone(),
+            policy: Policy {
+                retries: 0,
+                ..self.policy
+            },
+            deadline: Deadline::after(Some(timeout)),
+            budget: self.budget.clone(),
         }
     }
 
@@ -113,40 +98,78 @@ impl Client {
     /// another 4xx exit 1; 429, 5xx and connection errors are retried and, once the retries
     /// or the deadline are used up, exit 75. D1's "busy with an export" is exit 75 at once.
     pub fn call(&self, method: &str, url: &str, body: Option<&Value>) -> Result<Answer> {
-        let mut attempt: u32 = 0;
-        loop {
-            crate::signal::check()?;
-            if self.deadline.expired() {
-                return Err(Error::temporary("deadline reached (--timeout)"));
-            }
+        self.call_once(method, url, body)
+            .map_err(|e| self.explain_forbidden(e, url))
+    }
+
+    /// D1 answers a token without D1 Edit and a wrong account id with the same 403 / 7403
+    /// (d1-api.md, "Auth"). One question to the account's token-verify endpoint tells them
+    /// apart: a token valid for this account lacks the permission; one refused there is for
+    /// another account, or the account id is wrong. Any other answer leaves both causes named.
+    fn explain_forbidden(&self, e: Error, url: &str) -> Error {
+        let Some(account_url) = self.d1_url.strip_suffix("/d1/database") else {
+            return e;
+        };
+        let verify = format!("{account_url}/tokens/verify");
+        if e.code != crate::ExitCode::Credentials
+            || !e.message.contains(D1_EDIT_HINT)
+            || url == verify
+        {
+            return e;
+        }
+        let account = account_url.rsplit('/').next().unwrap_or_default();
+        let answer = self
+            .impatient(Duration::from_secs(10))
+            .call_once("GET", &verify, None);
+        let text = e.message.replace(&format!(" ({D1_EDIT_HINT})"), "");
+        match answer {
+            Ok(a) if a.result["status"] == "active" => Error::credentials(format!(
+                "{text} (the token is valid for account {account}: it needs the D1 Edit \
+                 permission, even for export)"
+            )),
+            Err(v) if v.code == crate::ExitCode::Credentials => Error::credentials(format!(
+                "{text} (the token is not accepted for account {account} either: check \
+                 CLOUDFLARE_ACCOUNT_ID, or use a token of that account)"
+            )),
+            _ => e,
+        }
+    }
+
+    fn call_once(&self, method: &str, url: &str, body: Option<&Value>) -> Result<Answer> {
+        retry::run(&self.policy, &self.deadline, || {
             if let Some(b) = &self.budget {
                 b.take()?;
             }
             let timeout = self.deadline.cap(REQUEST_TIMEOUT);
-            let (problem, retry_after) = match self
-                .send_interruptibly(method, url, body, timeout)?
-            {
-                Ok((status, retry_after, content_type, bytes)) => {
-                    match envelope::decode(status, &content_type, &bytes) {
-                        Ok((result, messages)) => return Ok(Answer { result, messages }),
-                        // Busy with an export: not retried, whatever the status (busy.rs).
-                        Err(api) if crate::busy::is_busy(&api) => return Err(api_error(api)),
-                        Err(api) if status == 429 || status >= 500 => (api.describe(), retry_after),
-                        Err(api) => return Err(api_error(api)),
-                    }
+            let sent = match self.send_interruptibly(method, url, body, timeout)? {
+                Ok(sent) => sent,
+                Err(e) if transport_retryable(&e) => {
+                    return Err(Failure::again(describe_transport(&e), None))
                 }
-                Err(e) if transport_retryable(&e) => (describe_transport(&e), None),
-                Err(e) => return Err(Error::failed(describe_transport(&e))),
+                Err(ureq::Error::BodyExceedsLimit(_)) => {
+                    return Err(Failure::Fatal(Error::failed(format!(
+                        "the API answered more than {} MiB, which no API answer is",
+                        MAX_API_BODY >> 20
+                    ))))
+                }
+                Err(e) => return Err(Failure::Fatal(Error::failed(describe_transport(&e)))),
             };
-            attempt += 1;
-            if attempt > self.policy.retries {
-                return Err(Error::temporary(format!(
-                    "{problem} (gave up after {attempt} attempts)"
+            if (300..400).contains(&sent.status) {
+                return Err(Failure::Fatal(crate::http::redirect_refused(
+                    sent.status,
+                    sent.location.as_deref(),
                 )));
             }
-            let wait = self.policy.delay(attempt, retry_after);
-            retry::sleep(wait, &self.deadline, &problem)?;
-        }
+            match envelope::decode(sent.status, &sent.content_type, &sent.bytes) {
+                Ok((result, messages)) => Ok(Answer { result, messages }),
+                // Busy with an export: not retried, whatever the status (busy.rs).
+                Err(api) if crate::busy::is_busy(&api) => Err(Failure::Fatal(api_error(api))),
+                Err(api) if sent.status == 429 || sent.status >= 500 => {
+                    Err(Failure::again(api.describe(), sent.retry_after))
+                }
+                Err(api) => Err(Failure::Fatal(api_error(api))),
+            }
+        })
     }
 
     /// Sends once on a helper thread, so that SIGINT/SIGTERM is answered within a fraction of a
@@ -179,8 +202,17 @@ impl Client {
     }
 }
 
-/// `(status, Retry-After, Content-Type, body)` or the transport error.
-type SendResult = Result<(u16, Option<Duration>, String, Vec<u8>), ureq::Error>;
+/// What one request came back with.
+struct Sent {
+    status: u16,
+    retry_after: Option<Duration>,
+    /// Where a 3xx pointed (never followed).
+    location: Option<String>,
+    content_type: String,
+    bytes: Vec<u8>,
+}
+
+type SendResult = Result<Sent, ureq::Error>;
 
 fn send(
     agent: &ureq::Agent,
@@ -208,21 +240,18 @@ fn send(
             .build()
             .send(body.unwrap_or_default())?
     };
-    let status = resp.status().as_u16();
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let retry_after = header("retry-after").and_then(|v| retry::parse_retry_after(&v));
-    let content_type = header("content-type").unwrap_or_default();
     let bytes = resp
         .body_mut()
         .with_config()
         .limit(MAX_API_BODY)
         .read_to_vec()?;
-    Ok((status, retry_after, content_type, bytes))
+    Ok(Sent {
+        status: resp.status().as_u16(),
+        retry_after: crate::http::retry_after(&resp),
+        location: crate::http::header(&resp, "location"),
+        content_type: crate::http::header(&resp, "content-type").unwrap_or_default(),
+        bytes,
+    })
 }
 
 /// Maps a non-retryable API error to the exit code design.md gives it.

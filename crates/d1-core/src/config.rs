@@ -70,7 +70,7 @@ impl Config {
             .trim_end_matches('/')
             .to_string();
         crate::url::check(&base_url).map_err(|e| e.context("CLOUDFLARE_API_BASE_URL"))?;
-        crate::budget::per_5m()?;
+        crate::budget::limit()?;
         Ok(Config {
             token,
             account_id,

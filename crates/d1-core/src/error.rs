@@ -64,6 +64,9 @@ impl ExitCode {
 pub struct Error {
     pub code: ExitCode,
     pub message: String,
+    /// Text for stdout instead of an error (`--help`, `--version`): returned as a value by the
+    /// argument parser, written by `cli::main` (a closed pipe there is a quiet exit 0).
+    pub stdout: Option<String>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -73,6 +76,16 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            stdout: None,
+        }
+    }
+
+    /// Ends the run successfully after printing `text` on stdout (`--help`, `--version`).
+    pub fn show(text: impl Into<String>) -> Error {
+        Error {
+            code: ExitCode::Ok,
+            message: String::new(),
+            stdout: Some(text.into()),
         }
     }
     pub fn failed(message: impl Into<String>) -> Error {

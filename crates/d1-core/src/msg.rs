@@ -31,8 +31,9 @@ fn color() -> bool {
 }
 
 fn emit(label: &str, ansi: &str, text: &str) {
-    // One line per message: a multi-line server message is folded so that logs stay greppable.
-    let text = crate::redact::redact(text).replace(['\n', '\r'], " ");
+    // One line per message: a multi-line server message is folded so that logs stay greppable,
+    // and a server's control characters (ESC sequences) never reach the terminal.
+    let text = printable(&crate::redact::redact(text));
     let label = if label.is_empty() {
         String::new()
     } else if color() {
@@ -100,7 +101,7 @@ impl Progress {
             return;
         }
         self.last = Some(now);
-        let line = crate::redact::redact(&text());
+        let line = printable(&crate::redact::redact(&text()));
         let line = format!("\r\x1b[K{}: {line}", tool());
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
         PROGRESS_SHOWN.store(true, Ordering::Relaxed);
@@ -123,6 +124,19 @@ impl Drop for Progress {
     }
 }
 
+/// `text` as one line that is safe to print: line breaks and tabs become spaces, other control
+/// characters (ESC, BEL, DEL, C1 controls) are dropped. Server text (error messages, export
+/// messages) goes through this before it reaches stderr.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| match c {
+            '\n' | '\r' | '\t' => Some(' '),
+            c if c.is_control() => None,
+            c => Some(c),
+        })
+        .collect()
+}
+
 /// `1.5 MB` style sizes for progress lines and reports.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
@@ -136,5 +150,19 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn server_text_loses_its_control_characters() {
+        assert_eq!(
+            printable("bad\x1b[2J\x1b]0;pwned\x07 thing\r\nline two\u{9b}31m\u{7f}"),
+            "bad[2J]0;pwned thing  line two31m"
+        );
+        assert_eq!(printable("plain text, ünïcode"), "plain text, ünïcode");
     }
 }

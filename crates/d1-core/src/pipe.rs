@@ -356,8 +356,13 @@ pub struct Options {
 /// The record loop for tools that handle one record at a time: reads stdin, passes failure
 /// records on, calls `step` for each record and turns its error into a failure record for that
 /// database. `Ok(code)` from a step is an outcome it reported itself (d1-verify's FAIL line),
-/// only counted. A signal or a closed stdout ends the run at once. Returns the worst outcome.
-pub fn run(opts: Options, mut step: impl FnMut(&Record) -> Result<ExitCode>) -> Result<ExitCode> {
+/// only counted. A step may fill in what it learnt of the record's database (from a manifest,
+/// from `--database`), so that its failure record names it. A signal or a closed stdout ends
+/// the run at once. Returns the worst outcome.
+pub fn run(
+    opts: Options,
+    mut step: impl FnMut(&mut Record) -> Result<ExitCode>,
+) -> Result<ExitCode> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         return Err(Error::usage(format!(
@@ -371,7 +376,7 @@ pub fn run(opts: Options, mut step: impl FnMut(&Record) -> Result<ExitCode>) -> 
         let item = item.and_then(|(n, text)| parse(n, &text, opts.kind));
         match item {
             Ok(Item::Failure(f)) => tally.pass(f)?,
-            Ok(Item::Record(rec)) => match step(&rec) {
+            Ok(Item::Record(mut rec)) => match step(&mut rec) {
                 Ok(code) => tally.count(code),
                 Err(e) if ends_run(&e) => return Err(e),
                 Err(e) => tally.fail(&e, Some(&rec))?,

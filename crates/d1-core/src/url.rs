@@ -3,9 +3,16 @@
 
 use crate::error::{Error, Result};
 
-/// Accepts `https://…` anywhere and `http://…` only on a loopback host.
+/// Accepts `https://…` anywhere and `http://…` only on a loopback host, made only of the
+/// characters a URL may hold (RFC 3986): no spaces, no control characters, nothing a record
+/// line or a terminal would read differently (a newline in a URL would forge a second record).
 pub fn check(url: &str) -> Result<()> {
-    let shown = crate::redact::url(url);
+    let shown = crate::redact::url(&crate::msg::printable(url));
+    if let Some((i, c)) = url.char_indices().find(|&(_, c)| !is_url_char(c)) {
+        return Err(Error::usage(format!(
+            "invalid character {c:?} at byte {i} of the URL {shown} (percent-encode it)"
+        )));
+    }
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| Error::usage(format!("not a URL: {shown}")))?;
@@ -25,8 +32,13 @@ pub fn check(url: &str) -> Result<()> {
     }
 }
 
+/// Unreserved, reserved and `%` (RFC 3986, section 2).
+fn is_url_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
+}
+
 /// The host part of `host:port/path?query`, brackets kept for IPv6.
-fn host_of(after_scheme: &str) -> &str {
+pub fn host_of(after_scheme: &str) -> &str {
     let authority = after_scheme
         .split(['/', '?', '#'])
         .next()
@@ -41,7 +53,9 @@ fn host_of(after_scheme: &str) -> &str {
     authority.split(':').next().unwrap_or_default()
 }
 
-fn is_loopback(host: &str) -> bool {
+/// `localhost`, `127.x.y.z` (dotted, four parts) or `[::1]`. Other spellings of a loopback
+/// address (`2130706433`, `0x7f.1`) are not recognised, so they are refused for plain HTTP.
+pub fn is_loopback(host: &str) -> bool {
     let h = host.to_ascii_lowercase();
     h == "localhost"
         || h == "[::1]"
@@ -67,5 +81,22 @@ mod tests {
         assert!(check("http://user@evil.com:80/127.0.0.1").is_err());
         assert!(check("ftp://127.0.0.1/x").is_err());
         assert!(check("not a url").is_err());
+    }
+
+    #[test]
+    fn characters_a_url_cannot_hold_are_a_usage_error() {
+        for bad in [
+            "https://h/a b.sql",
+            "https://h/a.sql?s=1\nforged https://evil/x",
+            "https://h/a\u{1b}[31m",
+            "https://h/a^b",
+            "https://h/\u{e9}",
+        ] {
+            let e = check(bad).unwrap_err();
+            assert_eq!(e.code, crate::ExitCode::Usage, "{bad:?}");
+            assert!(e.message.contains("invalid character"), "{}", e.message);
+            assert!(!e.message.contains('\n') && !e.message.contains('\u{1b}'));
+        }
+        assert!(check("https://h/a%20b.sql?X-Amz-Signature=ab&x=%2F").is_ok());
     }
 }

@@ -12,9 +12,19 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// A finished dump, held in memory (never in the data folder).
+/// A finished dump: a file in the spool folder (never in the data folder, never in memory, so
+/// that a 1 GB export served several times costs no memory), removed when the last download
+/// of it ends after it was dropped from the state.
 pub struct Dump {
-    pub body: Vec<u8>,
+    pub path: tempfile::TempPath,
+    pub len: u64,
+    pub etag: String,
+    pub created: Instant,
+}
+
+/// An uploaded import file, spooled the same way.
+pub struct Upload {
+    pub path: tempfile::TempPath,
     pub etag: String,
 }
 
@@ -59,6 +69,11 @@ pub struct Import {
     pub polls: u32,
     /// The finished answer's `result` (complete) for init shortcuts and polls.
     pub result: Value,
+    /// While active: the database as `describe` showed it before the import (its file is not
+    /// opened while the import writes it).
+    pub before: Option<Value>,
+    /// Once finished: the database file's fingerprint, to tell whether it changed since.
+    pub after: Option<crate::import::Fingerprint>,
 }
 
 #[derive(Default)]
@@ -67,17 +82,23 @@ pub struct State {
     pub counters: BTreeMap<&'static str, u64>,
     pub exports: Vec<Export>,
     pub dumps: HashMap<String, Arc<Dump>>,
-    pub uploads: HashMap<String, Arc<Vec<u8>>>,
+    pub uploads: HashMap<String, Arc<Upload>>,
     pub imports: Vec<Import>,
     pub seq: u64,
     /// Databases locked after a failed export, with the end of the lock.
     pub locks: HashMap<String, Instant>,
     /// Requests refused because their database was exporting or locked, per endpoint.
     pub refused: BTreeMap<&'static str, u64>,
+    /// `--rate-limit`: the current window.
+    pub rate: Option<crate::ratelimit::Window>,
 }
 
 pub struct App {
+    /// Itself, for the threads it starts (imports).
+    me: std::sync::Weak<App>,
     pub opts: Options,
+    /// Where dumps and uploads are spooled (a temporary folder main removes at exit).
+    pub spool: std::path::PathBuf,
     /// `http://127.0.0.1:PORT`
     pub base: String,
     pub dbs: Databases,
@@ -121,22 +142,32 @@ pub fn random_hex(bytes: usize) -> String {
 }
 
 impl App {
-    pub fn new(opts: Options, base: String, dbs: Databases) -> App {
+    pub fn new(opts: Options, base: String, dbs: Databases, spool: &std::path::Path) -> Arc<App> {
         let mut state = State::default();
         state.faults.arm(opts.faults.clone());
+        state.rate = opts.rate_limit.map(crate::ratelimit::Window::new);
         for ep in COUNTED {
             state.counters.insert(ep.name(), 0);
         }
-        for ep in [Endpoint::Query, Endpoint::ExportStart] {
+        for ep in [Endpoint::Query, Endpoint::ExportStart, Endpoint::Import] {
             state.refused.insert(ep.name(), 0);
         }
-        App {
+        Arc::new_cyclic(|me| App {
+            me: me.clone(),
             opts,
+            spool: spool.to_path_buf(),
             base,
             dbs,
             signer: Signer::new(),
             state: Mutex::new(state),
-        }
+        })
+    }
+
+    /// An owning handle on the app, for a thread that outlives the request.
+    pub fn me(&self) -> Arc<App> {
+        self.me
+            .upgrade()
+            .expect("the app lives as long as the server")
     }
 
     /// The state lock; a panicking handler must not wedge every other request.
@@ -174,16 +205,38 @@ impl App {
             Route::Upload => Endpoint::Upload,
             Route::Verify | Route::NotFound | Route::BadMethod => Endpoint::Other,
         };
+        let s3 = matches!(endpoint, Endpoint::Download | Endpoint::Upload);
         let fault = {
             let mut st = self.state();
             *st.counters.entry(endpoint.name()).or_insert(0) += 1;
+            // The account limit covers API calls, not the object store behind signed URLs.
+            if let (false, Some(w)) = (s3, st.rate.as_mut()) {
+                if let Err(secs) = w.admit(Instant::now()) {
+                    return envelope::error(
+                        429,
+                        971,
+                        "Please wait and consider throttling your request speed",
+                    )
+                    .with_header("Retry-After", secs.to_string());
+                }
+            }
             if endpoint == Endpoint::Other {
                 None
+            } else if matches!(route, Route::Import(_)) {
+                // `lost` and `hold` act on an import's ingest, not on its init or polls.
+                let ingest = serde_json::from_slice::<Value>(&req.body)
+                    .ok()
+                    .is_some_and(|v| v.get("action").and_then(Value::as_str) == Some("ingest"));
+                st.faults.take_if(endpoint, false, |k| {
+                    ingest || !matches!(k, Kind::ImportLost | Kind::ImportHold)
+                })
             } else {
                 st.faults.take(endpoint, req.method == "HEAD")
             }
         };
-        let s3 = matches!(endpoint, Endpoint::Download | Endpoint::Upload);
+        if fault.as_ref().is_some_and(|f| f.kind == Kind::Redirect) {
+            return self.redirect(req);
+        }
         let fault = match fault {
             Some(f) => match early_fault(&f, s3) {
                 Some(resp) => return resp,
@@ -209,12 +262,12 @@ impl App {
             Route::List => self.list(req),
             Route::Create => self.create(req),
             Route::Get(id) => match self.dbs.find(&id) {
-                Some(db) => envelope::ok(dbs::describe(&db)),
+                Some(db) => envelope::ok(self.describe(&db)),
                 None => not_found(&id),
             },
             Route::Query(id) => self.with_db(&id, |db| self.query(db, req)),
             Route::Export(id) => self.with_db(&id, |db| self.export(db, req, fault.as_ref())),
-            Route::Import(id) => self.with_db(&id, |db| self.import(db, req)),
+            Route::Import(id) => self.with_db(&id, |db| self.import(db, req, fault.as_ref())),
             _ => envelope::error(404, 7000, "No route for that URI"),
         }
     }
@@ -256,13 +309,45 @@ impl App {
         Ok(())
     }
 
+    /// `describe`, except for a database being imported: its file is not opened while the
+    /// import writes it, and the answer is the database as it was before the import.
+    fn describe(&self, db: &DbInfo) -> Value {
+        let before = self
+            .state()
+            .imports
+            .iter()
+            .find(|i| i.database == db.uuid && i.status == Status::Active)
+            .and_then(|i| i.before.clone());
+        before.unwrap_or_else(|| dbs::describe(db))
+    }
+
+    /// `GET .../d1/database`: D1's paging (`page` from 1, `per_page` 10 to 10000, default
+    /// 100, `result_info`), the `name` filter and the `fields` selection (`?fields=uuid,name`,
+    /// which wrangler 4.102 and later uses to resolve a name).
     fn list(&self, req: &Request) -> Response {
-        let page = req.query_param("page").unwrap_or_else(|| "1".into());
-        let per_page = req.query_param("per_page").unwrap_or_else(|| "100".into());
-        let (Ok(page), Ok(per_page)) = (page.parse::<usize>(), per_page.parse::<usize>()) else {
-            return envelope::error(400, 7400, "page and per_page must be whole numbers");
+        let number = |k: &str, default: usize| match req.query_param(k) {
+            None => Ok(default),
+            Some(v) => v.parse::<usize>().map_err(|_| v),
         };
-        let (page, per_page) = (page.max(1), per_page.clamp(1, 10_000));
+        let (page, per_page) = match (number("page", 1), number("per_page", 100)) {
+            (Ok(p), Ok(pp)) => (p, pp),
+            _ => return envelope::error(400, 7400, "page and per_page must be whole numbers"),
+        };
+        // Out of range is refused rather than clamped: a client that relied on clamping here
+        // would break against D1 (the range is documented, the answer to a value outside it
+        // is not; the emulator takes the strict reading).
+        if page < 1 {
+            return envelope::error(400, 7400, "page must be at least 1");
+        }
+        if !(10..=10_000).contains(&per_page) {
+            return envelope::error(400, 7400, "per_page must be between 10 and 10000");
+        }
+        let fields: Option<Vec<String>> = req.query_param("fields").map(|f| {
+            f.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        });
         let name = req.query_param("name").unwrap_or_default();
         // Cloudflare filters by name loosely; here: a substring match (exact names match too).
         let all: Vec<DbInfo> = self
@@ -276,7 +361,24 @@ impl App {
             .iter()
             .skip((page - 1).saturating_mul(per_page))
             .take(per_page)
-            .map(dbs::describe)
+            .map(|d| match &fields {
+                // Only the fields asked for (and known); nothing opened for uuid and name.
+                Some(f) => {
+                    let full = if f.iter().all(|x| x == "uuid" || x == "name") {
+                        json!({"uuid": d.uuid, "name": d.name})
+                    } else {
+                        self.describe(d)
+                    };
+                    let mut obj = serde_json::Map::new();
+                    for k in f {
+                        if let Some(v) = full.get(k.as_str()) {
+                            obj.insert(k.clone(), v.clone());
+                        }
+                    }
+                    Value::Object(obj)
+                }
+                None => self.describe(d),
+            })
             .collect();
         let info =
             json!({"page": page, "per_page": per_page, "count": items.len(), "total_count": total});
@@ -330,8 +432,8 @@ impl App {
         };
         {
             let mut st = self.state();
-            if self.busy(&mut st, &db.uuid).is_some() {
-                return self.refuse(&mut st, Endpoint::Query.name());
+            if let Some(why) = self.busy(&mut st, &db.uuid) {
+                return self.refuse(&mut st, Endpoint::Query.name(), why);
             }
         }
         let mut conn = match dbs::open_rw(&db.path) {
@@ -399,11 +501,15 @@ impl App {
                                     "status": i.status.name(), "polls": i.polls, "etag": i.etag})
                     })
                     .collect();
+                let rate = st.rate.as_ref().map(|w| {
+                    json!({"requests": w.limit.requests, "window_seconds": w.limit.window.as_secs(),
+                           "used": w.used, "refused": w.refused})
+                });
                 envelope::json_response(
                     200,
                     &json!({"exports": exports, "imports": imports, "locks": locks,
                             "faults_pending": st.faults.pending(), "requests": st.counters,
-                            "refused": st.refused}),
+                            "refused": st.refused, "rate_limit": rate}),
                 )
             }
             _ => envelope::json_response(404, &json!({"error": "unknown control endpoint"})),
@@ -418,6 +524,21 @@ impl App {
                 e.status = Status::Cancelled;
             }
         }
+    }
+}
+
+impl App {
+    /// The `redirect` fault: the same request sent to 127.0.0.1 spelled as one decimal number,
+    /// over plain HTTP (faults.rs).
+    fn redirect(&self, req: &Request) -> Response {
+        let base = self.base.replacen("127.0.0.1", "2130706433", 1);
+        let query = if req.query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", req.query)
+        };
+        Response::new(302, "text/plain", b"Found".to_vec())
+            .with_header("Location", format!("{base}{}{query}", req.path))
     }
 }
 

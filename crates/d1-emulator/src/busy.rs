@@ -1,6 +1,8 @@
 //! A database that is exporting does not serve queries (d1-api.md), and one whose export just
 //! failed on a virtual table stays locked a while longer (`--export-lock-ms`): what users of D1
-//! hit when a backup job retries at once. Both are refused with the same error.
+//! hit when a backup job retries at once. Both are refused with the same error. A database that
+//! is importing is refused the same way with the word "import" ("Imports block the D1 for their
+//! duration", API reference; the wording is the emulator's choice).
 
 use crate::app::{App, State, Status};
 use crate::envelope;
@@ -9,6 +11,8 @@ use std::time::{Duration, Instant};
 
 /// The refusal's message; the status is 400 and the code 7500, like D1's other SQL errors.
 pub const BUSY_MESSAGE: &str = "D1_ERROR: Currently processing a long-running export.";
+/// The same refusal while an import runs.
+pub const IMPORT_BUSY_MESSAGE: &str = "D1_ERROR: Currently processing a long-running import.";
 
 /// Why a database refuses work.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -17,12 +21,21 @@ pub enum Busy {
     Exporting,
     /// An export of it failed a moment ago.
     Locked,
+    /// An import into it is running.
+    Importing,
 }
 
 impl App {
     /// Whether database `uuid` is exporting or locked right now.
     pub fn busy(&self, st: &mut State, uuid: &str) -> Option<Busy> {
         self.expire_exports(st);
+        if st
+            .imports
+            .iter()
+            .any(|i| i.database == uuid && i.status == Status::Active)
+        {
+            return Some(Busy::Importing);
+        }
         if st
             .exports
             .iter()
@@ -44,8 +57,12 @@ impl App {
     }
 
     /// Counts the refusal (per endpoint, for `/__emulator/state`) and renders it.
-    pub fn refuse(&self, st: &mut State, endpoint: &'static str) -> Response {
+    pub fn refuse(&self, st: &mut State, endpoint: &'static str, why: Busy) -> Response {
         *st.refused.entry(endpoint).or_insert(0) += 1;
-        envelope::error(400, 7500, BUSY_MESSAGE)
+        let msg = match why {
+            Busy::Importing => IMPORT_BUSY_MESSAGE,
+            Busy::Exporting | Busy::Locked => BUSY_MESSAGE,
+        };
+        envelope::error(400, 7500, msg)
     }
 }

@@ -15,7 +15,9 @@ OPTIONS:
     --data-dir DIR          folder of databases, DIR/NAME.sqlite each (default: a temporary
                             folder removed on exit)
     --port N                port on 127.0.0.1 (default 0: any free port)
-    --token T               accepted bearer token (default emulator-token)
+    --token T               accepted bearer token (default emulator-token); visible in ps:
+                            prefer --token-file on a shared machine
+    --token-file PATH       read the accepted token from PATH (first line)
     --read-only-token T     a valid token without D1 Edit: 403/7403 on every D1 endpoint
     --account-id ID         account id (default emulator-account)
     --seed-sample           create database `sample` with tricky data if absent
@@ -29,6 +31,9 @@ OPTIONS:
     --url-ttl SECS          signed URL lifetime (default 3600)
     --legacy-dump           older dump form: INSERTs without columns, Infinity/-Infinity
     --fault SPEC            arm a fault, ENDPOINT:FAULT[:key=val,...] (repeatable)
+    --rate-limit LIMIT      the account rate limit, LIMIT = REQUESTS/SECONDS: after REQUESTS
+                            API calls in a window of SECONDS, 429 (code 971) with Retry-After
+                            until the window ends (Cloudflare's is 1200/300; default: none)
     -v, --verbose           log requests to stderr
     -h, --help              print this help
     -V, --version           print the version
@@ -52,6 +57,7 @@ pub struct Options {
     pub url_ttl: u64,
     pub legacy_dump: bool,
     pub faults: Vec<Fault>,
+    pub rate_limit: Option<crate::ratelimit::Limit>,
     pub verbose: bool,
 }
 
@@ -72,6 +78,7 @@ impl Default for Options {
             url_ttl: 3600,
             legacy_dump: false,
             faults: Vec::new(),
+            rate_limit: None,
             verbose: false,
         }
     }
@@ -97,6 +104,20 @@ fn text(p: &mut lexopt::Parser) -> Result<String, String> {
         .map_err(|v| format!("not valid UTF-8: {}", v.to_string_lossy()))
 }
 
+/// The first line of `path`, trimmed (`--token-file`: a token in argv is visible in `ps`).
+fn read_token(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--token-file {}: {e}", path.display()))?;
+    let token = text.lines().next().unwrap_or_default().trim().to_string();
+    if token.is_empty() {
+        return Err(format!(
+            "--token-file {}: no token in the file",
+            path.display()
+        ));
+    }
+    Ok(token)
+}
+
 /// `args` starts with the program name, as `std::env::args_os()` does.
 pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Command, String> {
     use lexopt::prelude::*;
@@ -107,6 +128,10 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
             Long("data-dir") => o.data_dir = Some(p.value().map_err(|e| e.to_string())?.into()),
             Long("port") => o.port = num(&mut p, "--port")?,
             Long("token") => o.token = text(&mut p)?,
+            Long("token-file") => {
+                let path = PathBuf::from(p.value().map_err(|e| e.to_string())?);
+                o.token = read_token(&path)?;
+            }
             Long("read-only-token") => o.read_only_token = Some(text(&mut p)?),
             Long("account-id") => o.account_id = text(&mut p)?,
             Long("seed-sample") => o.seed_sample = true,
@@ -123,6 +148,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
             }
             Long("legacy-dump") => o.legacy_dump = true,
             Long("fault") => o.faults.push(faults::parse(&text(&mut p)?)?),
+            Long("rate-limit") => o.rate_limit = Some(crate::ratelimit::parse(&text(&mut p)?)?),
             Short('v') | Long("verbose") => o.verbose = true,
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
@@ -133,4 +159,33 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
         return Err("--token must not be empty".into());
     }
     Ok(Command::Run(Box::new(o)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_opts(args: &[&str]) -> Result<Options, String> {
+        let argv = std::iter::once("d1-emulator")
+            .chain(args.iter().copied())
+            .map(std::ffi::OsString::from);
+        match parse(argv)? {
+            Command::Run(o) => Ok(*o),
+            _ => Err("not a run".into()),
+        }
+    }
+
+    #[test]
+    fn the_token_can_come_from_a_file_instead_of_argv() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("token");
+        std::fs::write(&f, "tok-from-file-123\n").unwrap();
+        let o = run_opts(&["--token-file", f.to_str().unwrap()]).unwrap();
+        assert_eq!(o.token, "tok-from-file-123");
+        std::fs::write(&f, "\n").unwrap();
+        assert!(run_opts(&["--token-file", f.to_str().unwrap()])
+            .unwrap_err()
+            .contains("no token"));
+        assert!(run_opts(&["--token-file", "/nonexistent/t"]).is_err());
+    }
 }

@@ -31,6 +31,8 @@ pub enum DumpError {
     Export(String),
     /// SQLite failed while reading.
     Sqlite(rusqlite::Error),
+    /// Writing the dump's file failed.
+    Io(std::io::Error),
 }
 
 impl From<rusqlite::Error> for DumpError {
@@ -44,15 +46,32 @@ impl std::fmt::Display for DumpError {
         match self {
             DumpError::Export(m) => f.write_str(m),
             DumpError::Sqlite(e) => write!(f, "D1 Export error: {e}"),
+            DumpError::Io(e) => write!(f, "D1 Export error: writing the dump: {e}"),
         }
     }
 }
 
 /// Produces the whole dump as one string: statements joined by "\n", no trailing newline.
+#[cfg(test)]
 pub fn generate(conn: &Connection, opts: &DumpOptions) -> Result<String, DumpError> {
-    // Written straight into one buffer: a 1 GB dump is millions of rows, and a String per row
-    // and per value made the export spend most of its time in malloc.
-    let mut out = Lines::default();
+    let mut v = Vec::new();
+    generate_to(conn, opts, &mut v)?;
+    Ok(String::from_utf8(v).expect("dumps are UTF-8"))
+}
+
+/// Writes the dump to `sink` as it is produced (a 1 GB dump is never held in memory).
+pub fn generate_to(
+    conn: &Connection,
+    opts: &DumpOptions,
+    sink: &mut dyn std::io::Write,
+) -> Result<(), DumpError> {
+    // Written into one buffer, handed to `sink` in large pieces: a 1 GB dump is millions of
+    // rows, and a String per row and per value made the export spend most of its time in malloc.
+    let mut out = Lines {
+        text: String::with_capacity(2 * FLUSH_AT),
+        started: false,
+        sink,
+    };
     out.line("PRAGMA defer_foreign_keys=TRUE;");
     let wanted = |name: &str| opts.tables.is_empty() || opts.tables.iter().any(|t| t == name);
 
@@ -106,22 +125,44 @@ pub fn generate(conn: &Connection, opts: &DumpOptions) -> Result<String, DumpErr
             }
         }
     }
-    Ok(out.text)
+    out.flush()
 }
 
-/// The dump's text, one statement per line.
-#[derive(Default)]
-struct Lines {
+/// How much text is buffered before it goes to the sink.
+const FLUSH_AT: usize = 256 * 1024;
+
+/// The dump's text, one statement per line, on its way to the sink.
+struct Lines<'a> {
     text: String,
+    /// Whether a line was written (the next one starts with a newline).
+    started: bool,
+    sink: &'a mut dyn std::io::Write,
 }
 
-impl Lines {
+impl Lines<'_> {
     /// Starts a new line with `s`.
     fn line(&mut self, s: &str) {
-        if !self.text.is_empty() {
+        if self.started {
             self.text.push('\n');
         }
+        self.started = true;
         self.text.push_str(s);
+    }
+
+    /// Hands the buffered text to the sink once there is enough of it.
+    fn maybe_flush(&mut self) -> Result<(), DumpError> {
+        if self.text.len() >= FLUSH_AT {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), DumpError> {
+        self.sink
+            .write_all(self.text.as_bytes())
+            .map_err(DumpError::Io)?;
+        self.text.clear();
+        Ok(())
     }
 }
 
@@ -144,7 +185,7 @@ fn dump_rows(
     conn: &Connection,
     table: &str,
     legacy: bool,
-    out: &mut Lines,
+    out: &mut Lines<'_>,
 ) -> Result<(), DumpError> {
     let mut info = conn.prepare(&format!("PRAGMA table_info={}", quote_id(table)))?;
     let columns: Vec<String> = info
@@ -176,6 +217,7 @@ fn dump_rows(
             write_value(&mut out.text, row.get_ref(i)?, legacy);
         }
         out.text.push_str(");");
+        out.maybe_flush()?;
     }
     Ok(())
 }

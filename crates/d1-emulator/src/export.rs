@@ -10,6 +10,7 @@ use crate::faults::{Endpoint, Fault, Kind};
 use crate::http::{Request, Response};
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -106,16 +107,16 @@ impl App {
                     "at_bookmark": e.bookmark, "messages": ["Export already in progress"],
                 }));
             }
-            // Not exporting, but a failed export still holds the database.
-            if self.busy(&mut st, &db.uuid) == Some(Busy::Locked) {
-                return self.refuse(&mut st, Endpoint::ExportStart.name());
+            // Not exporting, but a failed export still holds the database, or an import runs.
+            if let Some(why @ (Busy::Locked | Busy::Importing)) = self.busy(&mut st, &db.uuid) {
+                return self.refuse(&mut st, Endpoint::ExportStart.name(), why);
             }
         }
-        // The snapshot is taken now, outside the lock (a big database takes a while).
-        let generated = dbs::open_ro(&db.path)
-            .map_err(DumpError::from)
-            .and_then(|c| dump::generate(&c, &opts));
+        // The snapshot is taken now, outside the lock (a big database takes a while), into a
+        // file of the spool folder, with its md5 (the download's ETag) computed on the way.
+        let generated = self.write_dump(db, &opts);
         let mut st = self.state();
+        self.expire_dumps(&mut st);
         st.seq += 1;
         let id = st.seq;
         let stamp = dbs::compact_timestamp(SystemTime::now());
@@ -124,11 +125,8 @@ impl App {
             filename = format!("{}-{}-{}-{}.sql", db.name, &db.uuid[..8], stamp, id);
         }
         let outcome = match generated {
-            Ok(text) => {
-                let etag = hex::encode(Md5::digest(text.as_bytes()));
-                let body = text.into_bytes();
-                st.dumps
-                    .insert(filename.clone(), Arc::new(Dump { body, etag }));
+            Ok(dump) => {
+                st.dumps.insert(filename.clone(), Arc::new(dump));
                 Ok(filename.clone())
             }
             Err(e) => Err(e.to_string()),
@@ -158,6 +156,49 @@ impl App {
         };
         st.exports.push(export);
         envelope::ok(answer)
+    }
+
+    /// Generates the dump of `db` into a new file of the spool folder.
+    fn write_dump(&self, db: &DbInfo, opts: &DumpOptions) -> Result<Dump, DumpError> {
+        let file = tempfile::Builder::new()
+            .prefix("dump-")
+            .tempfile_in(&self.spool)
+            .map_err(DumpError::Io)?;
+        let mut sink = HashingWriter {
+            inner: std::io::BufWriter::with_capacity(
+                1 << 20,
+                file.as_file().try_clone().map_err(DumpError::Io)?,
+            ),
+            md5: Md5::new(),
+            len: 0,
+        };
+        let conn = dbs::open_ro(&db.path)?;
+        dump::generate_to(&conn, opts, &mut sink)?;
+        sink.inner.flush().map_err(DumpError::Io)?;
+        let HashingWriter { inner, md5, len } = sink;
+        drop(inner);
+        let etag = hex::encode(md5.finalize());
+        Ok(Dump {
+            path: file.into_temp_path(),
+            len,
+            etag,
+            created: Instant::now(),
+        })
+    }
+
+    /// Forgets dumps whose signed URLs have all expired (`--url-ttl`): their files go when the
+    /// last download of them ends. A URL is signed in an export's answer, and every answer
+    /// touches its export, so a dump is kept while its export was touched within the TTL.
+    fn expire_dumps(&self, st: &mut State) {
+        let ttl = Duration::from_secs(self.opts.url_ttl);
+        let live: std::collections::HashSet<String> = st
+            .exports
+            .iter()
+            .filter(|e| e.last_touch.elapsed() <= ttl)
+            .filter_map(|e| e.outcome.as_ref().ok().cloned())
+            .collect();
+        st.dumps
+            .retain(|name, d| d.created.elapsed() <= ttl || live.contains(name));
     }
 
     fn export_poll(&self, db: &DbInfo, bookmark: &str, fault: Option<&Fault>) -> Response {
@@ -257,6 +298,26 @@ impl App {
                 })
             }
         }
+    }
+}
+
+/// Passes bytes on while counting them and computing their md5.
+struct HashingWriter<W> {
+    inner: W,
+    md5: Md5,
+    len: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.md5.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

@@ -80,6 +80,16 @@ pub enum Kind {
     NoRange,
     ExportError,
     EtagMismatch,
+    /// The download served gzip-compressed with `Content-Encoding: gzip` (as S3/R2 serve an
+    /// object stored with that encoding), ETag and length of the compressed bytes.
+    Gzip,
+    /// A `302` to the same path on `http://2130706433:PORT` (127.0.0.1 as one decimal number):
+    /// plain HTTP to a host the tools refuse when it is typed.
+    Redirect,
+    /// An import that reports complete and writes nothing.
+    ImportLost,
+    /// An import that waits `ms` before loading (so that its running state can be seen).
+    ImportHold,
 }
 
 impl Kind {
@@ -98,6 +108,10 @@ impl Kind {
             "no-range" => Kind::NoRange,
             "export-error" => Kind::ExportError,
             "etag-mismatch" => Kind::EtagMismatch,
+            "gzip" => Kind::Gzip,
+            "redirect" => Kind::Redirect,
+            "lost" => Kind::ImportLost,
+            "hold" => Kind::ImportHold,
             _ => return None,
         })
     }
@@ -109,9 +123,11 @@ impl Kind {
             | Kind::Truncate
             | Kind::WrongLength
             | Kind::Corrupt
-            | Kind::NoRange => Some(Endpoint::Download),
+            | Kind::NoRange
+            | Kind::Gzip => Some(Endpoint::Download),
             Kind::ExportError => Some(Endpoint::ExportPoll),
             Kind::EtagMismatch => Some(Endpoint::Upload),
+            Kind::ImportLost | Kind::ImportHold => Some(Endpoint::Import),
             _ => None,
         }
     }
@@ -149,7 +165,7 @@ pub fn parse(spec: &str) -> Result<Fault, String> {
         format!("fault {spec:?}: unknown endpoint {ep:?} (list, get, query, export-start, export-poll, export, download, import, upload, any)")
     })?;
     let kind = Kind::parse(kind).ok_or_else(|| {
-        format!("fault {spec:?}: unknown fault {kind:?} (429, 500, 503, 502-html, slow, reset, reset-mid-body, truncate, wrong-length, corrupt, no-range, export-error, etag-mismatch)")
+        format!("fault {spec:?}: unknown fault {kind:?} (429, 500, 503, 502-html, slow, reset, reset-mid-body, truncate, wrong-length, corrupt, no-range, export-error, etag-mismatch, gzip, redirect, lost, hold)")
     })?;
     if let Some(only) = kind.only_for() {
         let fits = endpoint == only
@@ -193,7 +209,7 @@ pub fn parse(spec: &str) -> Result<Fault, String> {
             "retry_after" if matches!(fault.kind, Kind::Status(_)) => {
                 fault.retry_after = Some(num()?)
             }
-            "ms" if fault.kind == Kind::Slow => fault.ms = num()?,
+            "ms" if matches!(fault.kind, Kind::Slow | Kind::ImportHold) => fault.ms = num()?,
             "after" if matches!(fault.kind, Kind::ResetMidBody | Kind::Truncate) => {
                 fault.after = Some(num()? as usize)
             }
@@ -241,8 +257,19 @@ impl Faults {
     /// Takes the first armed fault that applies to a request of kind `req`; `head` requests get
     /// no body faults. Consumes one use of it.
     pub fn take(&mut self, req: Endpoint, head: bool) -> Option<Fault> {
+        self.take_if(req, head, |_| true)
+    }
+
+    /// `take`, among the faults whose kind `fits` (an import's own faults wait for its ingest).
+    pub fn take_if(
+        &mut self,
+        req: Endpoint,
+        head: bool,
+        fits: impl Fn(&Kind) -> bool,
+    ) -> Option<Fault> {
         let idx = self.armed.iter().position(|f| {
-            f.endpoint.covers(req)
+            fits(&f.kind)
+                && f.endpoint.covers(req)
                 && f.kind.only_for().is_none_or(|only| only == req)
                 && !(head && f.kind.only_for() == Some(Endpoint::Download))
         })?;
@@ -303,6 +330,13 @@ mod tests {
         );
         assert!(fs.take(Endpoint::ExportPoll, false).is_none());
         assert_eq!(fs.pending(), 0);
+        fs.arm(vec![parse("any:redirect").unwrap()]);
+        assert_eq!(
+            fs.take(Endpoint::Query, false).unwrap().kind,
+            Kind::Redirect
+        );
+        assert!(parse("list:gzip").is_err());
+        assert_eq!(parse("download:gzip").unwrap().kind, Kind::Gzip);
         fs.arm(vec![parse("any:corrupt").unwrap()]);
         assert!(fs.take(Endpoint::List, false).is_none());
         assert!(fs.take(Endpoint::Download, true).is_none());

@@ -9,12 +9,15 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Largest accepted request head, and body (an import upload is held in memory).
+/// Largest accepted request head, and body held in memory.
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: u64 = 1 << 30;
+/// Largest upload spooled to a file (a D1 database is at most 10 GB; its dump is larger).
+const MAX_SPOOLED: u64 = 64 << 30;
 
 /// A parsed request, body fully read.
 #[derive(Debug)]
@@ -26,6 +29,9 @@ pub struct Request {
     pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// An import upload's body (`PUT /uploads/...`), spooled to a temporary file instead of
+    /// `body`; the handler takes it.
+    pub body_file: std::sync::Mutex<Option<tempfile::TempPath>>,
 }
 
 impl Request {
@@ -54,7 +60,7 @@ pub enum Delivery {
     /// Close the connection without writing anything.
     Reset,
     /// Declare `declared` bytes in Content-Length, write the first `send` bytes of the body, close.
-    Cut { declared: usize, send: usize },
+    Cut { declared: u64, send: u64 },
 }
 
 /// A response to write.
@@ -66,12 +72,17 @@ pub struct Response {
     pub delivery: Delivery,
 }
 
-/// A response body: owned bytes, or a range of a dump shared with every other download of it,
-/// so serving a 1 GB dump does not first copy it (which every download figure would pay).
+/// A response body: owned bytes, or a range of a dump's spooled file, streamed from it (a 1 GB
+/// dump is neither copied nor held in memory, however many downloads of it run).
 #[derive(Clone)]
 pub enum Body {
     Owned(Vec<u8>),
-    Shared(std::sync::Arc<crate::app::Dump>, std::ops::Range<usize>),
+    File {
+        dump: std::sync::Arc<crate::app::Dump>,
+        range: std::ops::Range<u64>,
+        /// Offset (from the range's start) of one byte sent with its low bit flipped.
+        flip: Option<u64>,
+    },
 }
 
 impl std::fmt::Debug for Body {
@@ -80,12 +91,43 @@ impl std::fmt::Debug for Body {
     }
 }
 
-impl std::ops::Deref for Body {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
+impl Body {
+    pub fn len(&self) -> u64 {
         match self {
-            Body::Owned(v) => v,
-            Body::Shared(d, r) => d.body.get(r.clone()).unwrap_or_default(),
+            Body::Owned(v) => v.len() as u64,
+            Body::File { range, .. } => range.end - range.start,
+        }
+    }
+
+    /// Writes the first `n` bytes of the body.
+    fn write_to(&self, w: &mut impl Write, n: u64) -> io::Result<()> {
+        match self {
+            Body::Owned(v) => w.write_all(&v[..n as usize]),
+            Body::File { dump, range, flip } => {
+                use std::io::{Seek, SeekFrom};
+                let mut f = std::fs::File::open(&dump.path)?;
+                f.seek(SeekFrom::Start(range.start))?;
+                let mut left = n;
+                let mut at = 0u64;
+                let mut buf = vec![0u8; 256 * 1024];
+                while left > 0 {
+                    let want = left.min(buf.len() as u64) as usize;
+                    let got = f.read(&mut buf[..want])?;
+                    if got == 0 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "dump file shorter than recorded",
+                        ));
+                    }
+                    if let Some(p) = flip.filter(|p| (at..at + got as u64).contains(p)) {
+                        buf[(p - at) as usize] ^= 0x01;
+                    }
+                    w.write_all(&buf[..got])?;
+                    left -= got as u64;
+                    at += got as u64;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -116,17 +158,19 @@ impl Response {
 }
 
 /// Accepts connections forever, each served on its own thread by `handler`.
-pub fn serve<H>(listener: TcpListener, handler: Arc<H>, verbose: bool)
+/// Import uploads are spooled to files in `spool`.
+pub fn serve<H>(listener: TcpListener, handler: Arc<H>, verbose: bool, spool: &Path)
 where
     H: Fn(&Request) -> Response + Send + Sync + 'static,
 {
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         let handler = Arc::clone(&handler);
+        let spool = spool.to_path_buf();
         let spawned = std::thread::Builder::new()
             .name("conn".into())
             .spawn(move || {
-                if let Err(e) = serve_connection(stream, &*handler, verbose) {
+                if let Err(e) = serve_connection(stream, &*handler, verbose, &spool) {
                     if verbose {
                         eprintln!("d1-emulator: connection: {e}");
                     }
@@ -138,7 +182,12 @@ where
     }
 }
 
-fn serve_connection<H>(stream: TcpStream, handler: &H, verbose: bool) -> io::Result<()>
+fn serve_connection<H>(
+    stream: TcpStream,
+    handler: &H,
+    verbose: bool,
+    spool: &Path,
+) -> io::Result<()>
 where
     H: Fn(&Request) -> Response,
 {
@@ -146,7 +195,7 @@ where
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
     loop {
-        let (req, keep_alive) = match read_request(&mut reader) {
+        let (req, keep_alive) = match read_request(&mut reader, spool) {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(()),
             Err(e) => {
@@ -221,7 +270,10 @@ fn invalid(msg: &str) -> io::Error {
 }
 
 /// Reads one request; `None` when the client closed the connection between requests.
-fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<(Request, bool)>> {
+fn read_request(
+    reader: &mut BufReader<TcpStream>,
+    spool: &Path,
+) -> io::Result<Option<(Request, bool)>> {
     let mut budget = MAX_HEAD;
     let line = loop {
         match read_line(reader, &mut budget)? {
@@ -255,6 +307,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<(Request
         query: query.to_string(),
         headers,
         body: Vec::new(),
+        body_file: std::sync::Mutex::new(None),
     };
     let connection = req.header("Connection").unwrap_or("").to_ascii_lowercase();
     let keep_alive = if version == "HTTP/1.0" {
@@ -273,8 +326,25 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<(Request
     let chunked = req
         .header("Transfer-Encoding")
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let spooled = req.method == "PUT" && req.path.starts_with("/uploads/");
     if chunked {
         req.body = read_chunked(reader)?;
+        if spooled {
+            let mut f = tempfile::NamedTempFile::new_in(spool)?;
+            f.write_all(&std::mem::take(&mut req.body))?;
+            *req.body_file.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(f.into_temp_path());
+        }
+    } else if let (true, Some(len)) = (spooled, req.header("Content-Length")) {
+        let len: u64 = len.parse().map_err(|_| invalid("bad Content-Length"))?;
+        if len > MAX_SPOOLED {
+            return Err(invalid("body too large"));
+        }
+        let mut f = tempfile::NamedTempFile::new_in(spool)?;
+        let got = io::copy(&mut reader.by_ref().take(len), f.as_file_mut())?;
+        if got < len {
+            return Err(invalid("body shorter than Content-Length"));
+        }
+        *req.body_file.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(f.into_temp_path());
     } else if let Some(len) = req.header("Content-Length") {
         let len: u64 = len.parse().map_err(|_| invalid("bad Content-Length"))?;
         if len > MAX_BODY {
@@ -363,7 +433,7 @@ fn write_response(
     let mut out = io::BufWriter::new(w);
     out.write_all(head.as_bytes())?;
     if method != "HEAD" {
-        out.write_all(&resp.body[..send])?;
+        resp.body.write_to(&mut out, send)?;
     }
     out.flush()
 }

@@ -13,7 +13,9 @@ mod faults;
 mod http;
 mod import;
 mod jsnum;
+mod load;
 mod query;
+mod ratelimit;
 mod rules;
 mod seed;
 mod signing;
@@ -23,6 +25,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 fn main() {
+    // The emulator holds a bearer token too: no core dumps (d1-core/src/cli.rs).
+    d1_core::cli::no_core_dumps();
     let code = match cli::parse(std::env::args_os()) {
         Ok(cli::Command::Help) => {
             let _ = std::io::stdout().lock().write_all(cli::HELP.as_bytes());
@@ -89,11 +93,18 @@ fn run(opts: cli::Options) -> Result<(), String> {
         eprintln!("d1-emulator: data folder {}", dir.display());
     }
     let verbose = opts.verbose;
-    let app = Arc::new(app::App::new(opts, base.clone(), dbs));
+    // Dumps and uploads live here, not in memory: a 1 GB export served three times, or a 1 GB
+    // upload, must not cost gigabytes. TMPDIR chooses the disk.
+    let spool = tempfile::Builder::new()
+        .prefix("d1-emulator-spool-")
+        .tempdir()
+        .map_err(|e| format!("creating a temporary spool folder: {e}"))?;
+    let app = app::App::new(opts, base.clone(), dbs, spool.path());
     let handler = Arc::new(move |req: &http::Request| app.handle(req));
+    let spool_dir = spool.path().to_path_buf();
     std::thread::Builder::new()
         .name("accept".into())
-        .spawn(move || http::serve(listener, handler, verbose))
+        .spawn(move || http::serve(listener, handler, verbose, &spool_dir))
         .map_err(|e| format!("starting the server thread: {e}"))?;
     {
         let mut out = std::io::stdout().lock();
@@ -102,6 +113,7 @@ fn run(opts: cli::Options) -> Result<(), String> {
         let _ = out.flush();
     }
     let _ = signals.forever().next();
+    let _ = spool.close();
     if let Some(t) = temp {
         let _ = t.close();
     }

@@ -238,6 +238,25 @@ mod tests {
     }
 
     #[test]
+    fn attach_is_refused_as_d1_refuses_it_and_creates_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("planted.sqlite");
+        let mut c = Connection::open_in_memory().unwrap();
+        for sql in [
+            format!("ATTACH DATABASE '{}' AS x", target.display()),
+            format!(
+                "CREATE TABLE t(a); ATTACH '{}' AS y; CREATE TABLE y.z(a)",
+                target.display()
+            ),
+            "DETACH DATABASE main".to_string(),
+        ] {
+            let err = run(&mut c, &sql, &[]).unwrap_err();
+            assert_eq!(err.message, crate::rules::NOT_AUTHORIZED, "{sql}");
+        }
+        assert!(!target.exists(), "ATTACH created {}", target.display());
+    }
+
+    #[test]
     fn a_failing_statement_rolls_back_the_whole_batch() {
         let mut c = Connection::open_in_memory().unwrap();
         c.execute_batch("CREATE TABLE t(x)").unwrap();

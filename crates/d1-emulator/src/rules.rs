@@ -1,6 +1,7 @@
 //! D1's walls around user SQL, enforced on the query endpoint and on import alike: no transaction
-//! control (D1 wraps every request in its own), no writes to its reserved `_cf_` tables, and no
-//! statement longer than 100 000 bytes. An SQLite authorizer does the first two, so quoting,
+//! control (D1 wraps every request in its own), no writes to its reserved `_cf_` tables, no
+//! ATTACH or DETACH (D1 has no file system to attach; in the emulator an ATTACH would create a
+//! file anywhere the emulator may write), and no statement longer than 100 000 bytes. An SQLite authorizer does the first two, so quoting,
 //! comments, `END`, `RELEASE` or a trigger body cannot slip past a text match.
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
@@ -45,6 +46,8 @@ fn judge(action: AuthAction<'_>) -> u8 {
     use AuthAction::*;
     let table = match action {
         Transaction { .. } | Savepoint { .. } => return TRANSACTION,
+        // D1 answers ATTACH with SQLite's authorizer error, as for `_cf_` tables.
+        Attach { .. } | Detach { .. } => return RESERVED,
         CreateTable { table_name }
         | CreateTempTable { table_name }
         | Insert { table_name }

@@ -12,6 +12,45 @@ fn md5_hex(data: &[u8]) -> String {
 }
 
 #[test]
+fn the_list_pages_as_d1_does_and_answers_only_the_fields_asked_for() {
+    let emu = Emu::start(&[]);
+    let names: Vec<String> = (0..12).map(|i| format!("db{i:02}")).collect();
+    for n in &names {
+        emu.create_db(n);
+    }
+    let (s, v) = emu.call("GET", &emu.url("?page=2&per_page=10"), None);
+    assert_eq!(s, 200, "{v}");
+    let got: Vec<&str> = v["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["db10", "db11"]);
+    assert_eq!(
+        v["result_info"],
+        json!({"page": 2, "per_page": 10, "count": 2, "total_count": 12})
+    );
+    // Without paging parameters: page 1 of 100.
+    let (_, v) = emu.call("GET", &emu.url(""), None);
+    assert_eq!(v["result_info"]["per_page"], 100);
+    assert_eq!(v["result_info"]["count"], 12);
+    // per_page outside 10..=10000 and page 0 are refused, not clamped.
+    for q in ["?per_page=9", "?per_page=10001", "?page=0", "?per_page=x"] {
+        let (s, v) = emu.call("GET", &emu.url(q), None);
+        assert_eq!(s, 400, "{q}: {v}");
+        assert_eq!(v["errors"][0]["code"], 7400, "{q}");
+    }
+    // wrangler 4.102+ resolves a name with ?fields=uuid,name: only those keys come back.
+    let (s, v) = emu.call("GET", &emu.url("?name=db03&fields=uuid,name"), None);
+    assert_eq!(s, 200);
+    let one = &v["result"][0];
+    assert_eq!(one.as_object().unwrap().len(), 2, "{one}");
+    assert_eq!(one["name"], "db03");
+    assert!(one["uuid"].as_str().is_some_and(|u| u.len() == 36));
+}
+
+#[test]
 fn database_endpoints_answer_in_cloudflares_envelope() {
     let emu = Emu::start(&[]);
     let id = emu.create_db("alpha");
@@ -35,9 +74,12 @@ fn database_endpoints_answer_in_cloudflares_envelope() {
     // Name filter (substring) and paging.
     let (_, v) = emu.call("GET", &emu.url("?name=bet"), None);
     assert_eq!(v["result"].as_array().unwrap().len(), 1);
-    let (_, v) = emu.call("GET", &emu.url("?page=2&per_page=1"), None);
-    assert_eq!(v["result"][0]["name"], "beta");
-    assert_eq!(v["result_info"]["count"], 1);
+    let (_, v) = emu.call("GET", &emu.url("?page=2&per_page=10"), None);
+    assert_eq!(v["result"], json!([]));
+    assert_eq!(
+        v["result_info"],
+        json!({"page": 2, "per_page": 10, "count": 0, "total_count": 2})
+    );
     // Get one, unknown one, duplicate create.
     let (s, v) = emu.call("GET", &emu.url(&format!("/{id}")), None);
     assert_eq!((s, v["result"]["name"].clone()), (200, json!("alpha")));
@@ -408,6 +450,121 @@ fn import_uploads_ingests_and_polls_to_completion() {
     assert_eq!(v["result"]["status"], "complete");
 }
 
+/// init, upload and ingest of `sql`; returns the ingest answer's `result`.
+fn start_import(emu: &Emu, id: &str, sql: &[u8]) -> Value {
+    let etag = md5_hex(sql);
+    let (s, v) = import_call(emu, id, json!({"action": "init", "etag": etag}));
+    assert_eq!(s, 200, "{v}");
+    let url = v["result"]["upload_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no upload_url: {v}"))
+        .to_string();
+    let filename = v["result"]["filename"].clone();
+    upload(emu, &url, sql);
+    let (s, v) = import_call(
+        emu,
+        id,
+        json!({"action": "ingest", "filename": filename, "etag": etag}),
+    );
+    assert_eq!(s, 200, "{v}");
+    v["result"].clone()
+}
+
+/// Polls an import to its end; returns the last answer's `result`.
+fn poll_import(emu: &Emu, id: &str, bookmark: &Value) -> Value {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (s, v) = import_call(
+            emu,
+            id,
+            json!({"action": "poll", "current_bookmark": bookmark}),
+        );
+        assert_eq!(s, 200, "{v}");
+        if v["result"]["status"] != "active" {
+            return v["result"].clone();
+        }
+        assert!(Instant::now() < end, "import did not finish");
+    }
+}
+
+#[test]
+fn a_running_import_blocks_its_database_but_not_the_others() {
+    let emu = Emu::start(&["--poll-hold-ms", "50"]);
+    let id = emu.create_db("imp");
+    let other = emu.create_db("other");
+    emu.arm("import:hold:ms=1500");
+    let sql = b"CREATE TABLE t(x);\nINSERT INTO t VALUES(1);";
+    let started = start_import(&emu, &id, sql);
+    assert_eq!(started["status"], "active");
+    // Its own database refuses queries and exports while the import runs...
+    let (s, v) = emu.call(
+        "POST",
+        &emu.url(&format!("/{id}/query")),
+        Some(json!({"sql": "SELECT 1"})),
+    );
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["errors"][0]["code"], 7500);
+    assert_eq!(
+        v["errors"][0]["message"],
+        "D1_ERROR: Currently processing a long-running import."
+    );
+    let (s, _) = emu.export(&id, json!({"output_format": "polling"}));
+    assert_eq!(s, 400);
+    // ...a retried ingest joins it, the list still describes it, other databases answer.
+    let (s, v) = emu.call("GET", &emu.url(&format!("/{id}")), None);
+    assert_eq!((s, v["result"]["name"].clone()), (200, json!("imp")));
+    emu.query(&other, "SELECT 1");
+    let (s, v) = emu.export(&other, json!({"output_format": "polling"}));
+    assert_eq!(s, 200, "another database exports: {v}");
+    let (_, v) = import_call(
+        &emu,
+        &id,
+        json!({"action": "poll", "current_bookmark": started["at_bookmark"]}),
+    );
+    assert_eq!(v["result"]["status"], "active", "held for 1.5 s: {v}");
+    let done = poll_import(&emu, &id, &started["at_bookmark"]);
+    assert_eq!(done["status"], "complete", "{done}");
+    let v = emu.query(&id, "SELECT x FROM t");
+    assert_eq!(v["result"][0]["results"], json!([{"x": 1}]));
+    assert_eq!(emu.state()["refused"]["query"], 1);
+}
+
+#[test]
+fn a_repeated_etag_is_replayed_only_while_the_database_is_unchanged() {
+    let emu = Emu::start(&["--poll-hold-ms", "50"]);
+    let id = emu.create_db("imp");
+    let sql = b"CREATE TABLE t(x);\nINSERT INTO t VALUES(1);\nINSERT INTO t VALUES(2);";
+    let etag = md5_hex(sql);
+    let started = start_import(&emu, &id, sql);
+    let first = poll_import(&emu, &id, &started["at_bookmark"]);
+    assert_eq!(first["status"], "complete");
+    // Unchanged: D1 answers the finished import again.
+    let (_, v) = import_call(&emu, &id, json!({"action": "init", "etag": etag}));
+    assert_eq!(v["result"]["status"], "complete", "{v}");
+    assert_eq!(v["result"]["at_bookmark"], first["at_bookmark"]);
+    // Emptied since: a new import (an upload URL), which restores the rows again.
+    emu.query(&id, "DROP TABLE t");
+    let again = start_import(&emu, &id, sql);
+    assert_ne!(again["at_bookmark"], first["at_bookmark"]);
+    let second = poll_import(&emu, &id, &again["at_bookmark"]);
+    assert_eq!(second["status"], "complete", "{second}");
+    let v = emu.query(&id, "SELECT count(*) AS n FROM t");
+    assert_eq!(v["result"][0]["results"][0]["n"], 2);
+}
+
+#[test]
+fn the_lost_fault_reports_a_complete_import_that_wrote_nothing() {
+    let emu = Emu::start(&["--poll-hold-ms", "50"]);
+    let id = emu.create_db("imp");
+    emu.arm("import:lost");
+    let started = start_import(&emu, &id, b"CREATE TABLE t(x);\nINSERT INTO t VALUES(1);");
+    let done = poll_import(&emu, &id, &started["at_bookmark"]);
+    assert_eq!(done["status"], "complete", "{done}");
+    assert_eq!(done["result"]["num_queries"], 2);
+    let v = emu.query(&id, "SELECT count(*) AS n FROM sqlite_schema");
+    assert_eq!(v["result"][0]["results"][0]["n"], 0);
+}
+
 #[test]
 fn a_failing_import_rolls_back_and_reports_error() {
     let emu = Emu::start(&[]);
@@ -493,4 +650,37 @@ fn usage_errors_exit_2_with_one_line() {
     assert!(String::from_utf8(out.stdout)
         .unwrap()
         .contains("--fault SPEC"));
+}
+
+#[test]
+fn the_rate_limit_answers_429_with_code_971_until_the_window_ends() {
+    let emu = Emu::start(&["--rate-limit", "4/2"]);
+    let id = emu.create_db("alpha");
+    // create and the export's calls use the window up; the download is not an API call.
+    let dump = emu.dump(&id, json!({}));
+    assert!(dump.starts_with("PRAGMA"));
+    let list = format!("/client/v4/accounts/{ACCOUNT}/d1/database");
+    let auth = format!("Authorization: Bearer {}\r\n", common::TOKEN);
+    let started = Instant::now();
+    let mut refused = None;
+    for _ in 0..6 {
+        let (head, body) = emu.raw("GET", &list, &auth);
+        if head.starts_with("HTTP/1.1 429") {
+            refused = Some((head, body));
+            break;
+        }
+    }
+    let (head, body) = refused.expect("the fifth API call in the window is refused");
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["success"], false);
+    assert_eq!(v["errors"][0]["code"], 971);
+    let secs: u64 = header_value(&head, "Retry-After").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&secs), "rest of the window: {secs}");
+    let st = emu.state();
+    assert_eq!(st["rate_limit"]["requests"], 4);
+    assert!(st["rate_limit"]["refused"].as_u64().unwrap() >= 1);
+    // Once the window is over, calls are answered again.
+    std::thread::sleep(Duration::from_millis(2100).saturating_sub(started.elapsed()));
+    let (head, _) = emu.raw("GET", &list, &auth);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
 }

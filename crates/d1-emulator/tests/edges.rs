@@ -120,7 +120,10 @@ fn a_failed_virtual_table_export_locks_the_database_for_export_lock_ms() {
     assert_eq!(st["locks"][0]["database"], id.as_str());
     let left = st["locks"][0]["remaining_ms"].as_u64().unwrap();
     assert!(left > 0 && left <= 500, "{left}");
-    assert_eq!(st["refused"], json!({"query": 1, "export-start": 1}));
+    assert_eq!(
+        st["refused"],
+        json!({"query": 1, "export-start": 1, "import": 0})
+    );
     assert_eq!(st["exports"][0]["status"], "error");
     assert_eq!(
         st["exports"][0]["error"],

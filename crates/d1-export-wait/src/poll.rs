@@ -120,7 +120,10 @@ fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
                 ));
             }
             // A signed URL carries production data: https only (loopback for the emulator).
-            d1_core::url::check(url).map_err(|e| Error::failed(e.message))?;
+            // It becomes one field of a record line: a newline in it would forge a second record.
+            d1_core::url::check(url).map_err(|e| {
+                Error::failed(e.message).context("the signed URL the export API answered")
+            })?;
             let out = if ctx.json {
                 record::emit_json(&json!({
                     "database_id": uuid,

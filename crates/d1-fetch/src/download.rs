@@ -9,10 +9,10 @@
 
 use crate::chunks::{Pool, CHUNK};
 use crate::sink::Sink;
-use d1_core::client::{describe_transport, transport_retryable};
+use d1_core::http::{describe_transport, transport_retryable};
 use d1_core::msg::{human_bytes, Progress};
-use d1_core::retry::{self, Deadline, Policy};
-use d1_core::{Error, Result};
+use d1_core::retry::{self, Deadline, Failure, Policy};
+use d1_core::{Error, ExitCode, Result};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
@@ -38,12 +38,7 @@ pub struct Served {
     pub etag_md5: Option<String>,
 }
 
-/// The ETag as an MD5 digest, when it is one: 32 hex digits once quotes are stripped. Multipart
-/// ETags (`...-N`) and weak ones are not digests of the body and are not checked.
-pub fn etag_md5(etag: &str) -> Option<String> {
-    let e = etag.trim().trim_matches('"');
-    (e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit())).then(|| e.to_ascii_lowercase())
-}
+pub use d1_core::http::etag_md5;
 
 /// What the reading thread sends.
 enum Msg {
@@ -61,26 +56,14 @@ struct Head {
     accept_ranges: bool,
     content_range: Option<String>,
     retry_after: Option<Duration>,
+    /// Where a 3xx pointed (never followed).
+    location: Option<String>,
     /// The body of an error answer (S3 XML), for the message.
     error_body: String,
 }
 
-/// Why an attempt ended without the whole body.
-enum Step {
-    Fatal(Error),
-    Retry {
-        problem: String,
-        retry_after: Option<Duration>,
-        /// The body was cut short (as opposed to no usable answer at all).
-        cut: bool,
-    },
-}
-
-impl From<Error> for Step {
-    fn from(e: Error) -> Step {
-        Step::Fatal(e)
-    }
-}
+/// Why an attempt ended without the whole body (d1_core's retry runner decides what next).
+type Step = Failure;
 
 /// What we know of the object across attempts.
 struct Known {
@@ -105,7 +88,11 @@ pub fn download<W: Write>(
     policy: &Policy,
     deadline: &Deadline,
 ) -> Result<Served> {
-    let agent = agent();
+    let agent = d1_core::http::agent(url, |b| {
+        // Headers must come within the stall limit; the body has no total limit (10 GB dumps),
+        // the reader's stall watch covers it.
+        b.timeout_recv_response(Some(STALL))
+    })?;
     let mut known = Known {
         first: true,
         length: None,
@@ -114,11 +101,9 @@ pub fn download<W: Write>(
     };
     let mut progress = Progress::new();
     let started = Instant::now();
-    let mut attempt: u32 = 0;
-    loop {
-        d1_core::signal::check()?;
+    retry::run(policy, deadline, || {
         let from = if known.ranges { sink.sql_bytes() } else { 0 };
-        let step = match once(
+        once(
             &agent,
             url,
             from,
@@ -128,53 +113,13 @@ pub fn download<W: Write>(
             deadline,
             &mut progress,
             started,
-        ) {
-            Ok(()) => {
-                progress.finish();
-                return Ok(Served {
-                    length: known.length,
-                    etag_md5: known.etag.as_deref().and_then(etag_md5),
-                });
-            }
-            Err(step) => step,
-        };
-        let (problem, retry_after, cut) = match step {
-            Step::Fatal(e) => return Err(e),
-            Step::Retry {
-                problem,
-                retry_after,
-                cut,
-            } => (problem, retry_after, cut),
-        };
-        attempt += 1;
-        if attempt > policy.retries {
-            return Err(if cut {
-                // The body kept arriving short: what was served cannot be trusted as a backup.
-                Error::failed(format!(
-                    "download incomplete after {attempt} attempts: {problem}"
-                ))
-            } else {
-                Error::temporary(format!("{problem} (gave up after {attempt} attempts)"))
-            });
-        }
-        let wait = policy.delay(attempt, retry_after);
-        progress.update(|| format!("{problem}; retrying in {:.1}s", wait.as_secs_f64()));
-        retry::sleep(wait, deadline, &problem)?;
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(15)))
-        // Headers must come within the stall limit; the body has no total limit (10 GB dumps),
-        // the reader's stall watch covers it.
-        .timeout_recv_response(Some(STALL))
-        .user_agent(concat!("d1-fetch/", env!("CARGO_PKG_VERSION")))
-        // A signed URL must not be followed to another host with its signature.
-        .max_redirects(0)
-        .build()
-        .into()
+        )
+    })?;
+    progress.finish();
+    Ok(Served {
+        length: known.length,
+        etag_md5: known.etag.as_deref().and_then(etag_md5),
+    })
 }
 
 /// One GET (from byte `from` when resuming), streamed into the sink.
@@ -273,6 +218,12 @@ fn once<W: Write>(
             ));
         }
         403 => return Err(Step::Fatal(refused(&head.error_body))),
+        300..=399 => {
+            return Err(Step::Fatal(d1_core::http::redirect_refused(
+                head.status,
+                head.location.as_deref(),
+            )))
+        }
         429 | 500..=599 => {
             return Err(retry(
                 format!("HTTP {}{}", head.status, s3_detail(&head.error_body)),
@@ -334,11 +285,17 @@ fn once<W: Write>(
     Ok(())
 }
 
+/// A retryable problem; `cut`: the body was cut short (as opposed to no usable answer at all),
+/// so that once the retries are used up what was served cannot be trusted as a backup (exit 1).
 fn retry(problem: String, retry_after: Option<Duration>, cut: bool) -> Step {
-    Step::Retry {
-        problem,
-        retry_after,
-        cut,
+    if cut {
+        Failure::Again {
+            problem: format!("download incomplete: {problem}"),
+            retry_after,
+            exhausted: ExitCode::Failed,
+        }
+    } else {
+        Failure::again(problem, retry_after)
     }
 }
 
@@ -470,12 +427,7 @@ fn read_thread(
             return;
         }
     };
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name: &str| d1_core::http::header(&resp, name);
     let status = resp.status().as_u16();
     let mut head = Head {
         status,
@@ -484,7 +436,8 @@ fn read_thread(
         accept_ranges: header("accept-ranges")
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("bytes")),
         content_range: header("content-range"),
-        retry_after: header("retry-after").and_then(|v| retry::parse_retry_after(&v)),
+        retry_after: d1_core::http::retry_after(&resp),
+        location: header("location"),
         error_body: String::new(),
     };
     let (_, body) = resp.into_parts();
@@ -537,17 +490,6 @@ fn read_thread(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_plain_md5_etags_are_checked() {
-        assert_eq!(
-            etag_md5("\"D41D8CD98F00B204E9800998ECF8427E\"").as_deref(),
-            Some("d41d8cd98f00b204e9800998ecf8427e")
-        );
-        assert_eq!(etag_md5("\"d41d8cd98f00b204e9800998ecf8427e-3\""), None);
-        assert_eq!(etag_md5("W/\"abc\""), None);
-        assert_eq!(etag_md5(""), None);
-    }
 
     #[test]
     fn content_ranges_parse() {

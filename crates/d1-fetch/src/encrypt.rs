@@ -85,16 +85,23 @@ pub fn name(path: PathBuf, encrypting: bool) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Refuses `-o FILE` not ending in `.age` when encrypting (before any download).
+/// Refuses, before any download, `-o FILE` not ending in `.age` when encrypting, and ending
+/// in `.age` when not: the name says whether a key is needed.
 pub fn check_output(output: &Output, encrypting: bool) -> Result<()> {
-    match output {
-        Output::File(p) if encrypting && !p.as_os_str().as_encoded_bytes().ends_with(b".age") => {
-            Err(Error::usage(format!(
-                "-o {}: an encrypted dump's file name ends in .age (for example {}.age)",
-                p.display(),
-                p.display()
-            )))
-        }
+    let Output::File(p) = output else {
+        return Ok(());
+    };
+    match (encrypting, p.as_os_str().as_encoded_bytes().ends_with(b".age")) {
+        (true, false) => Err(Error::usage(format!(
+            "-o {}: an encrypted dump's file name ends in .age (for example {}.age)",
+            p.display(),
+            p.display()
+        ))),
+        (false, true) => Err(Error::usage(format!(
+            "-o {}: a .age name needs --encrypt-to or --recipients-file (the dump would be \
+             in clear)",
+            p.display()
+        ))),
         _ => Ok(()),
     }
 }
@@ -142,5 +149,8 @@ mod tests {
         assert!(check_output(&Output::File("a.sql".into()), true).is_err());
         assert!(check_output(&Output::File("a.sql.age".into()), true).is_ok());
         assert!(check_output(&Output::File("a.sql".into()), false).is_ok());
+        assert!(check_output(&Output::File("a.sql.age".into()), false).is_err());
+        assert!(Output::File("a.sql.zst.age".into()).matches_compression(true).is_ok());
+        assert!(Output::File("a.sql.age".into()).matches_compression(true).is_err());
     }
 }

@@ -27,7 +27,9 @@ struct Run {
 /// Fetches the URL argument, or every record on stdin; returns the worst outcome.
 pub fn run(args: Args) -> Result<ExitCode> {
     let mut run = Run {
-        output: Output::from_arg(args.output.as_deref())?.printable(args.common.json)?,
+        output: Output::from_arg(args.output.as_deref())?
+            .printable(args.common.json)?
+            .matches_compression(args.zstd.is_some())?,
         policy: args.common.policy(),
         deadline: args.common.deadline(),
         args,

@@ -29,11 +29,14 @@ Usage: d1-fetch [OPTIONS] [URL]
 Reads 'DATABASE_ID NAME SIGNED_URL' lines (or 'SIGNED_URL', or d1-export-wait --json) on stdin,
 or one URL argument, and downloads each as soon as its line arrives. Prints 'DATABASE_ID NAME
 PATH' for each dump written; failure records from upstream are passed on (docs/records.md).
+Prefer stdin to a URL argument: an argument is visible to every user in ps, and a signed URL
+is a credential for an hour.
 
 Options:
   -o, --output PATH      where to write: a folder (DIR/, created if missing, or an existing
                          folder; names are NAME-YYYYMMDDTHHMMSSZ.sql), a FILE ending in .sql
-                         or .zst (one record only), or - for stdout (default: the current folder)
+                         or .zst (+ .age when encrypting; one record only), or - for stdout
+                         (default: the current folder)
       --zstd[=LEVEL]     compress while downloading (.sql.zst), level 1-19 (default 3)
       --force            overwrite an existing dump and its .sha256/.json files
       --encrypt-to RECIPIENT  encrypt the file (age) to this public key: age1... or an SSH

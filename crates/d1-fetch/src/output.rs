@@ -41,8 +41,8 @@ impl Output {
             Ok(Output::File(p))
         } else {
             Err(Error::usage(format!(
-                "-o {}: no such folder, and not a .sql or .sql.zst file name; write {}/ to \
-                 create a folder",
+                "-o {}: no such folder, and not a .sql, .sql.zst or .age file name; write {}/ \
+                 to create a folder",
                 p.display(),
                 p.display()
             )))
@@ -52,6 +52,28 @@ impl Output {
     /// A plain record is fields separated by spaces (docs/records.md): a path with a space or a
     /// control character in it would reach the next tool cut in two. Refused before any
     /// download, unless `--json` carries the path whole.
+    /// A file's name says how it is stored: `.zst` with `--zstd`, not without (a `.sql.zst` of
+    /// plain SQL, or a `.sql` of zstd frames, misleads whoever restores it).
+    pub fn matches_compression(self, zstd: bool) -> Result<Output> {
+        if let Output::File(p) = &self {
+            // An encrypted dump's name is the clear one plus `.age` (encrypt.rs checks that).
+            let name = p.as_os_str().as_encoded_bytes();
+            let named_zst = name.strip_suffix(b".age").unwrap_or(name).ends_with(b".zst");
+            if named_zst != zstd {
+                return Err(Error::usage(format!(
+                    "-o {}: {}",
+                    p.display(),
+                    if zstd {
+                        "--zstd writes zstd: name the file .sql.zst"
+                    } else {
+                        "a .zst name needs --zstd (the dump would be plain SQL)"
+                    }
+                )));
+            }
+        }
+        Ok(self)
+    }
+
     pub fn printable(self, json: bool) -> Result<Output> {
         let path = match &self {
             Output::File(p) | Output::Dir(p) => p,
@@ -223,6 +245,9 @@ mod tests {
         assert_eq!(o("x.sql").unwrap(), Output::File("x.sql".into()));
         assert_eq!(o("x.sql.zst").unwrap(), Output::File("x.sql.zst".into()));
         assert!(o("my backups/").unwrap().printable(false).is_err());
+        assert!(o("x.sql.zst").unwrap().matches_compression(false).is_err());
+        assert!(o("x.sql").unwrap().matches_compression(true).is_err());
+        assert!(o("x.sql.zst").unwrap().matches_compression(true).is_ok());
         assert!(o("my backups/").unwrap().printable(true).is_ok());
         let e = o("no-such-outdir").unwrap_err();
         assert_eq!(e.code, d1_core::ExitCode::Usage);

@@ -3,6 +3,7 @@
 
 mod args;
 mod guard;
+mod outcome;
 mod restore;
 mod run;
 mod source;

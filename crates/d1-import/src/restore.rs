@@ -1,19 +1,23 @@
 //! One import, start to end (d1-api.md, "Import"): check the target, prepare the file, init,
-//! upload (skipped when the server already has the file), ingest, poll until complete.
+//! upload (skipped when the server already has the file), ingest, poll until complete, then
+//! read the tables back and check them against the dump (`outcome`): "complete" is a claim.
 
-use crate::{guard, source, upload, verify};
+use crate::{guard, outcome, source, upload, verify};
 use d1_core::api::{self, Database, Status};
 use d1_core::client::Client;
 use d1_core::import::{self, ImportAnswer, ImportResult, Init};
 use d1_core::msg::Progress;
 use d1_core::retry::Policy;
-use d1_core::{Error, Result};
+use d1_core::{Error, ExitCode, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The server holds each poll (long poll), as for exports, and wrangler polls again at once;
 /// this floor only guards against a server that answers instantly.
 pub const POLL_FLOOR: Duration = Duration::from_millis(250);
+
+/// How long the last poll after an interruption may take.
+const LAST_LOOK: Duration = Duration::from_secs(3);
 
 /// What the caller asked for besides the file and the database.
 #[derive(Debug, Clone, Copy)]
@@ -39,14 +43,23 @@ pub fn restore(c: &Client, target: &str, file: &Path, opts: Options) -> Result<D
     // Cheap checks first, so that a typo costs no API call and no decompression.
     source::check(file)?;
     let db = api::resolve(c, target)?;
-    if !opts.into_nonempty {
+    // Rows already there: an import into a non-empty database adds the dump's to them.
+    let before = if opts.into_nonempty {
+        outcome::snapshot(c, &db)?
+    } else {
         guard::refuse_nonempty(&db, &guard::tables(c, &db)?)?;
-    }
-    if opts.verify_first {
-        verify::verify_first(file)?;
-    }
+        outcome::Counts::new()
+    };
+    // d1-verify counts the dump's tables and rows: first with --verify-first (its verdict
+    // decides), otherwise while the file uploads and imports.
+    let verifier = verify::start(file)?;
+    let verifier = if opts.verify_first {
+        Ok(verifier.wait()?.gate(file)?)
+    } else {
+        Err(verifier)
+    };
     let src = source::prepare(file)?;
-    let (first, uploaded) = match import::init(c, &db.uuid, &src.etag)
+    let (first, uploaded, replayed) = match import::init(c, &db.uuid, &src.etag)
         .map_err(|e| e.context("starting the import (init)"))?
     {
         Init::Upload {
@@ -56,18 +69,25 @@ pub fn restore(c: &Client, target: &str, file: &Path, opts: Options) -> Result<D
             upload::upload(&upload_url, &src, c.deadline(), opts.policy)?;
             let ans = import::ingest(c, &db.uuid, &filename, &src.etag)
                 .map_err(|e| e.context("starting the import (ingest)"))?;
-            (ans, true)
+            (ans, true, false)
         }
         Init::AlreadyUploaded(ans) => {
+            // Answered as done at once: D1 replays the result of this file's earlier import.
+            let replayed = ans.status == Status::Complete;
             d1_core::msg::info(&format!(
                 "{}: already uploaded (md5 {}): not uploading it again, going on with the import",
                 file.display(),
                 src.etag
             ));
-            (ans, false)
+            (ans, false, replayed)
         }
     };
     let last = poll(c, &db, first)?;
+    let verdict = match verifier {
+        Ok(done) => done,
+        Err(running) => running.wait()?,
+    };
+    outcome::check(c, &db, verdict.expected(file)?, &before, replayed)?;
     let result = last.result.clone().unwrap_or_else(|| ImportResult {
         final_bookmark: last.at_bookmark.clone(),
         ..ImportResult::default()
@@ -115,10 +135,39 @@ fn poll(c: &Client, db: &Database, first: ImportAnswer) -> Result<ImportAnswer> 
             progress.update(|| format!("importing into {}: {m}", db.name));
         }
         let since = sent.elapsed();
-        if since < POLL_FLOOR {
-            d1_core::retry::sleep(POLL_FLOOR - since, c.deadline(), "waiting for the import")?;
+        let next = (|| {
+            if since < POLL_FLOOR {
+                d1_core::retry::sleep(POLL_FLOOR - since, c.deadline(), "waiting for the import")?;
+            }
+            sent = Instant::now();
+            import::poll(c, &db.uuid, b).map_err(|e| e.context("polling the import"))
+        })();
+        ans = match next {
+            Err(e) if e.code == ExitCode::Interrupted => return last_look(c, db, b),
+            other => other?,
+        };
+    }
+}
+
+/// Interrupted while polling: the import was handed to D1 and runs there whatever the client
+/// does, so it may be complete already. One short poll tells: complete is the import's record
+/// and exit 0 (saying "interrupted" would hide a finished import); otherwise exit 130, saying
+/// that the import goes on.
+fn last_look(c: &Client, db: &Database, bookmark: &str) -> Result<ImportAnswer> {
+    d1_core::signal::clear();
+    match import::poll(&c.impatient(LAST_LOOK), &db.uuid, bookmark) {
+        Ok(ans) if ans.status == Status::Complete => Ok(ans),
+        _ => {
+            d1_core::signal::raise();
+            Err(Error::new(
+                ExitCode::Interrupted,
+                format!(
+                    "interrupted while waiting for the import into {} ({}); the import was \
+                     already handed to D1, goes on there and is not cancelled: check the \
+                     database before importing again",
+                    db.name, db.uuid
+                ),
+            ))
         }
-        sent = Instant::now();
-        ans = import::poll(c, &db.uuid, b).map_err(|e| e.context("polling the import"))?;
     }
 }

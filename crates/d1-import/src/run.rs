@@ -34,6 +34,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
     };
     pipe::run(opts_in, |rec| {
         let n = rec.line;
+        if rec.database.is_none() {
+            // d1-verify's `OK PATH` line names no database; the dump's manifest does, and a
+            // restore must not land in another database without --retarget.
+            from_manifest(rec);
+        }
         let target = match (&rec.database, &a.database) {
             (Some(from), Some(given)) if from != given && !a.retarget => {
                 same_database(&client, from, given).map_err(|e| e.context(format!("line {n}")))?;
@@ -46,12 +51,28 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 .ok_or_else(no_db)
                 .map_err(|e| e.context(format!("line {n}")))?,
         };
+        if a.retarget || rec.database.is_none() {
+            // The failure record names where the import went.
+            let is_id = d1_core::api::is_uuid(&target);
+            rec.database = is_id.then(|| target.clone());
+            rec.name = (!is_id).then(|| target.clone());
+        }
         let file = Path::new(&rec.value);
         let done = restore::restore(&client, &target, file, opts)
             .map_err(|e| e.context(format!("line {n}")))?;
         print(&done, file, a.common.json)?;
         Ok(ExitCode::Ok)
     })
+}
+
+/// The database id and name of the manifest beside the record's dump, if any.
+fn from_manifest(rec: &mut d1_core::record::Record) {
+    let side = d1_core::manifest::path_for(Path::new(&rec.value));
+    if let Ok(Some(m)) = d1_core::manifest::read(&side) {
+        let s = |k: &str| m[k].as_str().filter(|v| !v.is_empty()).map(str::to_string);
+        rec.database = s("database_id");
+        rec.name = rec.name.take().or_else(|| s("database_name"));
+    }
 }
 
 /// `--create`: makes the database when the account has none of that name. An existing one is

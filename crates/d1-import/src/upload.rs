@@ -5,9 +5,9 @@
 //! redacted in every message.
 
 use crate::source::Source;
-use d1_core::client::{describe_transport, transport_retryable};
+use d1_core::http::{describe_transport, transport_retryable};
 use d1_core::msg::{human_bytes, Progress};
-use d1_core::retry::{self, Deadline, Policy};
+use d1_core::retry::{self, Deadline, Failure, Policy};
 use d1_core::{Error, Result};
 use std::io::Read;
 use std::time::Duration;
@@ -44,9 +44,7 @@ impl Read for Body {
 }
 
 /// An ETag header as the md5 it should be: quotes stripped, lowercase.
-pub fn etag_value(header: &str) -> String {
-    header.trim().trim_matches('"').to_ascii_lowercase()
-}
+pub use d1_core::http::etag_value;
 
 /// The upload URL comes from the server, not the user: one that is not HTTPS (or loopback) is
 /// the server's fault (exit 1), and nothing is sent to it.
@@ -59,66 +57,46 @@ pub fn check_url(url: &str) -> Result<()> {
 pub fn upload(url: &str, src: &Source, deadline: &Deadline, policy: Policy) -> Result<()> {
     let shown = d1_core::redact::url(url);
     check_url(url)?;
-    let agent = d1_core::client::agent(None);
-    let mut attempt: u32 = 0;
-    loop {
-        d1_core::signal::check()?;
-        if deadline.expired() {
-            return Err(Error::temporary(format!(
-                "upload to {shown} not started: deadline reached (--timeout)"
-            )));
-        }
-        let (problem, retry_after) = match send(&agent, url, src, deadline) {
-            Ok(Sent::Done(etag)) => {
-                return match etag {
-                    Some(e) if etag_value(&e) == src.etag => Ok(()),
-                    got => Err(Error::failed(format!(
-                        "upload corrupted: ETag mismatch (sent {} bytes with md5 {}, the storage \
-                         answered {}); nothing was imported",
-                        src.len,
-                        src.etag,
-                        got.map(|e| format!("ETag {}", etag_value(&e)))
-                            .unwrap_or_else(|| "no ETag".to_string())
-                    ))),
-                }
-            }
-            Ok(Sent::Status(status, what, ra)) if status == 429 || status >= 500 => {
-                (format!("HTTP {status}{what}"), ra)
-            }
-            Ok(Sent::Status(status, what, _)) => {
-                return Err(Error::failed(format!(
-                    "upload to {shown} failed: HTTP {status}{what}"
-                )))
-            }
-            Err(_) if d1_core::signal::interrupted() => return Err(Error::interrupted()),
-            Err(e) if transport_retryable(&e) => (describe_transport(&e), None),
-            Err(e) => {
-                return Err(Error::failed(format!(
-                    "upload to {shown} failed: {}",
-                    describe_transport(&e)
-                )))
-            }
+    let agent = d1_core::http::agent(url, |b| b)?;
+    retry::run(&policy, deadline, || {
+        let failed = |what: String| {
+            Failure::Fatal(Error::failed(format!("upload to {shown} failed: {what}")))
         };
-        attempt += 1;
-        let problem = format!("upload to {shown} failed: {problem}");
-        if attempt > policy.retries {
-            return Err(Error::temporary(format!(
-                "{problem} (gave up after {attempt} attempts)"
-            )));
+        match send(&agent, url, src, deadline) {
+            Ok(Sent::Done(etag)) => match etag {
+                Some(e) if etag_value(&e) == src.etag => Ok(()),
+                got => Err(Failure::Fatal(Error::failed(format!(
+                    "upload corrupted: ETag mismatch (sent {} bytes with md5 {}, the storage \
+                     answered {}); nothing was imported",
+                    src.len,
+                    src.etag,
+                    got.map(|e| format!("ETag {}", etag_value(&e)))
+                        .unwrap_or_else(|| "no ETag".to_string())
+                )))),
+            },
+            Ok(Sent::Status(status, what, ra)) if status == 429 || status >= 500 => Err(
+                Failure::again(format!("upload to {shown} failed: HTTP {status}{what}"), ra),
+            ),
+            Ok(Sent::Redirect(status, location)) => Err(Failure::Fatal(
+                d1_core::http::redirect_refused(status, location.as_deref()),
+            )),
+            Ok(Sent::Status(status, what, _)) => Err(failed(format!("HTTP {status}{what}"))),
+            Err(_) if d1_core::signal::interrupted() => Err(Failure::Fatal(Error::interrupted())),
+            Err(e) if transport_retryable(&e) => Err(Failure::again(
+                format!("upload to {shown} failed: {}", describe_transport(&e)),
+                None,
+            )),
+            Err(e) => Err(failed(describe_transport(&e))),
         }
-        let wait = policy.delay(attempt, retry_after);
-        d1_core::msg::info(&format!(
-            "{problem}; retrying in {:.1}s",
-            wait.as_secs_f64()
-        ));
-        retry::sleep(wait, deadline, &problem)?;
-    }
+    })
 }
 
 /// What one PUT came back with.
 enum Sent {
     /// 2xx, with its ETag header.
     Done(Option<String>),
+    /// A 3xx and where it pointed (never followed).
+    Redirect(u16, Option<String>),
     /// Any other status, with the storage's error when it gave one, and its Retry-After.
     Status(u16, String, Option<Duration>),
 }
@@ -147,14 +125,9 @@ fn send(
         .send(ureq::SendBody::from_reader(&mut body))?;
     body.progress.finish();
     let status = resp.status().as_u16();
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let etag = header("etag");
-    let retry_after = header("retry-after").and_then(|v| retry::parse_retry_after(&v));
+    let etag = d1_core::http::header(&resp, "etag");
+    let retry_after = d1_core::http::retry_after(&resp);
+    let location = d1_core::http::header(&resp, "location");
     // The body is a small XML document at most; read it so the connection can be reused.
     let text = resp
         .body_mut()
@@ -167,6 +140,7 @@ fn send(
         .unwrap_or_default();
     Ok(match status {
         200..=299 => Sent::Done(etag),
+        300..=399 => Sent::Redirect(status, location),
         _ => Sent::Status(status, what, retry_after),
     })
 }
