@@ -13,7 +13,8 @@ use std::process::Command;
 /// Text the sample database holds in its rows (crates/d1-emulator/src/seed.rs).
 const ROW_TEXT: &str = "Body of post";
 
-fn sh(cmd: &mut Command) -> Vec<u8> {
+/// Runs a reference tool (age, age-keygen, ssh-keygen, sha256sum); its stdout, or a panic.
+fn checked(cmd: &mut Command) -> Vec<u8> {
     let out = cmd.output().expect("spawn");
     assert!(
         out.status.success(),
@@ -26,8 +27,8 @@ fn sh(cmd: &mut Command) -> Vec<u8> {
 /// `age-keygen -o DIR/key.txt`; returns the identity file and its public key.
 fn age_keygen(dir: &Path) -> (PathBuf, String) {
     let key = dir.join("key.txt");
-    sh(Command::new("age-keygen").arg("-o").arg(&key));
-    let public = sh(Command::new("age-keygen").arg("-y").arg(&key));
+    checked(Command::new("age-keygen").arg("-o").arg(&key));
+    let public = checked(Command::new("age-keygen").arg("-y").arg(&key));
     (key, String::from_utf8(public).unwrap().trim().to_string())
 }
 
@@ -35,9 +36,11 @@ fn age_keygen(dir: &Path) -> (PathBuf, String) {
 /// public key line.
 fn ssh_keygen(dir: &Path) -> (PathBuf, String) {
     let key = dir.join("id_ed25519");
-    sh(Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "backup@host", "-f"])
-        .arg(&key));
+    checked(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "backup@host", "-f"])
+            .arg(&key),
+    );
     let public = std::fs::read_to_string(dir.join("id_ed25519.pub")).unwrap();
     (key, public.trim().to_string())
 }
@@ -90,7 +93,7 @@ fn our_encryption_is_read_by_the_age_cli_byte_identical_for_x25519_and_ssh_keys(
         assert!(dump.to_string_lossy().ends_with(".sql.zst.age"), "{dump:?}");
         let stored = std::fs::read(&dump).unwrap();
         assert!(stored.starts_with(b"age-encryption.org/v1\n"));
-        let decrypted = sh(Command::new("age").arg("-d").arg("-i").arg(key).arg(&dump));
+        let decrypted = checked(Command::new("age").arg("-d").arg("-i").arg(key).arg(&dump));
         assert_eq!(decrypted, plain, "age -d gives the bytes of a clear fetch");
 
         let m = manifest(&dump);
@@ -111,10 +114,12 @@ fn our_encryption_is_read_by_the_age_cli_byte_identical_for_x25519_and_ssh_keys(
         let side = std::fs::read_to_string(format!("{}.sha256", dump.display())).unwrap();
         assert!(side.starts_with(&sha256(&stored)), "{side}");
         // sha256sum -c from the folder checks the stored (encrypted) file.
-        sh(Command::new("sha256sum")
-            .arg("-c")
-            .arg(format!("{}.sha256", dump.display()))
-            .current_dir(dir.path()));
+        checked(
+            Command::new("sha256sum")
+                .arg("-c")
+                .arg(format!("{}.sha256", dump.display()))
+                .current_dir(dir.path()),
+        );
     }
 }
 
@@ -129,17 +134,21 @@ fn files_the_age_cli_encrypts_are_read_byte_identical_and_verified() {
     let plain = std::fs::read(&dump).unwrap();
 
     let by_age = dir.path().join("x25519.sql.zst.age");
-    sh(Command::new("age")
-        .args(["-r", &age_pub, "-o"])
-        .arg(&by_age)
-        .arg(&dump));
+    checked(
+        Command::new("age")
+            .args(["-r", &age_pub, "-o"])
+            .arg(&by_age)
+            .arg(&dump),
+    );
     let by_ssh = dir.path().join("ssh.sql.zst.age");
-    sh(Command::new("age")
-        .arg("-R")
-        .arg(keys.path().join("id_ed25519.pub"))
-        .arg("-o")
-        .arg(&by_ssh)
-        .arg(&dump));
+    checked(
+        Command::new("age")
+            .arg("-R")
+            .arg(keys.path().join("id_ed25519.pub"))
+            .arg("-o")
+            .arg(&by_ssh)
+            .arg(&dump),
+    );
 
     for (file, key) in [(&by_age, &age_key), (&by_ssh, &ssh_key)] {
         let ids = d1_core::age::Identities::read(key).unwrap();
@@ -160,23 +169,13 @@ fn the_encrypted_pipeline_verifies_and_no_row_text_reaches_the_disk() {
     let emu = Emulator::start(&[]);
     let work = tempfile::tempdir().unwrap();
     let (key, public) = age_keygen(work.path());
-    let bindir = bin("d1-fetch").parent().unwrap().to_path_buf();
-    let child = Command::new("sh")
-        .args([
-            "-c",
-            "d1-export-start sample | d1-export-wait | \
-             d1-fetch --zstd --encrypt-to \"$(age-keygen -y key.txt)\" -o b/ | \
-             d1-verify --identity key.txt",
-        ])
-        .current_dir(work.path())
-        .env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", bindir.display()))
-        .envs(emu.env())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let o = wait(child, std::time::Duration::from_secs(120));
+    let o = sh(
+        &emu,
+        work.path(),
+        "d1-export-start sample | d1-export-wait | \
+         d1-fetch --zstd --encrypt-to \"$(age-keygen -y key.txt)\" -o b/ | \
+         d1-verify --identity key.txt",
+    );
     assert_eq!(o.code, 0, "{o:?}");
     assert!(o.stdout.starts_with("OK "), "{o:?}");
     let b = work.path().join("b");
@@ -367,7 +366,7 @@ fn recipients_come_from_a_file_in_the_age_cli_format_and_bad_ones_are_usage_erro
         2
     );
     for k in [&key, &ssh_key] {
-        sh(Command::new("age").arg("-d").arg("-i").arg(k).arg(&dump));
+        checked(Command::new("age").arg("-d").arg("-i").arg(k).arg(&dump));
     }
     let secret = std::fs::read_to_string(&key).unwrap();
     let secret = secret

@@ -91,7 +91,10 @@ pub fn check_output(output: &Output, encrypting: bool) -> Result<()> {
     let Output::File(p) = output else {
         return Ok(());
     };
-    match (encrypting, p.as_os_str().as_encoded_bytes().ends_with(b".age")) {
+    match (
+        encrypting,
+        p.as_os_str().as_encoded_bytes().ends_with(b".age"),
+    ) {
         (true, false) => Err(Error::usage(format!(
             "-o {}: an encrypted dump's file name ends in .age (for example {}.age)",
             p.display(),
@@ -150,7 +153,11 @@ mod tests {
         assert!(check_output(&Output::File("a.sql.age".into()), true).is_ok());
         assert!(check_output(&Output::File("a.sql".into()), false).is_ok());
         assert!(check_output(&Output::File("a.sql.age".into()), false).is_err());
-        assert!(Output::File("a.sql.zst.age".into()).matches_compression(true).is_ok());
-        assert!(Output::File("a.sql.age".into()).matches_compression(true).is_err());
+        assert!(Output::File("a.sql.zst.age".into())
+            .matches_compression(true)
+            .is_ok());
+        assert!(Output::File("a.sql.age".into())
+            .matches_compression(true)
+            .is_err());
     }
 }

@@ -58,7 +58,10 @@ impl Output {
         if let Output::File(p) = &self {
             // An encrypted dump's name is the clear one plus `.age` (encrypt.rs checks that).
             let name = p.as_os_str().as_encoded_bytes();
-            let named_zst = name.strip_suffix(b".age").unwrap_or(name).ends_with(b".zst");
+            let named_zst = name
+                .strip_suffix(b".age")
+                .unwrap_or(name)
+                .ends_with(b".zst");
             if named_zst != zstd {
                 return Err(Error::usage(format!(
                     "-o {}: {}",
