@@ -72,7 +72,6 @@ impl Recipients {
         let shown = path.display();
         let file = std::fs::File::open(path)
             .map_err(|e| Error::usage(format!("recipients file {shown}: {e}")))?;
-        let before = self.keys.len();
         let mut any = false;
         for (i, line) in BufReader::new(file).lines().enumerate() {
             let line = line.map_err(|e| Error::usage(format!("recipients file {shown}: {e}")))?;
@@ -89,7 +88,7 @@ impl Recipients {
                 self.parsed.push(parsed);
             }
         }
-        if !any && self.keys.len() == before {
+        if !any {
             return Err(Error::usage(format!(
                 "recipients file {shown}: no recipient in it (one public key per line)"
             )));
