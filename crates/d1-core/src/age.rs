@@ -376,6 +376,134 @@ impl<R: Read> Read for DecryptReader<R> {
     }
 }
 
+/// What a [`DecryptWriter`] wrote: the plaintext's size and SHA-256 (to compare with the
+/// manifest's `plaintext_sha256`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Decryption for a writer that is pushed to (a download): the ciphertext written to it is
+/// decrypted on its own thread and the plaintext written to `out`. Memory stays a few chunks
+/// (a bounded channel). The first error (a wrong key, a damaged chunk) fails the next write
+/// and [`DecryptWriter::finish`], which also catches a file cut short.
+pub struct DecryptWriter<W: Write + Send + 'static> {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    handle: Option<std::thread::JoinHandle<Result<(W, Opened)>>>,
+    failed: Option<Error>,
+}
+
+impl Identities {
+    /// A [`DecryptWriter`] writing the plaintext to `out`.
+    pub fn decrypt_to<W: Write + Send + 'static>(&self, out: W) -> DecryptWriter<W> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let ids = self.clone();
+        let handle = std::thread::spawn(move || -> Result<(W, Opened)> {
+            let input = Channel {
+                rx,
+                buf: Vec::new(),
+                pos: 0,
+            };
+            let mut plain = ids.decrypt(input)?;
+            let mut out = out;
+            let (mut sha, mut bytes) = (Sha256::new(), 0u64);
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = match plain.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Error::failed(e.to_string())),
+                };
+                out.write_all(&buf[..n])
+                    .map_err(|e| Error::io("writing the decrypted dump", e))?;
+                sha.update(&buf[..n]);
+                bytes += n as u64;
+            }
+            out.flush()
+                .map_err(|e| Error::io("writing the decrypted dump", e))?;
+            let sha256 = hex::encode(sha.finalize());
+            Ok((out, Opened { bytes, sha256 }))
+        });
+        DecryptWriter {
+            tx: Some(tx),
+            handle: Some(handle),
+            failed: None,
+        }
+    }
+}
+
+impl<W: Write + Send + 'static> DecryptWriter<W> {
+    /// Ends the ciphertext and waits for the last plaintext: the output, the plaintext's size
+    /// and SHA-256; or the first error (exit 1: wrong key, truncated or altered file).
+    pub fn finish(mut self) -> Result<(W, Opened)> {
+        drop(self.tx.take());
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<(W, Opened)> {
+        match self.handle.take().map(|h| h.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(Error::failed("the decryption thread failed")),
+            None => Err(Error::failed("decryption already ended")),
+        }
+    }
+}
+
+impl<W: Write + Send + 'static> Write for DecryptWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(e) = &self.failed {
+            return Err(io::Error::other(e.message.clone()));
+        }
+        let sent = self.tx.as_ref().map(|tx| tx.send(buf.to_vec()));
+        if let Some(Ok(())) = sent {
+            return Ok(buf.len());
+        }
+        // The thread ended early: its error says why (a wrong key is found at the header).
+        drop(self.tx.take());
+        let e = match self.join() {
+            Err(e) => e,
+            Ok(_) => Error::failed("data after the end of the age file"),
+        };
+        let message = e.message.clone();
+        self.failed = Some(e);
+        Err(io::Error::other(message))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The ciphertext as the decryption thread reads it: what the writer sent, in order; the end
+/// of the file when the writer is finished (its sender dropped).
+struct Channel {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Channel {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(b) => {
+                    self.buf = b;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,6 +680,47 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.code, ExitCode::Usage);
         assert!(Recipients::new().encrypt(Vec::new()).is_err());
+    }
+
+    #[test]
+    fn a_pushed_download_decrypts_on_its_thread_and_reports_the_plaintext_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, public, _) = keygen(dir.path());
+        let mut r = Recipients::new();
+        r.add(&public).unwrap();
+        let ids = Identities::read(&key).unwrap();
+        let plain: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        let (cipher, _) = encrypt(&r, &plain);
+        let mut w = ids.decrypt_to(Vec::new());
+        for piece in cipher.chunks(7_000) {
+            w.write_all(piece).unwrap();
+        }
+        let (out, opened) = w.finish().unwrap();
+        assert_eq!(out, plain);
+        assert_eq!(opened.bytes, plain.len() as u64);
+        assert_eq!(opened.sha256, hex::encode(Sha256::digest(&plain)));
+
+        // Cut short: only finish() can tell, and it does.
+        let mut w = ids.decrypt_to(Vec::new());
+        w.write_all(&cipher[..cipher.len() - 10]).unwrap();
+        let e = w.finish().unwrap_err();
+        assert_eq!(e.code, ExitCode::Failed);
+        assert!(e.message.contains("truncated"), "{}", e.message);
+
+        // Another key: a write fails soon (the header is read first), and finish() says why.
+        let other = tempfile::tempdir().unwrap();
+        let (wrong, _, _) = keygen(other.path());
+        let mut w = Identities::read(&wrong).unwrap().decrypt_to(Vec::new());
+        let mut write_failed = false;
+        for piece in cipher.chunks(1_000) {
+            if w.write_all(piece).is_err() {
+                write_failed = true;
+                break;
+            }
+        }
+        assert!(write_failed, "a wrong key stops the download");
+        let e = w.finish().unwrap_err();
+        assert!(e.message.contains("no identity in"), "{}", e.message);
     }
 
     #[test]
