@@ -31,10 +31,10 @@ Usage: d1-verify [OPTIONS] [FILE...]
        d1-fetch ... | d1-verify [OPTIONS]
 
 Each FILE (or each stdin record: `DATABASE_ID NAME PATH` as d1-fetch prints it, `PATH`, or
-d1-fetch --json) is a dump: plain SQL, zstd, or age-encrypted (detected by content; see
---identity). `-` reads the dump itself
-from standard input. Prints one line per dump: `OK PATH tables=N rows=M`, or a failure record
-`FAIL 1 d1-verify DATABASE_ID NAME PATH: REASON`; failure records from upstream are passed on.
+d1-fetch --json) is a dump: plain SQL, zstd, or age-encrypted (read with --identity), told
+apart by content. `-` reads the dump itself from standard input. Prints one line per dump:
+`OK PATH tables=N rows=M`, or a failure record `FAIL 1 d1-verify DATABASE_ID NAME PATH: REASON`;
+failure records from upstream are passed on.
 The verdict is also written into the dump's manifest (PATH.json), when it has one.
 
 Options:
@@ -67,9 +67,9 @@ Options:
 
 const EXTRA_HELP: &str = "
 Exit status: 0 all dumps OK, 1 a dump failed, 2 usage or unreadable input, 3 credentials
-(--against), 75 temporary (--against: retries or deadline used up), 130 interrupted; the worst
-of all dumps and of the failures passed on from upstream. No record at all on stdin is 1
-(unless --allow-empty).
+(--against; an encrypted dump without a usable identity), 75 temporary (--against: retries or
+deadline used up), 130 interrupted; the worst of all dumps and of the failures passed on from
+upstream. No record at all on stdin is 1 (unless --allow-empty).
 ";
 
 struct Args {
