@@ -399,3 +399,21 @@ fn recipients_come_from_a_file_in_the_age_cli_format_and_bad_ones_are_usage_erro
         .run();
     assert_eq!(o.code, 2, "a named file must end in .age: {o:?}");
 }
+
+#[test]
+fn d1_import_refuses_an_encrypted_dump_with_exit_2_saying_to_decrypt_it_first() {
+    let emu = Emulator::start(&[]);
+    let keys = tempfile::tempdir().unwrap();
+    let (_, public) = age_keygen(keys.path());
+    let dir = tempfile::tempdir().unwrap();
+    let dump = fetch(&emu, dir.path(), &["--zstd", "--encrypt-to", &public]);
+    let imports = emu.requests("import");
+    let o = tool("d1-import")
+        .env_from(&emu)
+        .args(["--database", "sample"])
+        .arg(&dump)
+        .run();
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(o.stderr.contains("age-encrypted dump"), "{o:?}");
+    assert_eq!(emu.requests("import"), imports, "nothing was sent to D1");
+}

@@ -140,6 +140,56 @@ fn missing_paths_directories_and_sqlite_files_are_not_dumps() {
     }
 }
 
+#[test]
+fn gzip_zip_and_a_compressed_sqlite_file_get_one_answer_from_verify_and_import() {
+    // Issue 17: gzip was "line 1: statement is not valid UTF-8", exit 1, for d1-verify and
+    // "gzip data", exit 2, for d1-import. One sniffing function now answers for both.
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = make_db(dir.path(), "real", "CREATE TABLE t (x);");
+    let sqlite_zst = zstd::encode_all(&std::fs::read(&db).unwrap()[..], 3).unwrap();
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "dump.sql.gz",
+            vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff],
+            "gzip data, not a SQL dump",
+        ),
+        (
+            "dump.zip",
+            b"PK\x03\x04\x14\0\0\0".to_vec(),
+            "binary data, not a SQL dump",
+        ),
+        (
+            "db.sqlite.zst",
+            sqlite_zst,
+            "this is a SQLite database file, not a SQL dump",
+        ),
+    ];
+    for (name, bytes, says) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let path = path.to_string_lossy().into_owned();
+        let message = format!("{path}: {says}");
+        let v = tool("d1-verify").arg(&path).run();
+        assert_eq!(v.code, 2, "d1-verify {name}: {v:?}");
+        assert!(
+            v.stdout.starts_with("FAIL 2 d1-verify ") && v.stdout.contains(&message),
+            "d1-verify {name}: {v:?}"
+        );
+        if name.ends_with(".zst") {
+            // d1-import decompresses before it looks inside; the check of what is inside is
+            // d1-verify's (d1-import --verify-first).
+            continue;
+        }
+        let i = tool("d1-import")
+            .env_from(&emu)
+            .args(["--database", "sample", path.as_str()])
+            .run();
+        assert_eq!(i.code, 2, "d1-import {name}: {i:?}");
+        assert!(i.stderr.contains(&message), "d1-import {name}: {i:?}");
+    }
+}
+
 /// Feeds `bytes` of one line (no newline until the end) to a tool and returns its exit code,
 /// stderr and the peak resident memory the kernel recorded for it (VmHWM, in kB).
 fn feed_huge_line(name: &str, emu: &Emulator, args: &[&str], bytes: usize) -> (i32, String, u64) {

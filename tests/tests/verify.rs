@@ -279,6 +279,31 @@ fn the_fast_path_and_sqlites_own_parser_restore_byte_identical_databases() {
 }
 
 #[test]
+fn a_nul_byte_inside_a_string_fails_as_sqlite_fails_it_on_either_path() {
+    // Issue 17: the fast path bound 'a<NUL>b' and printed OK; SQLite's tokenizer ends the
+    // string at the NUL ("unrecognized token"), and so do sqlite3 and D1's import.
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("nul.sql");
+    std::fs::write(
+        &dump,
+        b"CREATE TABLE t(x);\nINSERT INTO \"t\" (\"x\") VALUES('a\x00b');\n",
+    )
+    .unwrap();
+    for no_fast_path in ["0", "1"] {
+        let o = tool("d1-verify")
+            .env("D1_VERIFY_NO_FASTPATH", no_fast_path)
+            .arg(s(&dump))
+            .run();
+        assert_eq!(o.code, 1, "fast path off: {no_fast_path}: {o:?}");
+        let want = format!(
+            "FAIL 1 d1-verify - - {}: line 2: unrecognized token",
+            s(&dump)
+        );
+        assert!(o.stdout.starts_with(&want), "{o:?}");
+    }
+}
+
+#[test]
 fn compressed_and_plain_dumps_give_the_same_report() {
     let dir = tempfile::tempdir().unwrap();
     let src = source_db(dir.path());

@@ -25,6 +25,7 @@ pub mod redact;
 pub mod retry;
 pub mod s3;
 pub mod signal;
+pub mod sniff;
 pub mod time;
 pub mod url;
 

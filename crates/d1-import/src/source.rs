@@ -11,9 +11,6 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-/// zstd frame magic number 0xFD2FB528, little-endian (RFC 8878, section 3.1.1).
-pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-
 /// A decompressed dump larger than this is not a D1 dump (a database is at most 10 GB; its
 /// text dump, blobs in hex, stays well below) but a decompression bomb filling the disk.
 pub const MAX_DECOMPRESSED: u64 = 64 << 30;
@@ -54,43 +51,21 @@ pub fn check(path: &Path) -> Result<Kind> {
     sniff(&read_head(&mut f, &shown)?, &shown)
 }
 
-/// What the first bytes say a file is.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Kind {
-    Zstd,
-    Sql,
-}
+pub use d1_core::sniff::Kind;
 
-/// Sniffs the first bytes: zstd, or SQL text. Empty files and binary data other than zstd
-/// (gzip, an SQLite database file) are refused before anything is uploaded.
+/// Sniffs the first bytes (d1_core::sniff, the answer every tool gives): zstd or SQL text.
+/// Gzip, an SQLite database file, other binary data and an empty file are refused before
+/// anything is uploaded.
 pub fn sniff(head: &[u8], shown: &str) -> Result<Kind> {
-    if head.is_empty() {
-        return Err(Error::usage(format!("{shown}: the file is empty")));
+    match d1_core::sniff::sniff(head, shown)? {
+        Kind::Empty => Err(Error::usage(format!("{shown}: the file is empty"))),
+        kind => Ok(kind),
     }
-    if head.starts_with(&ZSTD_MAGIC) {
-        return Ok(Kind::Zstd);
-    }
-    if head.starts_with(&[0x1f, 0x8b]) {
-        return Err(Error::usage(format!(
-            "{shown}: gzip data; d1-import reads .sql and .sql.zst (decompress it first)"
-        )));
-    }
-    if head.starts_with(b"SQLite format 3\0") {
-        return Err(Error::usage(format!(
-            "{shown}: an SQLite database file, not a SQL dump (dump it with sqlite3 .dump)"
-        )));
-    }
-    if head.contains(&0) {
-        return Err(Error::usage(format!(
-            "{shown}: binary data, not a SQL dump"
-        )));
-    }
-    Ok(Kind::Sql)
 }
 
 /// Reads the first bytes without consuming more than needed for [`sniff`].
 fn read_head(f: &mut File, shown: &str) -> Result<Vec<u8>> {
-    let mut head = vec![0u8; 4096];
+    let mut head = vec![0u8; d1_core::sniff::HEAD];
     let mut n = 0;
     while n < head.len() {
         match f.read(&mut head[n..]) {
@@ -112,7 +87,7 @@ pub fn prepare(path: &Path) -> Result<Source> {
     let kind = sniff(&head, &shown)?;
     let mut progress = Progress::new();
     match kind {
-        Kind::Sql => {
+        Kind::Sql | Kind::Empty => {
             let mut input = std::io::Cursor::new(head).chain(f);
             let (len, etag) = copy_hashing(&mut input, None, &mut progress, &shown, "hashing")?;
             Ok(Source {
@@ -207,6 +182,7 @@ fn copy_hashing(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use d1_core::sniff::ZSTD_MAGIC;
     use std::os::unix::fs::PermissionsExt;
 
     const DUMP: &[u8] =

@@ -17,6 +17,7 @@
 //! Without `--d1-compat` each is a warning (stderr and `--json`'s `d1_compat`); with it the
 //! first one fails the dump: `line N: will not import into D1: <why>`.
 
+use crate::lex::{self, Kind as Token};
 use crate::restore::quote_start;
 use d1_core::{Error, Result};
 use serde_json::{json, Value};
@@ -449,66 +450,22 @@ impl Parser<'_> {
     }
 }
 
-/// The first `limit` tokens of `sql`, skipping whitespace and comments.
+/// The first `limit` tokens of `sql`, skipping whitespace and comments (lex.rs's tokens, as
+/// far as finding names needs them).
 fn tokens(sql: &str, limit: usize) -> Vec<Tok> {
-    let b = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() && out.len() < limit {
-        let c = b[i];
-        match c {
-            b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => i += 1,
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                i = b[i..]
-                    .iter()
-                    .position(|&x| x == b'\n')
-                    .map_or(b.len(), |n| i + n);
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i = sql[i + 2..].find("*/").map_or(b.len(), |n| i + 2 + n + 2);
-            }
-            b'\'' | b'"' | b'`' | b'[' => {
-                let close = if c == b'[' { b']' } else { c };
-                let mut j = i + 1;
-                let mut text = Vec::new();
-                while j < b.len() {
-                    if b[j] == close {
-                        // A doubled quote is one quote character (not for `[...]`).
-                        if close != b']' && b.get(j + 1) == Some(&close) {
-                            text.push(close);
-                            j += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    text.push(b[j]);
-                    j += 1;
-                }
-                i = j + 1;
-                out.push(if c == b'\'' {
-                    Tok::Str
-                } else {
-                    Tok::Quoted(String::from_utf8_lossy(&text).into_owned())
-                });
-            }
-            c if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 => {
-                let n = b[i..]
-                    .iter()
-                    .position(|&x| {
-                        !(x.is_ascii_alphanumeric() || x == b'_' || x == b'$' || x >= 0x80)
-                    })
-                    .unwrap_or(b.len() - i);
-                out.push(Tok::Word(sql[i..i + n].to_string()));
-                i += n;
-            }
-            _ => {
-                // Punctuation is ASCII here; anything else was taken as a word above.
-                out.push(Tok::Punct(c as char));
-                i += 1;
-            }
-        }
-    }
-    out
+    let s = sql.as_bytes();
+    lex::tokens(s)
+        .filter(|t| !t.kind.is_trivia())
+        .take(limit)
+        .map(|t| match t.kind {
+            // Numbers too: a name never follows one, and `1abc` is a word to SQLite's eye.
+            Token::Word | Token::Number => Tok::Word(sql[t.start..t.end].to_string()),
+            Token::Quoted => Tok::Quoted(String::from_utf8_lossy(&t.unquoted(s)).into_owned()),
+            Token::Str | Token::Blob => Tok::Str,
+            // A single ASCII byte (bytes from 0x80 are word characters).
+            _ => Tok::Punct(char::from(s[t.start])),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The fast path for the statement that makes up nearly all of a dump:
 //! `INSERT INTO "t" ("c1","c2") VALUES(...);` (and the older form without a column list).
-//! Its literal values are parsed here and bound to a prepared statement cached per table and
+//! Its literal values are parsed here, from lex.rs's tokens (SQLite's lexical rules, shared
+//! with the splitter and the scans), and bound to a prepared statement cached per table and
 //! column list, which skips SQLite's parser and code generator for every row.
 //!
 //! Every value is produced exactly as SQLite would evaluate the literal (integers past i64
@@ -201,11 +202,11 @@ struct P<'a> {
     i: usize,
 }
 
-fn is_ident_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
-}
+use crate::lex::{self, Kind, Token};
 
 impl<'a> P<'a> {
+    /// The single-byte token at the cursor: `(`, `)`, `,` and `;` are single bytes to SQLite's
+    /// lexer too.
     fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()
     }
@@ -220,8 +221,21 @@ impl<'a> P<'a> {
         (self.bump()? == b).then_some(())
     }
 
+    /// The token at the cursor (lex.rs), if it is of `kind`; the cursor moves past it.
+    fn take(&mut self, kind: Kind) -> Option<Token> {
+        let t = lex::token_at(self.s, self.i)?;
+        if t.kind != kind || !t.closed {
+            return None;
+        }
+        self.i = t.end;
+        Some(t)
+    }
+
+    /// Whitespace, if any (a comment is not taken: SQLite decides what it makes of one). A
+    /// byte at a time: lexing the next token only to find it is not space would read a long
+    /// string twice.
     fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        while self.peek().is_some_and(lex::is_space) {
             self.i += 1;
         }
     }
@@ -233,88 +247,81 @@ impl<'a> P<'a> {
         (self.i > start).then_some(())
     }
 
-    /// A keyword, case-insensitive, not followed by an identifier character.
+    /// A keyword, case-insensitive: a whole word token.
     fn keyword(&mut self, word: &str) -> Option<()> {
-        let end = self.i + word.len();
-        let got = self.s.get(self.i..end)?;
-        if !got.eq_ignore_ascii_case(word.as_bytes())
-            || self.s.get(end).is_some_and(|&b| is_ident_char(b))
-        {
+        let t = lex::token_at(self.s, self.i)?;
+        if t.kind != Kind::Word || !t.text(self.s).eq_ignore_ascii_case(word.as_bytes()) {
             return None;
         }
-        self.i = end;
+        self.i = t.end;
         Some(())
     }
 
     /// `"name"` (with `""` escapes) or a bare ASCII identifier; returned as written.
     fn ident(&mut self) -> Option<&'a str> {
-        let start = self.i;
-        match self.peek()? {
-            b'"' => {
-                self.i += 1;
-                loop {
-                    let n = self.s[self.i..].iter().position(|&b| b == b'"')?;
-                    self.i += n + 1;
-                    if self.peek() == Some(b'"') {
-                        self.i += 1;
-                    } else {
-                        break;
-                    }
-                }
+        let t = lex::token_at(self.s, self.i)?;
+        let text = t.text(self.s);
+        let ok = match t.kind {
+            // SQLite's tokenizer ends a quoted name at a NUL byte (see `text`).
+            Kind::Quoted => t.closed && text[0] == b'"' && !text.contains(&0),
+            Kind::Word => {
+                text.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                    // A bare keyword where a name belongs: let SQLite judge.
+                    && !text.eq_ignore_ascii_case(b"VALUES")
+                    && !text.eq_ignore_ascii_case(b"SELECT")
             }
-            b if b.is_ascii_alphabetic() || b == b'_' => {
-                while self
-                    .peek()
-                    .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-                {
-                    self.i += 1;
-                }
-                // A bare keyword where a name belongs: let SQLite judge.
-                let word = &self.src[start..self.i];
-                if word.eq_ignore_ascii_case("VALUES") || word.eq_ignore_ascii_case("SELECT") {
-                    return None;
-                }
-            }
-            _ => return None,
+            _ => false,
+        };
+        if !ok {
+            return None;
         }
-        Some(&self.src[start..self.i])
+        self.i = t.end;
+        Some(&self.src[t.start..t.end])
     }
 
     fn value(&mut self) -> Option<Val<'a>> {
-        match self.peek()? {
-            b'\'' => self.text().map(Val::Text),
-            b'x' | b'X' if self.s.get(self.i + 1) == Some(&b'\'') => self.blob(),
-            b'n' | b'N' => {
-                self.keyword("NULL")?;
-                Some(Val::Null)
-            }
-            b'r' | b'R' => self.replace(0).map(Val::Text),
-            b'-' => {
+        let t = lex::token_at(self.s, self.i)?;
+        match t.kind {
+            Kind::Str => self.string(t).map(Val::Text),
+            Kind::Blob => self.blob(t),
+            Kind::Word => match self.peek()? {
+                b'n' | b'N' => {
+                    self.keyword("NULL")?;
+                    Some(Val::Null)
+                }
+                b'r' | b'R' => self.replace(0).map(Val::Text),
+                _ => None,
+            },
+            Kind::Punct if self.peek() == Some(b'-') => {
                 self.i += 1;
-                self.number(true)
+                let t = lex::token_at(self.s, self.i)?;
+                self.number(t, true)
             }
-            b'0'..=b'9' | b'.' => self.number(false),
+            Kind::Number => self.number(t, false),
             _ => None,
         }
     }
 
     /// `'...'` with `''` for a quote.
     fn text(&mut self) -> Option<Cow<'a, str>> {
-        self.expect(b'\'')?;
-        let start = self.i;
-        let mut escaped = false;
-        loop {
-            let n = self.s[self.i..].iter().position(|&b| b == b'\'')?;
-            self.i += n + 1;
-            if self.peek() == Some(b'\'') {
-                self.i += 1;
-                escaped = true;
-            } else {
-                break;
-            }
+        let t = lex::token_at(self.s, self.i)?;
+        self.string(t)
+    }
+
+    /// The string token `t` at the cursor.
+    fn string(&mut self, t: Token) -> Option<Cow<'a, str>> {
+        if t.kind != Kind::Str || !t.closed {
+            return None;
         }
-        let raw = &self.src[start..self.i - 1];
-        Some(if escaped {
+        self.i = t.end;
+        let raw = &self.src[t.start + 1..t.end - 1];
+        // SQLite's tokenizer ends a string at a NUL byte (its input is a C string: the loop in
+        // sqlite3GetToken stops at 0), so `'a<NUL>b'` is "unrecognized token" there. Binding
+        // the text would store what SQLite refuses to read: leave it to SQLite (issue 17).
+        if raw.as_bytes().contains(&0) {
+            return None;
+        }
+        Some(if raw.contains('\'') {
             Cow::Owned(raw.replace("''", "'"))
         } else {
             Cow::Borrowed(raw)
@@ -322,12 +329,12 @@ impl<'a> P<'a> {
     }
 
     /// `X'00ff'`: an even number of hex digits.
-    fn blob(&mut self) -> Option<Val<'a>> {
-        self.i += 2;
-        let start = self.i;
-        let n = self.s[self.i..].iter().position(|&b| b == b'\'')?;
-        let hex = &self.s[start..start + n];
-        self.i += n + 1;
+    fn blob(&mut self, t: Token) -> Option<Val<'a>> {
+        if !t.closed {
+            return None;
+        }
+        self.i = t.end;
+        let hex = &self.s[t.start + 2..t.end - 1];
         if !hex.len().is_multiple_of(2) {
             return None;
         }
@@ -350,9 +357,9 @@ impl<'a> P<'a> {
         self.ws();
         self.expect(b'(')?;
         self.ws();
-        let inner = match self.peek()? {
-            b'\'' => self.text()?,
-            b'r' | b'R' => self.replace(depth + 1)?,
+        let inner = match lex::token_at(self.s, self.i)?.kind {
+            Kind::Str => self.text()?,
+            Kind::Word => self.replace(depth + 1)?,
             _ => return None,
         };
         self.ws();
@@ -366,11 +373,11 @@ impl<'a> P<'a> {
         self.ws();
         self.expect(b'(')?;
         self.ws();
-        let start = self.i;
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-            self.i += 1;
+        let digits = self.take(Kind::Number)?.text(self.s);
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
         }
-        let code: u32 = self.src[start..self.i].parse().ok()?;
+        let code: u32 = std::str::from_utf8(digits).ok()?.parse().ok()?;
         self.ws();
         self.expect(b')')?;
         self.ws();
@@ -389,45 +396,43 @@ impl<'a> P<'a> {
         ))
     }
 
-    /// A numeric literal, after an optional `-` (already consumed when `neg`).
-    fn number(&mut self, neg: bool) -> Option<Val<'a>> {
-        let start = self.i;
-        let mut int = true;
-        let mut digits = 0;
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-            self.i += 1;
-            digits += 1;
-        }
-        if self.peek() == Some(b'.') {
-            int = false;
-            self.i += 1;
-            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                self.i += 1;
-                digits += 1;
-            }
-        }
-        if digits == 0 {
+    /// A numeric literal, after an optional `-` (already consumed when `neg`): a Number token
+    /// that is all decimal literal (`0x10`, `1_000`, `1abc`, `1.2.3` are left to SQLite).
+    fn number(&mut self, t: Token, neg: bool) -> Option<Val<'a>> {
+        if t.kind != Kind::Number {
             return None;
         }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
+        self.i = t.end;
+        let lit = t.text(self.s);
+        let mut j = 0;
+        let mut int = true;
+        let digits = |j: &mut usize| {
+            let n = lit[*j..].iter().take_while(|b| b.is_ascii_digit()).count();
+            *j += n;
+            n
+        };
+        let mut count = digits(&mut j);
+        if lit.get(j) == Some(&b'.') {
             int = false;
-            self.i += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.i += 1;
+            j += 1;
+            count += digits(&mut j);
+        }
+        if count == 0 {
+            return None;
+        }
+        if matches!(lit.get(j), Some(b'e' | b'E')) {
+            int = false;
+            j += 1;
+            if matches!(lit.get(j), Some(b'+' | b'-')) {
+                j += 1;
             }
-            let exp_start = self.i;
-            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                self.i += 1;
-            }
-            if self.i == exp_start {
+            if digits(&mut j) == 0 {
                 return None;
             }
         }
-        // `1abc`, `1.2.3`: not a plain literal.
-        if self.peek().is_some_and(|b| is_ident_char(b) || b == b'.') {
+        if j != lit.len() {
             return None;
         }
-        let lit = &self.s[start..self.i];
         if int {
             // SQLite: a decimal integer that fits in i64 is an INTEGER, and so is exactly
             // -9223372036854775808; anything larger is converted as a REAL.

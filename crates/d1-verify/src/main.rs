@@ -1,22 +1,7 @@
 //! d1-verify: restores each dump into a sandboxed in-memory SQLite database, checks it, and
 //! reports — a backup that has never been restored is only a hope.
 
-mod against;
-mod atof;
-mod check;
-mod compat;
-mod encrypted;
-mod fastpath;
-mod fingerprint;
-mod metrics;
-mod quirks;
-mod report;
-mod restore;
-mod sandbox;
-mod source;
-mod split;
-mod verdict;
-mod verify;
+use d1_verify::{against, metrics, report, restore, verdict, verify};
 
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common};

@@ -4,6 +4,7 @@
 //! `-9223372036854776000` (which SQLite reads back as a REAL); an infinite REAL is written
 //! `9e999` (current) or `Infinity` (older, and it does not load back).
 
+use crate::lex::{self, Kind as Token};
 use serde_json::json;
 
 /// Warnings of one kind printed before the rest are only counted.
@@ -89,76 +90,31 @@ impl Quirks {
 
     /// Scans one statement starting on `line`; calls `report` for each warning to print now.
     pub fn scan(&mut self, text: &[u8], line: u64, mut report: impl FnMut(&Warning)) {
-        let mut i = 0;
         let mut ln = line;
-        while i < text.len() {
-            let b = text[i];
-            match b {
-                b'\n' => {
-                    ln += 1;
-                    i += 1;
+        for t in lex::tokens(text) {
+            let tok = t.text(text);
+            match t.kind {
+                Token::Number => {
+                    let neg = t.start > 0 && text[t.start - 1] == b'-';
+                    self.number(tok, neg, ln, &mut report);
                 }
-                b'\'' | b'"' | b'`' | b'[' => {
-                    let close = if b == b'[' { b']' } else { b };
-                    let n = text[i + 1..]
-                        .iter()
-                        .position(|&c| c == close)
-                        .map_or(text.len(), |n| i + 1 + n);
-                    ln += text[i..n.min(text.len())]
-                        .iter()
-                        .filter(|&&c| c == b'\n')
-                        .count() as u64;
+                Token::Word if tok == b"Infinity" => {
+                    if let Some(w) = self.add(ln, Kind::InfinityWord, "Infinity") {
+                        report(w);
+                    }
+                }
+                Token::Str => {
+                    ln += tok.iter().filter(|&&c| c == b'\n').count() as u64;
                     // `replace('…','\n',char(10))`: D1 wrote real newlines as the two
                     // characters \n; any \n the text held before now reads as a newline too.
-                    if b == b'\''
-                        && &text[i + 1..n.min(text.len())] == b"\\n"
-                        && text[(n + 1).min(text.len())..].starts_with(b",char(10))")
-                    {
+                    if tok == b"'\\n'" && text[t.end..].starts_with(b",char(10))") {
                         self.newline_placeholders += 1;
                     }
-                    i = n + 1;
                 }
-                b'-' if text.get(i + 1) == Some(&b'-') => {
-                    i = text[i..]
-                        .iter()
-                        .position(|&c| c == b'\n')
-                        .map_or(text.len(), |n| i + n);
+                Token::Space | Token::Comment | Token::Quoted | Token::Blob => {
+                    ln += tok.iter().filter(|&&c| c == b'\n').count() as u64;
                 }
-                b'/' if text.get(i + 1) == Some(&b'*') => {
-                    let end = text[i + 2..]
-                        .windows(2)
-                        .position(|w| w == b"*/")
-                        .map_or(text.len(), |n| i + 2 + n + 2);
-                    ln += text[i..end].iter().filter(|&&c| c == b'\n').count() as u64;
-                    i = end;
-                }
-                b'0'..=b'9' => {
-                    let start = i;
-                    while i < text.len()
-                        && (text[i].is_ascii_alphanumeric()
-                            || text[i] == b'.'
-                            || ((text[i] == b'+' || text[i] == b'-')
-                                && matches!(text[i - 1], b'e' | b'E')))
-                    {
-                        i += 1;
-                    }
-                    let neg = start > 0 && text[start - 1] == b'-';
-                    self.number(&text[start..i], neg, ln, &mut report);
-                }
-                _ if b.is_ascii_alphabetic() || b == b'_' => {
-                    let start = i;
-                    while i < text.len()
-                        && (text[i].is_ascii_alphanumeric() || text[i] == b'_' || text[i] == b'$')
-                    {
-                        i += 1;
-                    }
-                    if &text[start..i] == b"Infinity" {
-                        if let Some(w) = self.add(ln, Kind::InfinityWord, "Infinity") {
-                            report(w);
-                        }
-                    }
-                }
-                _ => i += 1,
+                _ => {}
             }
         }
     }

@@ -1,11 +1,13 @@
 //! The load loop: statements from the splitter go through the fast path when they are the
-//! dump's plain INSERTs, and otherwise through a gate (only the kinds of statement a D1 dump or
-//! `sqlite3 .dump` contains) to SQLite's own parser. The first failing statement ends the load
+//! dump's plain INSERTs, and otherwise through a gate (shape.rs: only the statement shapes a D1
+//! dump or `sqlite3 .dump` contains) to SQLite's own parser. The first failing statement ends the load
 //! with its line, SQLite's message and the statement's start.
 
 use crate::fastpath::Parsed;
+use crate::limits::{self, Budget, Stop};
 use crate::quirks::{Quirks, Warning};
 use crate::sandbox::Denied;
+use crate::shape::{gate, Gate};
 use crate::split::{SplitError, Splitter};
 use d1_core::{Error, Result};
 use rusqlite::Connection;
@@ -27,43 +29,6 @@ pub struct Stats {
     pub statements: u64,
     pub fast_rows: u64,
     pub bytes: u64,
-}
-
-/// What to do with a statement the fast path did not take.
-enum Gate {
-    Run,
-    /// `BEGIN TRANSACTION;`/`COMMIT;` of `sqlite3 .dump`: the whole load is one transaction
-    /// already, and a COMMIT from the dump must not end it.
-    Skip,
-    Refuse(String),
-}
-
-fn gate(text: &str) -> Gate {
-    let first: String = text
-        .chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect::<String>()
-        .to_ascii_uppercase();
-    match first.as_str() {
-        "CREATE" | "INSERT" | "REPLACE" | "DELETE" | "ANALYZE" | "PRAGMA" => Gate::Run,
-        "BEGIN" | "COMMIT" | "END" => {
-            let words: Vec<String> = text
-                .trim_end_matches(';')
-                .split_whitespace()
-                .map(str::to_ascii_uppercase)
-                .collect();
-            match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-                [_] | [_, "TRANSACTION"] => Gate::Skip,
-                _ => Gate::Refuse(format!(
-                    "{first} with options is not part of a dump (only BEGIN/COMMIT [TRANSACTION])"
-                )),
-            }
-        }
-        "" => Gate::Refuse("not a SQL statement".into()),
-        _ => Gate::Refuse(format!(
-            "{first} statements are not allowed in a restore (a D1 dump has none; the dump is untrusted input)"
-        )),
-    }
 }
 
 /// The start of a statement for a one-line message.
@@ -167,6 +132,7 @@ const BATCH: usize = 512;
 pub fn load(
     conn: &Connection,
     denied: &Denied,
+    budget: &Budget,
     reader: Box<dyn BufRead + Send>,
     label: &str,
     settings: &Settings,
@@ -181,14 +147,15 @@ pub fn load(
     let failed = std::thread::scope(|scope| {
         let reading =
             scope.spawn(|| read_ahead(reader, settings, label, quirks, compat, &bytes_read, tx));
-        let outcome = execute(conn, denied, rx, stats, label, &mut warn, || {
-            start_bytes + bytes_read.load(Ordering::Relaxed)
+        let outcome = execute(conn, denied, budget, rx, stats, label, &mut warn, || {
+            bytes_read.load(Ordering::Relaxed)
         });
         // `rx` is gone with `execute`: a reader still running stops at its next hand-over.
         let read = reading.join();
         (outcome, read)
     });
     stats.bytes = start_bytes + bytes_read.load(Ordering::Relaxed);
+    budget.loaded(bytes_read.load(Ordering::Relaxed));
     match failed {
         (Ok(()), Ok(())) => Ok(()),
         (Err(Failure::Error(e)), _) => Err(e),
@@ -295,6 +262,7 @@ enum Failure {
 fn execute(
     conn: &Connection,
     denied: &Denied,
+    budget: &Budget,
     rx: Receiver<Vec<Item>>,
     stats: &mut Stats,
     label: &str,
@@ -305,7 +273,10 @@ fn execute(
     let mut progress = d1_core::msg::Progress::new();
     for batch in rx {
         d1_core::signal::check().map_err(Failure::Error)?;
-        progress.update(|| format!("{label}: {} read", d1_core::msg::human_bytes(bytes())));
+        // The reader is ahead of this batch: its statements are within the bytes read.
+        let read = bytes();
+        budget.grant(read);
+        progress.update(|| format!("{label}: {} read", d1_core::msg::human_bytes(read)));
         for item in batch {
             let (line, text, fast) = match item {
                 Item::Warning(w) => {
@@ -339,6 +310,29 @@ fn execute(
                 Ok(())
             };
             if let Err(e) = run() {
+                match budget.take_stop() {
+                    Some(Stop::Interrupted) => return Err(Failure::Error(Error::interrupted())),
+                    Some(Stop::OverCpu { steps }) => {
+                        return Err(Failure::Error(Error::failed(format!(
+                            "{label} {line}: refused: the statement ran over the restore's CPU \
+                             budget ({} million SQLite steps for {} of SQL; a dump's statements \
+                             only store what it carries): {}",
+                            steps / 1_000_000,
+                            d1_core::msg::human_bytes(bytes()),
+                            quote_start(&text)
+                        ))))
+                    }
+                    None if limits::is_out_of_memory(&e) => {
+                        return Err(Failure::Error(Error::failed(format!(
+                            "{label} {line}: refused: the statement needs more memory than the \
+                             restore's budget ({} for {} of SQL): {}",
+                            d1_core::msg::human_bytes(budget.heap_for(bytes())),
+                            d1_core::msg::human_bytes(bytes()),
+                            quote_start(&text)
+                        ))))
+                    }
+                    None => {}
+                }
                 return Err(match denied.take() {
                     Some(why) => Failure::Error(Error::failed(format!(
                         "{label} {line}: refused: {why}: {}",
@@ -365,38 +359,6 @@ fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_gate_lets_dump_statements_through_and_refuses_the_rest() {
-        for ok in [
-            "CREATE TABLE t(a);",
-            "insert into t values(1);",
-            "PRAGMA foreign_keys=OFF;",
-            "DELETE FROM sqlite_sequence;",
-            "ANALYZE sqlite_schema;",
-        ] {
-            assert!(matches!(gate(ok), Gate::Run), "{ok}");
-        }
-        for skip in [
-            "BEGIN TRANSACTION;",
-            "COMMIT;",
-            "begin;",
-            "END TRANSACTION;",
-        ] {
-            assert!(matches!(gate(skip), Gate::Skip), "{skip}");
-        }
-        for bad in [
-            "ATTACH 'x' AS y;",
-            "VACUUM INTO '/tmp/x';",
-            "DETACH y;",
-            "SELECT 1;",
-            "ROLLBACK;",
-            "BEGIN IMMEDIATE;",
-            "UPDATE t SET a=1;",
-        ] {
-            assert!(matches!(gate(bad), Gate::Refuse(_)), "{bad}");
-        }
-    }
 
     #[test]
     fn a_full_disk_is_reported_as_where_sqlite_writes_not_as_a_bad_dump() {

@@ -1,15 +1,15 @@
-//! Opening a dump: a file or standard input, plain SQL or zstd (told apart by magic bytes,
-//! never by name), refusing a SQLite database file given where a dump belongs; and the
+//! Opening a dump: a file or standard input, plain SQL or zstd (d1_core::sniff: told apart by
+//! magic bytes, never by name; gzip, a SQLite database file or other binary data is bad input,
+//! exit 2, before and inside zstd); and the
 //! `FILE.sha256` sidecar check (sha256sum's format, as d1-fetch writes it).
 
+use d1_core::sniff::{sniff, Kind};
 use d1_core::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Read};
 use std::path::Path;
 
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 const BUF: usize = 256 * 1024;
 
 pub struct Source {
@@ -17,8 +17,9 @@ pub struct Source {
     pub compressed: bool,
 }
 
-/// Opens `path` (`-` is standard input). A missing path, a directory or a SQLite file is a
-/// usage error (exit 2) naming it. An age file is decrypted with `identity` (encrypted.rs).
+/// Opens `path` (`-` is standard input). A missing path, a directory or a file that is not a
+/// dump (d1_core::sniff) is a usage error (exit 2) naming it. An age file is decrypted with
+/// `identity` (encrypted.rs).
 pub fn open(path: &str, identity: Option<&d1_core::age::Identities>) -> Result<Source> {
     let raw: Box<dyn Read + Send> = if path == "-" {
         Box::new(std::io::stdin())
@@ -41,16 +42,20 @@ pub fn open(path: &str, identity: Option<&d1_core::age::Identities>) -> Result<S
         let plain = crate::encrypted::open(path, &head, raw, identity)?;
         (head, raw) = peek(plain).map_err(|e| Error::failed(format!("{path}: {e}")))?;
     }
-    let compressed = head.starts_with(&ZSTD_MAGIC);
+    let compressed = sniff(&head, path)? == Kind::Zstd;
     let sql: Box<dyn Read + Send> = if compressed {
         let dec = zstd::stream::read::Decoder::new(raw)
             .map_err(|e| Error::io(format!("reading {path}"), e))?;
         let (inner, dec) = peek(Box::new(dec))
             .map_err(|e| Error::failed(format!("{path}: not a valid zstd stream: {e}")))?;
-        refuse_sqlite(path, &inner)?;
+        // What the zstd frame holds must be SQL too (a compressed SQLite file is no dump).
+        if sniff(&inner, path)? == Kind::Zstd {
+            return Err(Error::usage(format!(
+                "{path}: zstd data inside zstd data, not a SQL dump"
+            )));
+        }
         dec
     } else {
-        refuse_sqlite(path, &head)?;
         raw
     };
     Ok(Source {
@@ -59,20 +64,9 @@ pub fn open(path: &str, identity: Option<&d1_core::age::Identities>) -> Result<S
     })
 }
 
-fn refuse_sqlite(path: &str, head: &[u8]) -> Result<()> {
-    if head.starts_with(SQLITE_MAGIC) {
-        // wrangler refuses the same mistake with the same words.
-        return Err(Error::usage(format!(
-            "{path}: this is a SQLite database file, not a SQL dump"
-        )));
-    }
-    Ok(())
-}
-
-/// Reads up to 32 bytes (enough for the zstd, SQLite and age signatures) and gives back a
-/// reader that still yields them.
+/// Reads the bytes `sniff` looks at and gives back a reader that still yields them.
 fn peek(mut r: Box<dyn Read + Send>) -> std::io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
-    let mut head = vec![0u8; 32];
+    let mut head = vec![0u8; d1_core::sniff::HEAD];
     let mut n = 0;
     while n < head.len() {
         match r.read(&mut head[n..]) {

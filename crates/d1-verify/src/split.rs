@@ -1,12 +1,13 @@
 //! A streaming SQL statement splitter: reads bytes and yields one complete statement at a time
 //! with the line it starts on, so that a 10 GB dump never sits in memory (design.md, streaming).
 //!
-//! It knows SQLite's lexical rules that matter for finding the end of a statement: `'...'`
-//! strings (`''` escapes), `"..."`, `` `...` `` and `[...]` identifiers, `--` and `/* */`
-//! comments. A `;` outside those ends a statement, except inside a `CREATE TRIGGER ... BEGIN
-//! ... END;` body: for statements starting with CREATE, SQLite's own `sqlite3_complete` has the
-//! last word (it is what the sqlite3 shell uses for the same job).
+//! Tokens come from lex.rs, SQLite's lexical rules: a `;` outside strings, quoted names and
+//! comments ends a statement, except inside a `CREATE TRIGGER ... BEGIN ... END;` body, which
+//! the `sqlite3_complete` automaton (lex::Ender) follows token by token. Every byte is lexed
+//! once, so the time is linear in the dump's size (issue 17: the splitter used to copy the
+//! statement and call `sqlite3_complete` at every `;` of a trigger body, 204 s for 200,000).
 
+use crate::lex::{Ender, Kind, Lexer, Next};
 use std::io::BufRead;
 
 /// One statement: its first line (1-based) and its text from its first token to its `;`
@@ -30,39 +31,22 @@ pub enum SplitError {
     },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum State {
-    Normal,
-    /// Saw `-` in normal text: a comment if another `-` follows.
-    Dash,
-    /// Saw `/` in normal text: a comment if `*` follows.
-    Slash,
-    Single,
-    Double,
-    Backtick,
-    Bracket,
-    LineComment,
-    BlockComment,
-    /// Saw `*` inside a block comment: it ends if `/` follows.
-    BlockStar,
-}
-
 pub struct Splitter<R> {
     reader: R,
+    /// Bytes read and not yet handed out: `buf[head..]`, lexed up to `pos`.
     buf: Vec<u8>,
-    /// The current line (1-based) at the reading position.
+    head: usize,
+    pos: usize,
+    lexer: Lexer,
+    ender: Ender,
+    /// The line (1-based) at `pos`.
     line: u64,
-    state: State,
     /// Where the current statement's first token is in `buf`, and its line.
     content: Option<(usize, u64)>,
-    /// Position and line of a `-` or `/` that may start a comment or may be content.
-    pending: (usize, u64),
     max: usize,
-    bytes: u64,
-}
-
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+    /// Bytes read from `reader`.
+    read: u64,
+    eof: bool,
 }
 
 impl<R: BufRead> Splitter<R> {
@@ -70,199 +54,119 @@ impl<R: BufRead> Splitter<R> {
         Splitter {
             reader,
             buf: Vec::with_capacity(64 * 1024),
+            head: 0,
+            pos: 0,
+            lexer: Lexer::default(),
+            ender: Ender::default(),
             line: 1,
-            state: State::Normal,
             content: None,
-            pending: (0, 1),
             max,
-            bytes: 0,
+            read: 0,
+            eof: false,
         }
     }
 
     /// Bytes consumed so far (of the decompressed SQL).
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.read - (self.buf.len() - self.head) as u64
     }
 
     /// The next statement, `Ok(None)` at a clean end of input.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Statement<'_>>, SplitError> {
-        self.buf.clear();
         self.content = None;
+        self.ender.reset();
         loop {
-            let chunk = match self.reader.fill_buf() {
-                Ok(c) => c,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(SplitError::Io(e)),
-            };
-            if chunk.is_empty() {
-                // A `-` or `/` left pending at the end is content (and so an incomplete statement).
-                if matches!(self.state, State::Dash | State::Slash) && self.content.is_none() {
-                    self.content = Some(self.pending);
-                }
+            if let Some(end) = self.lex()? {
+                let (start, line) = self.content.unwrap_or((end, self.line));
+                return Ok(Some(Statement {
+                    line,
+                    text: &self.buf[start..end],
+                }));
+            }
+            if self.eof {
                 return match self.content {
                     Some((_, line)) => Err(SplitError::Incomplete { line }),
                     None => Ok(None),
                 };
             }
-            let base = self.buf.len();
-            let mut end = None;
-            let mut i = 0;
-            while i < chunk.len() {
-                let b = chunk[i];
-                let pos = base + i;
-                match self.state {
-                    State::Single | State::Double | State::Backtick | State::Bracket => {
-                        let close = match self.state {
-                            State::Single => b'\'',
-                            State::Double => b'"',
-                            State::Backtick => b'`',
-                            _ => b']',
-                        };
-                        // Fast scan to the closing quote, counting lines on the way.
-                        let rest = &chunk[i..];
-                        let n = rest.iter().position(|&c| c == close).unwrap_or(rest.len());
-                        self.line += rest[..n].iter().filter(|&&c| c == b'\n').count() as u64;
-                        i += n;
-                        if i < chunk.len() {
-                            self.state = State::Normal;
-                            i += 1;
-                        }
-                        continue;
-                    }
-                    State::LineComment => {
-                        if b == b'\n' {
-                            self.state = State::Normal;
-                        }
-                    }
-                    State::BlockComment => {
-                        if b == b'*' {
-                            self.state = State::BlockStar;
-                        }
-                    }
-                    State::BlockStar => {
-                        self.state = match b {
-                            b'/' => State::Normal,
-                            b'*' => State::BlockStar,
-                            _ => State::BlockComment,
-                        }
-                    }
-                    State::Dash | State::Slash => {
-                        let opener = if self.state == State::Dash {
-                            b'-'
-                        } else {
-                            b'*'
-                        };
-                        if b == opener {
-                            self.state = if opener == b'-' {
-                                State::LineComment
-                            } else {
-                                State::BlockComment
-                            };
-                        } else {
-                            // The `-` or `/` was an operator: content. Look at `b` afresh.
-                            if self.content.is_none() {
-                                self.content = Some(self.pending);
-                            }
-                            self.state = State::Normal;
-                            continue;
-                        }
-                    }
-                    State::Normal => match b {
-                        b'-' => {
-                            self.pending = (pos, self.line);
-                            self.state = State::Dash;
-                        }
-                        b'/' => {
-                            self.pending = (pos, self.line);
-                            self.state = State::Slash;
-                        }
-                        b';' => {
-                            if let Some((start, _)) = self.content {
-                                // The first word, which may straddle the chunk boundary.
-                                let first: Vec<u8> = self.buf[start.min(base)..]
-                                    .iter()
-                                    .chain(&chunk[start.saturating_sub(base)..=i])
-                                    .take(6)
-                                    .copied()
-                                    .collect();
-                                let needs_check = first.eq_ignore_ascii_case(b"CREATE");
-                                if !needs_check || {
-                                    let mut text = self.buf[start.min(base)..].to_vec();
-                                    text.extend_from_slice(&chunk[start.saturating_sub(base)..=i]);
-                                    complete(&text)
-                                } {
-                                    end = Some(i);
-                                    break;
-                                }
-                            }
-                        }
-                        _ if is_space(b) => {}
-                        _ => {
-                            if self.content.is_none() {
-                                self.content = Some((pos, self.line));
-                            }
-                            match b {
-                                b'\'' => self.state = State::Single,
-                                b'"' => self.state = State::Double,
-                                b'`' => self.state = State::Backtick,
-                                b'[' => self.state = State::Bracket,
-                                _ => {}
-                            }
-                        }
-                    },
-                }
-                if b == b'\n' {
-                    self.line += 1;
-                }
-                i += 1;
-            }
-            let used = end.map_or(chunk.len(), |e| e + 1);
-            // Keep only what belongs to a statement: trivia before the first token is dropped.
-            match self.content {
-                Some((start, line)) if start >= base => {
-                    let from = start - base;
-                    self.buf.clear();
-                    self.buf.extend_from_slice(&chunk[from..used]);
-                    self.content = Some((0, line));
-                }
-                Some(_) => self.buf.extend_from_slice(&chunk[..used]),
-                None => {
-                    self.buf.clear();
-                    // A `-` or `/` that ended the chunk may still turn out to be content.
-                    if matches!(self.state, State::Dash | State::Slash) {
-                        self.buf.push(chunk[used - 1]);
-                        self.pending.0 = 0;
-                    }
-                }
-            }
-            self.reader.consume(used);
-            self.bytes += used as u64;
-            if self.buf.len() > self.max {
-                let line = self.content.map_or(self.line, |(_, l)| l);
-                return Err(SplitError::TooLong {
-                    line,
-                    max: self.max,
-                });
-            }
-            if end.is_some() {
-                let (start, line) = self.content.unwrap_or((0, self.line));
-                return Ok(Some(Statement {
-                    line,
-                    text: &self.buf[start..],
-                }));
-            }
+            self.fill()?;
         }
     }
-}
 
-/// SQLite's own judgement of whether `text` ends a complete statement (trigger bodies).
-fn complete(text: &[u8]) -> bool {
-    match std::ffi::CString::new(text) {
-        // SAFETY: a valid NUL-terminated string that outlives the call.
-        Ok(c) => unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 },
-        // A NUL inside: let SQLite's parser report whatever it makes of it.
-        Err(_) => true,
+    /// Lexes what has been read: `Some(end)` when a statement ends there.
+    fn lex(&mut self) -> Result<Option<usize>, SplitError> {
+        while let Next::Token(t) = self.lexer.next(&self.buf, &mut self.pos, self.eof) {
+            let line = self.line;
+            if matches!(
+                t.kind,
+                Kind::Space | Kind::Comment | Kind::Str | Kind::Quoted | Kind::Blob
+            ) {
+                self.line += t.text(&self.buf).iter().filter(|&&b| b == b'\n').count() as u64;
+            }
+            let ends = self.ender.feed(&t, &self.buf);
+            match (t.kind, self.content) {
+                // Space, comments and empty statements before a statement's first token.
+                (Kind::Space | Kind::Comment | Kind::Semi, None) => {
+                    self.head = t.end;
+                    self.ender.reset();
+                }
+                (_, None) => self.content = Some((t.start, line)),
+                _ => {}
+            }
+            if ends && self.content.is_some() {
+                self.head = t.end;
+                let (start, line) = self.content.unwrap_or((t.start, line));
+                if t.end - start > self.max {
+                    return Err(SplitError::TooLong {
+                        line,
+                        max: self.max,
+                    });
+                }
+                return Ok(Some(t.end));
+            }
+        }
+        let from = self.content.map_or(self.head, |(s, _)| s);
+        if self.buf.len() - from > self.max {
+            let line = self.content.map_or(self.line, |(_, l)| l);
+            return Err(SplitError::TooLong {
+                line,
+                max: self.max,
+            });
+        }
+        Ok(None)
+    }
+
+    /// Reads the next chunk, first dropping what was handed out when that is cheap (no more to
+    /// move than was dropped, so moving costs no more than reading).
+    fn fill(&mut self) -> Result<(), SplitError> {
+        if self.head > 0 && self.head >= self.buf.len() - self.head {
+            let n = self.head;
+            self.buf.drain(..n);
+            self.head = 0;
+            self.pos -= n;
+            self.lexer.shift(n);
+            if let Some((s, _)) = &mut self.content {
+                *s -= n;
+            }
+        }
+        loop {
+            match self.reader.fill_buf() {
+                Ok([]) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(chunk) => {
+                    let n = chunk.len();
+                    self.buf.extend_from_slice(chunk);
+                    self.reader.consume(n);
+                    self.read += n as u64;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(SplitError::Io(e)),
+            }
+        }
     }
 }
 
@@ -345,6 +249,12 @@ mod tests {
         }
         // Trailing whitespace and comments are not a statement.
         assert_eq!(all_chunkings("SELECT 1;\n -- end\n/* x */\n").len(), 1);
+    }
+
+    #[test]
+    fn newlines_inside_any_quoted_token_are_counted() {
+        let sql = "INSERT INTO t VALUES(x'0\n0', \"a\nb\", [c\nd], /* e\nf */ 1);\nSELECT 2;";
+        assert_eq!(all_chunkings(sql)[1], (6, "SELECT 2;".into()));
     }
 
     #[test]

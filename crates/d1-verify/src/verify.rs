@@ -3,6 +3,7 @@
 //! everything passed.
 
 use crate::check::{self, FkViolation, Inventory};
+use crate::limits::Budget;
 use crate::quirks::{Quirks, Warning};
 use crate::restore::{self, Settings, Stats};
 use crate::sandbox::{self, Denied};
@@ -65,6 +66,11 @@ pub fn verify(
     if let Err(e) = run(path, opts, &mut r) {
         r.failure = Some(e);
     }
+    // A signal stops SQLite wherever it is (limits.rs); whatever error that surfaced as, the
+    // check did not finish and is reported as interrupted, never as OK or FAIL.
+    if d1_core::signal::interrupted() {
+        r.failure = Some(Error::interrupted());
+    }
     r.total_ms = t0.elapsed().as_millis();
     r
 }
@@ -100,6 +106,9 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         .map_err(sql("starting the restore"))?;
     let denied = Denied::default();
     sandbox::guard(&conn, &denied);
+    // A --db target keeps a page cache of up to 1 GiB besides the data (sandbox.rs).
+    let budget = Budget::new(if opts.db.is_some() { 1 << 30 } else { 0 });
+    budget.install(&conn);
     // Accepted losses are counted in one line at the end (against.rs); -q then silences the
     // quirk warnings one by one.
     let quiet_quirks =
@@ -119,6 +128,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         restore::load(
             &conn,
             &denied,
+            &budget,
             s.reader,
             &label,
             &opts.settings,
@@ -131,6 +141,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
     restore::load(
         &conn,
         &denied,
+        &budget,
         src.reader,
         "line",
         &opts.settings,
@@ -148,6 +159,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         ));
     }
     sandbox::unguard(&conn);
+    budget.lift();
     conn.execute_batch("COMMIT")
         .map_err(sql("committing the restore"))?;
     if r.stats.statements == 0 {

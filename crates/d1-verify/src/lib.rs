@@ -1,0 +1,24 @@
+//! d1-verify as a library: restores a dump into a sandboxed in-memory SQLite database, checks
+//! it, and reports. The binary (main.rs) is argument parsing and the record loop over this; the
+//! tests and the fuzz targets use these modules directly.
+
+pub mod against;
+pub mod atof;
+pub mod check;
+pub mod compat;
+pub mod encrypted;
+pub mod fastpath;
+pub mod fingerprint;
+pub mod fuzzing;
+pub mod lex;
+pub mod limits;
+pub mod metrics;
+pub mod quirks;
+pub mod report;
+pub mod restore;
+pub mod sandbox;
+pub mod shape;
+pub mod source;
+pub mod split;
+pub mod verdict;
+pub mod verify;
