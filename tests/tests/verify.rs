@@ -147,7 +147,7 @@ fn d1_dump(db: &Path, column_list: bool) -> String {
         let mut st = conn
             .prepare(&format!("SELECT * FROM {}", quote(name)))
             .unwrap();
-        let cols: Vec<String> = st.column_names().iter().map(|c| quote(c)).collect();
+        let cols: Vec<String> = st.column_names().map(quote).collect();
         let n = cols.len();
         let rows: Vec<Vec<Value>> = st
             .query_map([], |r| (0..n).map(|i| r.get(i)).collect())

@@ -12,7 +12,7 @@ use crate::dbs;
 use crate::query::Totals;
 use crate::rules;
 use rusqlite::fallible_iterator::FallibleIterator;
-use rusqlite::{Batch, Connection, TransactionBehavior};
+use rusqlite::{Batch, Connection};
 use std::io::Read;
 use std::path::Path;
 
@@ -70,13 +70,12 @@ pub fn load_from(
     finish: Finish,
 ) -> Result<Totals, LoadError> {
     // IMMEDIATE: take the write lock now, so that a competing writer is found before any work.
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
+    let tx = rules::Tx::begin(conn, "BEGIN IMMEDIATE")
         .map_err(|e| whole(crate::query::sqlite_message(&e)))?;
-    let guard = rules::Guard::install(&tx);
-    let before = tx.total_changes();
+    let guard = rules::Guard::install(tx.0).map_err(|e| whole(crate::query::sqlite_message(&e)))?;
+    let before = tx.0.total_changes();
     let mut run = Run {
-        tx: &tx,
+        tx: tx.0,
         guard: &guard,
         totals: Totals::default(),
     };
@@ -96,9 +95,9 @@ pub fn load_from(
     })();
     let mut totals = run.totals;
     // The emulator's own COMMIT or ROLLBACK must not meet the authorizer.
-    rules::Guard::remove(&tx);
+    rules::Guard::remove(tx.0).map_err(|e| whole(crate::query::sqlite_message(&e)))?;
     outcome?;
-    totals.rows_written = tx.total_changes().saturating_sub(before);
+    totals.rows_written = tx.0.total_changes().saturating_sub(before);
     totals.changes = totals.rows_written;
     match finish {
         // Deferred foreign keys are checked here: a violation fails the whole import.

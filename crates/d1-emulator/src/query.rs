@@ -120,16 +120,15 @@ pub fn run(conn: &mut Connection, sql: &str, params: &[Value]) -> Result<(String
         .map(to_sql)
         .collect::<Result<_, _>>()
         .map_err(Failed::whole)?;
-    let tx = conn
-        .transaction()
-        .map_err(|e| Failed::whole(sqlite_message(&e)))?;
-    let guard = rules::Guard::install(&tx);
-    let outcome = statements(&tx, &guard, sql, &params);
+    let whole = |e: rusqlite::Error| Failed::whole(sqlite_message(&e));
+    let tx = rules::Tx::begin(conn, "BEGIN").map_err(whole)?;
+    let guard = rules::Guard::install(tx.0).map_err(whole)?;
+    let outcome = statements(tx.0, &guard, sql, &params);
     // The emulator's own COMMIT or ROLLBACK must not meet the authorizer.
-    rules::Guard::remove(&tx);
+    rules::Guard::remove(tx.0).map_err(whole)?;
     let done = outcome?;
     // Deferred foreign keys are checked here: a violation fails the whole request.
-    tx.commit().map_err(|e| Failed::whole(sqlite_message(&e)))?;
+    tx.commit().map_err(whole)?;
     Ok(done)
 }
 
@@ -169,7 +168,7 @@ fn statements(
                     .map_err(|e| fail(sqlite_message(&e)))?;
             }
         }
-        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
         let readonly = stmt.readonly();
         let mut rows_json = Vec::new();
         let mut rows_read = 0u64;

@@ -79,7 +79,7 @@ fn judge(action: AuthAction<'_>) -> u8 {
 impl Guard {
     /// Installs the authorizer. Install it after the emulator's own BEGIN and remove it before
     /// its COMMIT or ROLLBACK, which it would refuse too.
-    pub fn install(conn: &Connection) -> Guard {
+    pub fn install(conn: &mut Connection) -> rusqlite::Result<Guard> {
         let why = Arc::new(AtomicU8::new(ALLOWED));
         let seen = Arc::clone(&why);
         conn.authorizer(Some(move |ctx: AuthContext<'_>| match judge(ctx.action) {
@@ -88,12 +88,12 @@ impl Guard {
                 seen.store(reason, Ordering::Relaxed);
                 Authorization::Deny
             }
-        }));
-        Guard { why }
+        }))?;
+        Ok(Guard { why })
     }
 
-    pub fn remove(conn: &Connection) {
-        conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+    pub fn remove(conn: &mut Connection) -> rusqlite::Result<()> {
+        conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)
     }
 
     /// The D1 message for an error; an authorizer refusal gets the wording of its reason.
@@ -113,6 +113,34 @@ impl Guard {
 pub fn too_long(stmt: &rusqlite::Statement<'_>) -> bool {
     stmt.expanded_sql()
         .is_some_and(|s| s.trim_start().len() > MAX_STATEMENT_BYTES)
+}
+
+/// A transaction begun by hand: rusqlite installs an authorizer only through `&mut Connection`,
+/// which a `rusqlite::Transaction` does not lend. Like a `Transaction`, it rolls back when
+/// dropped unfinished (an error, or a panic the HTTP layer caught), with the authorizer removed
+/// first so that the ROLLBACK is not refused.
+pub struct Tx<'c>(pub &'c mut Connection);
+
+impl<'c> Tx<'c> {
+    /// `begin` is `BEGIN` or `BEGIN IMMEDIATE`.
+    pub fn begin(conn: &'c mut Connection, begin: &str) -> rusqlite::Result<Tx<'c>> {
+        conn.execute_batch(begin)?;
+        Ok(Tx(conn))
+    }
+
+    /// On failure the transaction is still open, and dropping `self` rolls it back.
+    pub fn commit(self) -> rusqlite::Result<()> {
+        self.0.execute_batch("COMMIT")
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            let _ = Guard::remove(self.0);
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
+    }
 }
 
 #[cfg(test)]

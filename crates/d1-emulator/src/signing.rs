@@ -1,7 +1,7 @@
 //! Signed URLs for dumps and uploads: an HMAC-SHA256 over the path and the expiry, with a
 //! random per-process key, shaped like S3 presigned URLs (`X-Amz-Expires`, `X-Amz-Signature`).
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -176,7 +176,7 @@ fn copy_hashing(
         progress.update(|| format!("{doing} {shown}: {}", human_bytes(total)));
     }
     progress.finish();
-    Ok((total, format!("{:x}", md5.finalize())))
+    Ok((total, hex::encode(md5.finalize())))
 }
 
 #[cfg(test)]
@@ -196,7 +196,7 @@ mod tests {
         let s = prepare(&p).unwrap();
         assert_eq!(s.path, p);
         assert_eq!(s.len, DUMP.len() as u64);
-        assert_eq!(s.etag, format!("{:x}", Md5::digest(DUMP)));
+        assert_eq!(s.etag, hex::encode(Md5::digest(DUMP)));
         assert!(!s.compressed);
     }
 
@@ -210,7 +210,7 @@ mod tests {
         assert!(s.compressed);
         assert_ne!(s.path, p);
         assert_eq!(std::fs::read(&s.path).unwrap(), DUMP);
-        assert_eq!(s.etag, format!("{:x}", Md5::digest(DUMP)));
+        assert_eq!(s.etag, hex::encode(Md5::digest(DUMP)));
         let mode = std::fs::metadata(&s.path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let temp = s.path.clone();

@@ -223,7 +223,7 @@ pub fn local(conn: &Connection, parts: &[Part]) -> Result<BTreeMap<String, Table
     let mut out: BTreeMap<String, Table> = BTreeMap::new();
     for p in parts {
         let mut st = conn.prepare(&p.sql).map_err(|e| e.to_string())?;
-        let names: Vec<String> = st.column_names().iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> = st.column_names().map(str::to_string).collect();
         let mut rows = st.query([]).map_err(|e| e.to_string())?;
         let row = rows
             .next()

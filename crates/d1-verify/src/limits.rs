@@ -76,7 +76,7 @@ impl Budget {
     }
 
     /// Installs the progress handler on `conn`.
-    pub fn install(&self, conn: &rusqlite::Connection) {
+    pub fn install(&self, conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
         let inner = Arc::clone(&self.inner);
         conn.progress_handler(
             PERIOD as i32,
@@ -92,7 +92,7 @@ impl Budget {
                 }
                 false
             }),
-        );
+        )
     }
 
     /// Sets the allowance for `bytes` of SQL read so far by the current load.

@@ -78,6 +78,7 @@ fn parse_args() -> Result<Args> {
             max_statement: 1 << 30,
             // An internal switch for tests that compare the fast path with SQLite's parser.
             fast_path: std::env::var_os("D1_VERIFY_NO_FASTPATH").is_none_or(|v| v != "1"),
+            ..restore::Settings::default()
         },
         schema: None,
         db: None,
@@ -173,7 +174,6 @@ fn parse_args() -> Result<Args> {
 /// its manifest; per-dump failures do not stop the others. Returns the worst outcome, failures
 /// passed on from upstream included.
 fn run(args: Args) -> Result<ExitCode> {
-    let checks = checks_run(&args.opts);
     let one = |path: &str, db: Option<String>, name: Option<String>| -> Result<ExitCode> {
         let (m_db, m_name) = verdict::identity(path);
         let mut r = verify::verify(path, db.or(m_db), name.or(m_name), &args.opts);
@@ -181,7 +181,7 @@ fn run(args: Args) -> Result<ExitCode> {
             // An interrupted check is no verdict: nothing printed, nothing recorded.
             return Err(Error::interrupted());
         }
-        if let Err(e) = verdict::record(&r, &checks) {
+        if let Err(e) = verdict::record(&r) {
             d1_core::msg::error(&e.message);
             r.failure
                 .get_or_insert(e.context("recording the verdict in the manifest"));
@@ -219,21 +219,6 @@ fn run(args: Args) -> Result<ExitCode> {
         // The dump's own FAIL line is its failure record: counted, not printed again.
         one(&rec.value, rec.database.clone(), rec.name.clone())
     })
-}
-
-/// The checks every dump gets with these options, for the verdict.
-fn checks_run(o: &verify::Options) -> Vec<&'static str> {
-    let mut c = vec!["restore", "integrity_check", "foreign_key_check"];
-    if !o.expect_tables.is_empty() || !o.min_rows.is_empty() {
-        c.push("expectations");
-    }
-    if o.d1_compat {
-        c.push("d1_compat");
-    }
-    if o.against.is_some() {
-        c.push("against");
-    }
-    c
 }
 
 fn main() {

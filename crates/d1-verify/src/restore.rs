@@ -19,9 +19,14 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 /// How much of a statement a FAIL line quotes.
 const QUOTE_CHARS: usize = 200;
 
+#[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub max_statement: usize,
     pub fast_path: bool,
+    /// What the progress line calls the input (the dump's path), and its SQL size when known
+    /// (a plain file's size, or the manifest's `sql_bytes` for a compressed one).
+    pub name: String,
+    pub total: Option<u64>,
 }
 
 #[derive(Default, Debug, Clone)]
@@ -147,9 +152,17 @@ pub fn load(
     let failed = std::thread::scope(|scope| {
         let reading =
             scope.spawn(|| read_ahead(reader, settings, label, quirks, compat, &bytes_read, tx));
-        let outcome = execute(conn, denied, budget, rx, stats, label, &mut warn, || {
-            bytes_read.load(Ordering::Relaxed)
-        });
+        let outcome = execute(
+            conn,
+            denied,
+            budget,
+            rx,
+            stats,
+            label,
+            settings,
+            &mut warn,
+            || bytes_read.load(Ordering::Relaxed),
+        );
         // `rx` is gone with `execute`: a reader still running stops at its next hand-over.
         let read = reading.join();
         (outcome, read)
@@ -257,6 +270,30 @@ enum Failure {
     },
 }
 
+/// `backups/x.sql: 21.2 MB of 100.0 MB (21%), 12s left`, or without a known size
+/// `backups/x.sql: 21.2 MB restored`.
+fn progress_line(s: &Settings, read: u64, elapsed: std::time::Duration) -> String {
+    let done = d1_core::msg::human_bytes(read);
+    match s.total.filter(|t| *t > 0) {
+        Some(total) => {
+            let share = (read as f64 / total as f64).min(1.0);
+            let left = if share > 0.01 {
+                let secs = elapsed.as_secs_f64() * (1.0 - share) / share;
+                format!(", {secs:.0}s left")
+            } else {
+                String::new()
+            };
+            format!(
+                "{}: {done} of {} ({:.0}%){left}",
+                s.name,
+                d1_core::msg::human_bytes(total),
+                share * 100.0
+            )
+        }
+        None => format!("{}: {done} restored", s.name),
+    }
+}
+
 /// Executes the statements the reader sends, in order.
 #[allow(clippy::too_many_arguments)]
 fn execute(
@@ -266,17 +303,19 @@ fn execute(
     rx: Receiver<Vec<Item>>,
     stats: &mut Stats,
     label: &str,
+    settings: &Settings,
     warn: &mut impl FnMut(&Warning),
     bytes: impl Fn() -> u64,
 ) -> std::result::Result<(), Failure> {
     let mut cache: Cache<'_> = HashMap::new();
     let mut progress = d1_core::msg::Progress::new();
+    let started = std::time::Instant::now();
     for batch in rx {
         d1_core::signal::check().map_err(Failure::Error)?;
         // The reader is ahead of this batch: its statements are within the bytes read.
         let read = bytes();
         budget.grant(read);
-        progress.update(|| format!("{label}: {} read", d1_core::msg::human_bytes(read)));
+        progress.update(|| progress_line(settings, read, started.elapsed()));
         for item in batch {
             let (line, text, fast) = match item {
                 Item::Warning(w) => {
@@ -359,6 +398,25 @@ fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_progress_line_names_the_dump_and_its_share_when_the_size_is_known() {
+        let mut s = Settings {
+            name: "b/x.sql".into(),
+            total: Some(100_000_000),
+            ..Settings::default()
+        };
+        let t = std::time::Duration::from_secs(3);
+        assert_eq!(
+            progress_line(&s, 25_000_000, t),
+            "b/x.sql: 25.0 MB of 100.0 MB (25%), 9s left"
+        );
+        s.total = None;
+        assert_eq!(
+            progress_line(&s, 25_000_000, t),
+            "b/x.sql: 25.0 MB restored"
+        );
+    }
 
     #[test]
     fn a_full_disk_is_reported_as_where_sqlite_writes_not_as_a_bad_dump() {

@@ -68,7 +68,7 @@ pub fn open(file: Option<&Path>) -> rusqlite::Result<Connection> {
 }
 
 /// Installs the authorizer for the dump's statements.
-pub fn guard(conn: &Connection, denied: &Denied) {
+pub fn guard(conn: &mut Connection, denied: &Denied) -> rusqlite::Result<()> {
     let denied = denied.clone();
     conn.authorizer(Some(move |ctx: AuthContext<'_>| {
         match verdict(&ctx.action) {
@@ -78,12 +78,12 @@ pub fn guard(conn: &Connection, denied: &Denied) {
             }
             None => Authorization::Allow,
         }
-    }));
+    }))
 }
 
 /// Removes the authorizer, for the checks that run our own statements after the load.
-pub fn unguard(conn: &Connection) {
-    conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+pub fn unguard(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)
 }
 
 /// `Some(reason)` for an action a restore must not perform.
@@ -124,9 +124,9 @@ mod tests {
     use super::*;
 
     fn guarded() -> (Connection, Denied) {
-        let conn = open(None).unwrap();
+        let mut conn = open(None).unwrap();
         let denied = Denied::default();
-        guard(&conn, &denied);
+        guard(&mut conn, &denied).unwrap();
         (conn, denied)
     }
 

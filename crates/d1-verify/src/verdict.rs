@@ -29,23 +29,18 @@ pub fn identity(dump: &str) -> (Option<String>, Option<String>) {
 }
 
 /// Writes the verdict into `DUMP.json` when the dump has one (`-` and bare files have none).
-pub fn record(r: &Report, checks: &[&str]) -> Result<()> {
+pub fn record(r: &Report) -> Result<()> {
     if r.path == "-" || r.code() == d1_core::ExitCode::Interrupted {
         return Ok(());
     }
-    let v = verdict(r, checks, &Utc::now());
+    let v = verdict(r, &Utc::now());
     manifest::update(&manifest::path_for(Path::new(&r.path)), |m| {
         m["verification"] = v;
     })
     .map(|_| ())
 }
 
-fn verdict(r: &Report, checks: &[&str], now: &Utc) -> Value {
-    let mut ran: Vec<&str> = Vec::new();
-    if r.checksum.is_some() {
-        ran.push("checksum");
-    }
-    ran.extend_from_slice(checks);
+fn verdict(r: &Report, now: &Utc) -> Value {
     let mut v = json!({
         "status": if r.failure.is_none() { "ok" } else { "failed" },
         "verified_at": now.rfc3339(),
@@ -56,7 +51,8 @@ fn verdict(r: &Report, checks: &[&str], now: &Utc) -> Value {
         "sha256": r.checksum,
         "tables": r.inventory.tables.len(),
         "rows": r.total_rows(),
-        "checks": ran,
+        // What the dump passed; for a failure, the check that failed is in `reason`.
+        "checks": r.passed,
     });
     if let Some(e) = &r.failure {
         v["reason"] = json!(e.message);
@@ -74,9 +70,10 @@ mod tests {
             path: "x.sql".into(),
             failure: Some(d1_core::Error::failed("integrity_check: bad")),
             checksum: Some("ab".into()),
+            passed: vec!["checksum", "restore"],
             ..Report::default()
         };
-        let v = verdict(&r, &["restore"], &Utc::from_unix(0));
+        let v = verdict(&r, &Utc::from_unix(0));
         assert_eq!(v["status"], "failed");
         assert_eq!(v["reason"], "integrity_check: bad");
         assert_eq!(v["checks"], json!(["checksum", "restore"]));

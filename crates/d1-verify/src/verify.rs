@@ -36,6 +36,8 @@ pub struct Report {
     /// The database's name, from the record or the dump's manifest.
     pub name: Option<String>,
     pub failure: Option<Error>,
+    /// The checks the dump passed, in the order they ran (the verdict lists them).
+    pub passed: Vec<&'static str>,
     pub compressed: bool,
     /// The SHA-256 the sidecar confirmed, when there was one.
     pub checksum: Option<String>,
@@ -82,7 +84,10 @@ fn sql(what: &'static str) -> impl Fn(rusqlite::Error) -> Error {
 fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
     if opts.checksum {
         match source::check_sidecar(path)? {
-            Sidecar::Matches(h) => r.checksum = Some(h),
+            Sidecar::Matches(h) => {
+                r.checksum = Some(h);
+                r.passed.push("checksum");
+            }
             // d1-fetch puts the sidecars in place before the dump: a manifest without its
             // checksum is a backup someone broke, not one to call verified.
             Sidecar::Absent if path != "-" && crate::verdict::has_manifest(path) => {
@@ -99,16 +104,18 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         Some(p) => Some(AtomicFile::create(p, opts.force)?),
         None => None,
     };
-    let conn = sandbox::open(target.as_ref().map(|t| t.temp_path()))
+    let mut conn = sandbox::open(target.as_ref().map(|t| t.temp_path()))
         .map_err(sql("opening the restore database"))?;
     // One transaction around the whole load: SQLite then writes each page once.
     conn.execute_batch("BEGIN")
         .map_err(sql("starting the restore"))?;
     let denied = Denied::default();
-    sandbox::guard(&conn, &denied);
+    sandbox::guard(&mut conn, &denied).map_err(sql("installing the restore's authorizer"))?;
     // A --db target keeps a page cache of up to 1 GiB besides the data (sandbox.rs).
     let budget = Budget::new(if opts.db.is_some() { 1 << 30 } else { 0 });
-    budget.install(&conn);
+    budget
+        .install(&mut conn)
+        .map_err(sql("installing the restore's limits"))?;
     // Accepted losses are counted in one line at the end (against.rs); -q then silences the
     // quirk warnings one by one.
     let quiet_quirks =
@@ -121,22 +128,37 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
     r.compat = crate::compat::Compat::new(path, opts.d1_compat);
 
     let t = Instant::now();
-    if let Some(schema) = &opts.schema {
-        let s = source::open(schema, opts.identity.as_ref())?;
-        let label = format!("schema {schema} line");
-        let mut ignore = Quirks::default();
+    let settings = restore::Settings {
+        name: path.to_string(),
+        total: expected_sql_bytes(path, src.compressed),
+        ..opts.settings.clone()
+    };
+    // A data-only dump needs its schema first, but the schema's triggers after the data, as a
+    // full dump orders them: a trigger that fires on each restored row (an audit log) would
+    // otherwise write rows of its own and collide with the dump's.
+    let schema = match &opts.schema {
+        Some(file) => Some((file, schema_parts(file, opts)?)),
+        None => None,
+    };
+    let load_schema = |file: &String, text: Vec<u8>, compat: &mut crate::compat::Compat| {
+        let label = format!("schema {file} line");
         restore::load(
             &conn,
             &denied,
             &budget,
-            s.reader,
+            Box::new(std::io::Cursor::new(text)),
             &label,
             &opts.settings,
             &mut Stats::default(),
-            &mut ignore,
-            &mut r.compat,
+            &mut Quirks::default(),
+            compat,
             |_| {},
-        )?;
+        )
+    };
+    let mut triggers = None;
+    if let Some((file, (first, last))) = schema {
+        load_schema(file, first, &mut r.compat)?;
+        triggers = Some((file, last));
     }
     restore::load(
         &conn,
@@ -144,12 +166,15 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         &budget,
         src.reader,
         "line",
-        &opts.settings,
+        &settings,
         &mut r.stats,
         &mut r.quirks,
         &mut r.compat,
         warn,
     )?;
+    if let Some((file, last)) = triggers.filter(|(_, t)| !t.is_empty()) {
+        load_schema(file, last, &mut r.compat)?;
+    }
     r.load_ms = t.elapsed().as_millis();
     r.compat.finish();
     for (kind, n) in r.quirks.hidden().into_iter().filter(|_| !quiet_quirks) {
@@ -158,13 +183,14 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
             Quirks::kind_name(kind)
         ));
     }
-    sandbox::unguard(&conn);
+    sandbox::unguard(&mut conn).map_err(sql("removing the restore's authorizer"))?;
     budget.lift();
     conn.execute_batch("COMMIT")
         .map_err(sql("committing the restore"))?;
     if r.stats.statements == 0 {
         return Err(Error::failed("empty dump: no SQL statements"));
     }
+    r.passed.push("restore");
 
     let t = Instant::now();
     let integrity = check::integrity(&conn).map_err(sql("integrity_check"))?;
@@ -177,6 +203,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
             problems.join("; ")
         )));
     }
+    r.passed.push("integrity_check");
     if let Some(v) = r.fk.first() {
         let rowid = v.rowid.map_or("(none)".to_string(), |i| i.to_string());
         return Err(Error::failed(format!(
@@ -187,7 +214,14 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
             v.parent
         )));
     }
-    expectations(&r.inventory, opts)?;
+    r.passed.push("foreign_key_check");
+    if !opts.expect_tables.is_empty() || !opts.min_rows.is_empty() {
+        expectations(&r.inventory, opts)?;
+        r.passed.push("expectations");
+    }
+    if opts.d1_compat {
+        r.passed.push("d1_compat");
+    }
     if let Some(a) = &opts.against {
         crate::against::check(
             &conn,
@@ -197,6 +231,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
             &r.quirks,
             &mut r.against,
         )?;
+        r.passed.push("against");
     }
     if r.inventory.tables.is_empty() {
         d1_core::msg::warn(&format!("{path}: the dump holds no tables"));
@@ -207,6 +242,72 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         t.commit(opts.force)?;
     }
     Ok(())
+}
+
+/// The SQL size a progress line can count towards: a plain file's size, or for a compressed
+/// one the `sql_bytes` its manifest records.
+fn expected_sql_bytes(path: &str, compressed: bool) -> Option<u64> {
+    if path == "-" {
+        return None;
+    }
+    if !compressed {
+        return std::fs::metadata(path).ok().map(|m| m.len());
+    }
+    let m = d1_core::manifest::read(&d1_core::manifest::path_for(std::path::Path::new(path)));
+    m.ok().flatten().and_then(|m| m["sql_bytes"].as_u64())
+}
+
+/// A `--schema` file split in two: everything but its triggers, then its triggers.
+fn schema_parts(file: &str, opts: &Options) -> Result<(Vec<u8>, Vec<u8>)> {
+    let src = source::open(file, opts.identity.as_ref())?;
+    let mut split = crate::split::Splitter::new(src.reader, opts.settings.max_statement);
+    let (mut first, mut last) = (Vec::new(), Vec::new());
+    loop {
+        let st = match split.next() {
+            Ok(Some(st)) => st,
+            Ok(None) => break,
+            Err(crate::split::SplitError::Io(e)) => {
+                return Err(Error::io(format!("reading schema {file}"), e))
+            }
+            Err(crate::split::SplitError::Incomplete { line }) => {
+                return Err(Error::failed(format!(
+                    "schema {file} line {line}: the file ends inside a statement"
+                )))
+            }
+            Err(crate::split::SplitError::TooLong { line, max }) => {
+                return Err(Error::failed(format!(
+                    "schema {file} line {line}: a statement longer than {max} bytes"
+                )))
+            }
+        };
+        let target = if is_create_trigger(st.text) {
+            &mut last
+        } else {
+            &mut first
+        };
+        target.extend_from_slice(st.text);
+        target.push(b'\n');
+    }
+    Ok((first, last))
+}
+
+/// `CREATE [TEMP|TEMPORARY] TRIGGER …`, after any leading comments and white space.
+fn is_create_trigger(text: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(text);
+    let words: Vec<String> = text
+        .lines()
+        .map(|l| l.split("--").next().unwrap_or(""))
+        .flat_map(str::split_whitespace)
+        .take(3)
+        .map(str::to_ascii_uppercase)
+        .collect();
+    match words.as_slice() {
+        [c, t, ..] if c == "CREATE" && t == "TRIGGER" => true,
+        [c, tmp, t] if c == "CREATE" && (tmp == "TEMP" || tmp == "TEMPORARY") && t == "TRIGGER" => {
+            true
+        }
+        _ => false,
+    }
 }
 
 fn expectations(inv: &Inventory, opts: &Options) -> Result<()> {
