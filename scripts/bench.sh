@@ -60,7 +60,7 @@ HYPERFINE=$(command -v hyperfine || true)
 # --- build -------------------------------------------------------------------------------------
 # All at once (cargo shares the dependencies and uses both cores); when that fails, one package
 # at a time, so that a tool that does not build only blanks its own rows.
-TOOLS=(d1-fetch d1-verify d1-export-start d1-export-wait)
+TOOLS=(d1-fetch d1-verify d1-export-start d1-export-wait d1-upload)
 say "cargo build --release (d1-emulator, d1-bench, ${TOOLS[*]})"
 mkdir -p "$DATA"
 rm -rf "$RUN" && mkdir -p "$RUN"
@@ -100,7 +100,12 @@ TOKEN=bench-token
 $REL/d1-emulator --data-dir "$DATA" --token "$TOKEN" --url-ttl 604800 --export-polls 0 \
   >"$RUN/emulator.url" 2>"$RUN/emulator.log" &
 EMU=$!
-cleanup() { kill "$EMU" 2>/dev/null || true; wait "$EMU" 2>/dev/null || true; rm -rf "$RUN"; }
+MOTO_PID=
+cleanup() {
+  kill "$EMU" 2>/dev/null || true; wait "$EMU" 2>/dev/null || true
+  [ -z "$MOTO_PID" ] || { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; }
+  rm -rf "$RUN"
+}
 trap cleanup EXIT
 for _ in $(seq 200); do [ -s "$RUN/emulator.url" ] && break; sleep 0.05; done
 BASE=$(head -n1 "$RUN/emulator.url")
@@ -157,6 +162,27 @@ import_fresh() {
 }
 export -f import_dump import_fresh
 export API DATA TOKEN
+
+# --- S3 server ---------------------------------------------------------------------------------
+# d1-upload is measured against its floor, `curl -T` of the same bytes to the same server: moto
+# on loopback (the venv the tests make under target/, or moto_server on PATH).
+MOTO=
+MOTO_BIN=${MOTO_SERVER:-}
+[ -z "$MOTO_BIN" ] && [ -x target/moto-venv/bin/moto_server ] && MOTO_BIN=target/moto-venv/bin/moto_server
+[ -z "$MOTO_BIN" ] && MOTO_BIN=$(command -v moto_server || true)
+if [ -n "$MOTO_BIN" ] && [ -n "${HAVE[d1-upload]:-}" ]; then
+  MPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$MOTO_BIN" -H 127.0.0.1 -p "$MPORT" >"$RUN/moto.log" 2>&1 &
+  MOTO_PID=$!
+  for _ in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$MPORT/" && break; sleep 0.1; done
+  if curl -sf -o /dev/null -X PUT "http://127.0.0.1:$MPORT/bench"; then
+    MOTO=http://127.0.0.1:$MPORT
+  else
+    say "moto_server did not start: the upload rows are marked missing"
+  fi
+else
+  say "moto_server missing (make test installs it under target/moto-venv): upload rows missing"
+fi
 
 # --- measuring ---------------------------------------------------------------------------------
 # Results, keyed by figure: seconds (median), runs, peak RSS in KB.
@@ -291,6 +317,20 @@ for s in $SIZES; do
     fi
     rm -f "$o".*
   fi
+  if [ -n "$MOTO" ]; then
+    # A manifest without a verdict (--allow-unverified): the upload itself is what is measured.
+    sha=$(sha256sum "$dump" | cut -d' ' -f1)
+    echo "$sha  $(basename "$dump")" >"$dump.sha256"
+    printf '{"sha256":"%s","database_id":null,"database_name":"bench"}\n' "$sha" >"$dump.json"
+    # moto routes a request without an Authorization header by guessing the service from its
+    # path, sometimes wrongly; an S3-shaped header (not checked) routes curl's PUT right.
+    measure "upload-ref:$s" "" "curl -sf -T $dump -H 'Authorization: AWS4-HMAC-SHA256 \
+      Credential=bench/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0' \
+      $MOTO/bench/ref/$(basename "$dump")"
+    measure "upload:$s" "" "AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret \
+      AWS_ENDPOINT_URL=$MOTO $REL/d1-upload -q --allow-unverified s3://bench/d1/ $dump"
+    rm -f "$dump.sha256" "$dump.json"
+  fi
   rm -f "$dump"
 done
 
@@ -339,6 +379,7 @@ for s in $SIZES; do
     "$(awk -v b="${DUMP_BYTES[$s]}" -v t="${SEC[import-ref:$s]}" 'BEGIN{printf "%.1f MB/s", b/1048576/t}')" - - info
   speed "$s emulator floor: curl -o /dev/null vs fetch" "floor:$s" "fetch:$s" info
   speed "$s disk floor: dd conv=fsync of as many bytes vs fetch" "disk:$s" "fetch:$s" info
+  speed "$s upload (moto, parts of 64 MiB) vs curl -T the same bytes" "upload:$s" "upload-ref:$s" info
 done
 for s in $SIZES; do
   k=${RSS[fetch:$s]:-}
@@ -346,6 +387,9 @@ for s in $SIZES; do
     "$( [ -z "$k" ] && echo missing || awk -v k="$k" 'BEGIN{print (k <= 32*1024) ? "pass" : "fail"}')"
   k=${RSS[zstd:$s]:-}
   row "$s fetch --zstd peak RSS (vs zstd -T2)" "$( [ -n "$k" ] && fmt_mb "$k" || echo missing)" "$(fmt_mb "${RSS[zstd-ref:$s]:-0}")" - "≤ 32 MB" \
+    "$( [ -z "$k" ] && echo missing || awk -v k="$k" 'BEGIN{print (k <= 32*1024) ? "pass" : "fail"}')"
+  k=${RSS[upload:$s]:-}
+  row "$s upload peak RSS (vs curl -T)" "$( [ -n "$k" ] && fmt_mb "$k" || echo missing)" "$(fmt_mb "${RSS[upload-ref:$s]:-0}")" - "≤ 32 MB" \
     "$( [ -z "$k" ] && echo missing || awk -v k="$k" 'BEGIN{print (k <= 32*1024) ? "pass" : "fail"}')"
   k=${RSS[verify:$s]:-} r=${RSS[verify-ref:$s]:-0}
   row "$s verify peak RSS (vs sqlite3 :memory:)" "$( [ -n "$k" ] && fmt_mb "$k" || echo missing)" "$(fmt_mb "$r")" \
@@ -359,7 +403,8 @@ done
 # Flat memory: fetch's peak may not grow from the smallest to the largest dump.
 last_size=${SIZES##* }
 if [ "$first_size" != "$last_size" ] && [ -n "${RSS[fetch:$first_size]:-}" ]; then
-  for f in fetch zstd; do
+  for f in fetch zstd upload; do
+    [ -n "${RSS[$f:$first_size]:-}" ] || continue
     a=${RSS[$f:$first_size]} b=${RSS[$f:$last_size]:-0}
     row "$f peak RSS growth $first_size → $last_size" "$(awk -v a="$a" -v b="$b" 'BEGIN{printf "%+.1f MB", (b-a)/1024}')" - - "≤ +4 MB" \
       "$(awk -v a="$a" -v b="$b" 'BEGIN{print (b - a <= 4096) ? "pass" : "fail"}')"
@@ -373,7 +418,7 @@ for p in d1-export-start d1-export-wait d1-fetch d1-verify; do
   row "startup $p --version (vs $ref)" "$(fmt_s "$o")" "$(fmt_s "$r")" "$(awk -v o="$o" -v r="$r" 'BEGIN{printf "%.2f×", r/o}')" "< 5 ms" \
     "$(awk -v o="$o" 'BEGIN{print (o < 0.005) ? "pass" : "fail"}')"
 done
-for p in d1-export-start d1-export-wait d1-fetch d1-verify d1-emulator; do
+for p in d1-export-start d1-export-wait d1-fetch d1-verify d1-upload d1-emulator; do
   [ -f "$REL/$p" ] || continue
   ref=curl; [ "$p" = d1-verify ] && ref=sqlite3
   row "binary size $p (vs $ref, without its shared libraries)" "$(fmt_mb "$(( $(stat -c %s "$REL/$p") / 1024 ))")" \

@@ -12,6 +12,7 @@ const TOOLS: &[&str] = &[
     "d1-fetch",
     "d1-verify",
     "d1-import",
+    "d1-upload",
     "d1-prune",
     "d1-emulator",
 ];

@@ -82,6 +82,16 @@ impl Run {
     }
 
     fn one(&mut self, rec: &Record, export: &Export) -> Result<Digests> {
+        if crate::s3::is_s3(&rec.value) {
+            if self.output.single() && self.fetched > 0 {
+                return Err(Error::usage(
+                    "-o FILE and -o - take one dump; use -o DIR/ for several",
+                ));
+            }
+            self.fetched += 1;
+            let (policy, deadline) = (self.policy, self.deadline);
+            return crate::s3::fetch(&self.args, &self.output, &policy, &deadline, rec);
+        }
         d1_core::url::check(&rec.value)?;
         if let Some(db) = rec.database.as_deref() {
             output::check_database_id(db)?;

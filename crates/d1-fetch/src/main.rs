@@ -9,6 +9,7 @@ mod fetch;
 mod manifest;
 mod metrics;
 mod output;
+mod s3;
 mod sink;
 mod writeback;
 
@@ -25,10 +26,13 @@ d1-fetch: download D1 dumps from their signed URLs, checksummed and written atom
 
 Usage: d1-fetch [OPTIONS] [URL]
        d1-export-wait ... | d1-fetch [OPTIONS]
+       d1-fetch [OPTIONS] s3://BUCKET/KEY     (an off-site copy made by d1-upload)
 
 Reads 'DATABASE_ID NAME SIGNED_URL' lines (or 'SIGNED_URL', or d1-export-wait --json) on stdin,
 or one URL argument, and downloads each as soon as its line arrives. Prints 'DATABASE_ID NAME
 PATH' for each dump written; failure records from upstream are passed on (docs/records.md).
+An s3:// URL is fetched with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL,
+AWS_REGION, R2_ACCOUNT_ID as for d1-upload), with its .sha256 and .json, and checked against them.
 Prefer stdin to a URL argument: an argument is visible to every user in ps, and a signed URL
 is a credential for an hour.
 
@@ -46,6 +50,7 @@ Options:
                          line, # comments)
       --metrics-file PATH  update PATH, a Prometheus textfile (node_exporter), after each record:
                          last success time, export duration, dump size, last run's outcome
+      --identity PATH    age identity file (age-keygen) that decrypts s3://....age copies
 ",
     "      --json             print the manifest (plus \"path\") as one JSON line instead of the path
       --timeout DUR      deadline for the whole run (90, 90s, 10m, 1h); exit 75 when reached
@@ -58,8 +63,8 @@ Options:
   -V, --version          print the version
 
 Files: DUMP, DUMP.sha256 (sha256sum -c format) and DUMP.json (manifest), mode 0600.
-Exit codes: 0 ok, 1 failed, 2 usage or bad input, 75 temporary (retries or deadline used up),
-130 interrupted. See docs/d1-fetch.md.
+Exit codes: 0 ok, 1 failed, 2 usage or bad input, 3 credentials (s3:// only), 75 temporary
+(retries or deadline used up), 130 interrupted. See docs/d1-fetch.md.
 "
 );
 
@@ -75,6 +80,8 @@ pub struct Args {
     pub metrics: Option<PathBuf>,
     /// `--encrypt-to` / `--recipients-file`: encrypt the stored file to these (age).
     pub encrypt: Option<d1_core::age::Recipients>,
+    /// `--identity PATH`: the age identity file that decrypts `s3://….age` copies.
+    pub identity: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -87,6 +94,7 @@ fn parse_args() -> Result<Args> {
         url: None,
         metrics: None,
         encrypt: None,
+        identity: None,
     };
     let mut recipients = d1_core::age::Recipients::new();
     while let Some(arg) = parser.next()? {
@@ -107,6 +115,7 @@ fn parse_args() -> Result<Args> {
             Long("metrics-file") => args.metrics = Some(parser.value()?.into()),
             Long("encrypt-to") => recipients.add(&parser.value()?.string()?)?,
             Long("recipients-file") => recipients.add_file(&PathBuf::from(parser.value()?))?,
+            Long("identity") => args.identity = Some(parser.value()?.into()),
             Value(v) if args.url.is_none() => args.url = Some(v.string()?),
             Value(v) => {
                 return Err(Error::usage(format!(

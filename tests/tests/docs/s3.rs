@@ -6,20 +6,10 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `MOTO_SERVER` if set, else the virtualenv the S3 tests make under target/ (moto-venv), else
-/// `moto_server` on PATH.
+/// `MOTO_SERVER` if set, else the virtualenv under target/ (moto-venv), made on first use by
+/// the same helper as the S3 end-to-end tests (d1_tests::s3).
 fn moto_server() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("MOTO_SERVER") {
-        return p.into();
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    if let Some(target) = exe.ancestors().nth(3) {
-        let venv = target.join("moto-venv/bin/moto_server");
-        if venv.exists() {
-            return venv;
-        }
-    }
-    "moto_server".into()
+    d1_tests::s3::moto_server()
 }
 
 pub struct Server {
