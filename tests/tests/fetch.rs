@@ -601,8 +601,8 @@ fn an_output_that_is_neither_a_folder_nor_a_dump_file_name_is_refused_before_dow
         .stdin(format!("{id} sample {url}\n"))
         .run();
     assert_eq!(out.code, 2, "{out:?}");
-    let says = "-o outdir: no such folder, and not a .sql or .sql.zst file name; write outdir/ to \
-                create a folder";
+    let says = "-o outdir: no such folder, and not a .sql, .sql.zst or .age file name; write \
+                outdir/ to create a folder";
     assert_one_line_error(&out, says);
     assert_eq!(out.stdout, format!("FAIL 2 d1-fetch - - {says}\n"));
     assert_eq!(emu.requests("download"), before, "nothing was downloaded");

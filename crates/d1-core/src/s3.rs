@@ -2,17 +2,19 @@
 //! Cloudflare's JSON envelope: `<Error><Code>AccessDenied</Code><Message>Request has
 //! expired</Message>…`. d1-fetch (downloads) and d1-import (uploads) both summarise it.
 
+/// The text of the first `<name>…</name>` element of an XML body, trimmed and bounded (the body
+/// comes from a server); `None` when there is none.
+pub fn tag(body: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = body.find(&open)? + open.len();
+    let end = body[start..].find('<')? + start;
+    let text: String = body[start..end].chars().take(200).collect();
+    Some(text.trim().to_string())
+}
+
 /// `Code: Message` from an S3 XML error body, or `None` when the body is not one.
 pub fn error_summary(body: &str) -> Option<String> {
-    let tag = |name: &str| -> Option<String> {
-        let open = format!("<{name}>");
-        let start = body.find(&open)? + open.len();
-        let end = body[start..].find('<')? + start;
-        // Bounded: the body comes from a server.
-        let text: String = body[start..end].chars().take(200).collect();
-        Some(text.trim().to_string())
-    };
-    match (tag("Code"), tag("Message")) {
+    match (tag(body, "Code"), tag(body, "Message")) {
         (Some(c), Some(m)) => Some(format!("{c}: {m}")),
         (Some(c), None) => Some(c),
         (None, Some(m)) => Some(m),

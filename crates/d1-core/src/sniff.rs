@@ -43,6 +43,14 @@ pub fn sniff(head: &[u8], shown: &str) -> Result<Kind> {
             "{shown}: this is a SQLite database file, not a SQL dump"
         )));
     }
+    // An encrypted dump's first line is text too: told apart, for the tools that do not
+    // decrypt (d1-verify decrypts with --identity before it sniffs).
+    if crate::age::is_encrypted(head) || crate::age::is_armored(head) {
+        return Err(Error::usage(format!(
+            "{shown}: an age-encrypted dump; decrypt it first (age -d -i KEY), or verify it \
+             with d1-verify --identity KEY"
+        )));
+    }
     // A dump's first line is a statement or a comment: text. A control character there is a
     // binary format (zip, bzip2, xz...). Further on, a NUL inside a string literal is SQL that
     // SQLite refuses on its line, a verification failure, not a file of the wrong kind.
@@ -77,6 +85,10 @@ mod tests {
                 "d.gz: this is a SQLite database file",
             ),
             (b"PK\x03\x04", "d.gz: binary data"),
+            (
+                b"age-encryption.org/v1\n-> X25519 ",
+                "d.gz: an age-encrypted dump",
+            ),
             (b"BZh91AY&SY\x01", "d.gz: binary data"),
             (b"ab\0cd", "d.gz: binary data"),
         ] {

@@ -2,6 +2,7 @@
 //! dump out. A failed record is reported on its own line and the others are still fetched.
 
 use crate::download::{self, Served};
+use crate::encrypt::{self, Out};
 use crate::manifest::{self, Export, Facts};
 use crate::output::{self, Output, Paths};
 use crate::sink::{Digests, Sink};
@@ -34,6 +35,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         args,
         fetched: 0,
     };
+    encrypt::check_output(&run.output, run.args.encrypt.is_some())?;
     if let Some(url) = run.args.url.clone() {
         let rec = Record {
             value: url,
@@ -106,13 +108,14 @@ impl Run {
             Output::File(f) => Paths::for_dump(f.clone()),
             Output::Dir(d) => {
                 output::prepare_dir(d)?;
-                Paths::for_dump(output::name_in(
+                let name = output::name_in(
                     d,
                     rec.database.as_deref(),
                     rec.name.as_deref(),
                     self.args.zstd.is_some(),
                     &now,
-                ))
+                );
+                Paths::for_dump(encrypt::name(name, self.args.encrypt.is_some()))
             }
         };
         // Before downloading: the signed URL may be gone by the time a late error is noticed.
@@ -125,11 +128,9 @@ impl Run {
         // Created before the download: an unwritable folder fails at once.
         let file = AtomicFile::create(&paths.dump, force)?;
         let writing = format!("writing {}", file.temp_path().display());
-        let mut sink = Sink::new(
-            Writeback::new(file).map_err(|e| Error::io(&writing, e))?,
-            self.args.zstd,
-        )
-        .map_err(|e| Error::io("starting zstd", e))?;
+        let out = Writeback::new(file).map_err(|e| Error::io(&writing, e))?;
+        let mut sink = Sink::new(Out::new(out, self.args.encrypt.as_ref())?, self.args.zstd)
+            .map_err(|e| Error::io("starting zstd", e))?;
         let served = download::download(
             &rec.value,
             &mut sink,
@@ -138,6 +139,7 @@ impl Run {
             &self.deadline,
         )?;
         let (file, digests) = sink.finish().ctx(|| writing.clone())?;
+        let (file, digests) = file.finish(digests).ctx(|| writing.clone())?;
         let file = file.into_inner();
         check(&served, &digests)?;
         let manifest = manifest::build(&Facts {
@@ -175,12 +177,13 @@ impl Run {
     }
 
     fn to_stdout(&self, rec: &Record) -> Result<Digests> {
-        let out = std::io::stdout().lock();
+        let out = Out::new(std::io::stdout().lock(), self.args.encrypt.as_ref())?;
         let mut sink = Sink::new(out, self.args.zstd).map_err(|e| Error::io("starting zstd", e))?;
         let writing = "writing to standard output";
         let served =
             download::download(&rec.value, &mut sink, writing, &self.policy, &self.deadline)?;
-        let (_, digests) = sink.finish().ctx(|| writing)?;
+        let (out, digests) = sink.finish().ctx(|| writing)?;
+        let (_, digests) = out.finish(digests).ctx(|| writing)?;
         check(&served, &digests)?;
         msg::info(&format!(
             "wrote {} to standard output, sha256 {}",

@@ -4,6 +4,7 @@
 
 mod chunks;
 mod download;
+mod encrypt;
 mod fetch;
 mod manifest;
 mod metrics;
@@ -38,9 +39,15 @@ is a credential for an hour.
 Options:
   -o, --output PATH      where to write: a folder (DIR/, created if missing, or an existing
                          folder; names are NAME-YYYYMMDDTHHMMSSZ.sql), a FILE ending in .sql
-                         or .zst (one record only), or - for stdout (default: the current folder)
+                         or .zst (+ .age when encrypting; one record only), or - for stdout
+                         (default: the current folder)
       --zstd[=LEVEL]     compress while downloading (.sql.zst), level 1-19 (default 3)
       --force            overwrite an existing dump and its .sha256/.json files
+      --encrypt-to RECIPIENT  encrypt the file (age) to this public key: age1... or an SSH
+                         ed25519/RSA public key; repeatable. The file gets .age and no
+                         plaintext touches the disk (docs/encryption.md)
+      --recipients-file PATH  encrypt to every public key in PATH (age -R format: one per
+                         line, # comments)
       --metrics-file PATH  update PATH, a Prometheus textfile (node_exporter), after each record:
                          last success time, export duration, dump size, last run's outcome
       --identity PATH    age identity file (age-keygen) that decrypts s3://....age copies
@@ -71,6 +78,8 @@ pub struct Args {
     pub force: bool,
     pub url: Option<String>,
     pub metrics: Option<PathBuf>,
+    /// `--encrypt-to` / `--recipients-file`: encrypt the stored file to these (age).
+    pub encrypt: Option<d1_core::age::Recipients>,
     /// `--identity PATH`: the age identity file that decrypts `s3://….age` copies.
     pub identity: Option<PathBuf>,
 }
@@ -84,8 +93,10 @@ fn parse_args() -> Result<Args> {
         force: false,
         url: None,
         metrics: None,
+        encrypt: None,
         identity: None,
     };
+    let mut recipients = d1_core::age::Recipients::new();
     while let Some(arg) = parser.next()? {
         let owned = OwnedArg::from(arg);
         let arg = owned.as_arg();
@@ -102,6 +113,8 @@ fn parse_args() -> Result<Args> {
             }
             Long("force") => args.force = true,
             Long("metrics-file") => args.metrics = Some(parser.value()?.into()),
+            Long("encrypt-to") => recipients.add(&parser.value()?.string()?)?,
+            Long("recipients-file") => recipients.add_file(&PathBuf::from(parser.value()?))?,
             Long("identity") => args.identity = Some(parser.value()?.into()),
             Value(v) if args.url.is_none() => args.url = Some(v.string()?),
             Value(v) => {
@@ -113,6 +126,7 @@ fn parse_args() -> Result<Args> {
             _ => return Err(cli::unexpected(arg)),
         }
     }
+    args.encrypt = (!recipients.is_empty()).then_some(recipients);
     Ok(args)
 }
 

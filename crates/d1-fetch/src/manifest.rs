@@ -97,6 +97,9 @@ pub fn build(f: &Facts) -> Value {
     if let Some(n) = f.export.file_size {
         m["database_file_size"] = json!(n);
     }
+    if let Some(e) = &d.encrypted {
+        crate::encrypt::manifest_fields(&mut m, e);
+    }
     m
 }
 

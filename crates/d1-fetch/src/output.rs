@@ -33,12 +33,16 @@ impl Output {
         let bytes = a.as_encoded_bytes();
         if bytes.ends_with(b"/") || p.is_dir() {
             Ok(Output::Dir(p))
-        } else if bytes.ends_with(b".sql") || bytes.ends_with(b".zst") || p.is_file() {
+        } else if [&b".sql"[..], b".zst", b".age"]
+            .iter()
+            .any(|e| bytes.ends_with(e))
+            || p.is_file()
+        {
             Ok(Output::File(p))
         } else {
             Err(Error::usage(format!(
-                "-o {}: no such folder, and not a .sql or .sql.zst file name; write {}/ to \
-                 create a folder",
+                "-o {}: no such folder, and not a .sql, .sql.zst or .age file name; write {}/ \
+                 to create a folder",
                 p.display(),
                 p.display()
             )))
@@ -52,7 +56,12 @@ impl Output {
     /// plain SQL, or a `.sql` of zstd frames, misleads whoever restores it).
     pub fn matches_compression(self, zstd: bool) -> Result<Output> {
         if let Output::File(p) = &self {
-            let named_zst = p.as_os_str().as_encoded_bytes().ends_with(b".zst");
+            // An encrypted dump's name is the clear one plus `.age` (encrypt.rs checks that).
+            let name = p.as_os_str().as_encoded_bytes();
+            let named_zst = name
+                .strip_suffix(b".age")
+                .unwrap_or(name)
+                .ends_with(b".zst");
             if named_zst != zstd {
                 return Err(Error::usage(format!(
                     "-o {}: {}",

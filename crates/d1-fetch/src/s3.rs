@@ -259,6 +259,7 @@ fn encrypted(
         sql_md5: None,
         stored_bytes: bytes,
         stored_sha256: sha,
+        encrypted: None,
     })
 }
 

@@ -66,6 +66,8 @@ pub struct Digests {
     pub sql_md5: Option<String>,
     pub stored_bytes: u64,
     pub stored_sha256: String,
+    /// Set when the stored bytes are age ciphertext (encrypt.rs).
+    pub encrypted: Option<crate::encrypt::Encrypted>,
 }
 
 /// Counts and hashes the bytes that reach the output (after compression).
@@ -211,6 +213,7 @@ impl<W: Write> Sink<W> {
                 sql_md5,
                 stored_bytes,
                 stored_sha256,
+                encrypted: None,
             },
         ))
     }

@@ -421,13 +421,24 @@ impl Store {
         let body = Body::Bytes(action.body().into_bytes());
         let a = self.send(&what, "POST", &body, &[], || url.clone())?;
         let text = String::from_utf8_lossy(&a.body);
-        let parsed =
-            rusty_s3::actions::CompleteMultipartUploadResponse::parse(&text).map_err(|_| {
-                let summary =
-                    d1_core::s3::error_summary(&text).unwrap_or_else(|| "unexpected answer".into());
-                Error::failed(format!("{what}: {summary}"))
-            })?;
-        Ok(parsed.etag().to_string())
+        if let Ok(parsed) = rusty_s3::actions::CompleteMultipartUploadResponse::parse(&text) {
+            return Ok(parsed.etag().to_string());
+        }
+        // rusty-s3's parser refuses some servers' answers that are valid (moto 5.2.1's
+        // `<Location>…<Bucket>…<Key>…<ETag>` body, for one): a completed upload is that root
+        // element with an ETag, and the read-back HEAD checks the object anyway.
+        match d1_core::s3::tag(&text, "ETag") {
+            Some(etag) if text.contains("<CompleteMultipartUploadResponse") && !etag.is_empty() => {
+                Ok(etag.replace("&quot;", "\""))
+            }
+            _ => {
+                let summary = d1_core::s3::error_summary(&text).unwrap_or_else(|| {
+                    let start: String = text.chars().take(120).collect();
+                    format!("unexpected answer (HTTP {}): {start:?}", a.status)
+                });
+                Err(Error::failed(format!("{what}: {summary}")))
+            }
+        }
     }
 
     /// Aborts a multipart upload so that its parts are deleted. Runs even after SIGINT/SIGTERM

@@ -6,6 +6,7 @@ pub mod against;
 pub mod atof;
 pub mod check;
 pub mod compat;
+pub mod encrypted;
 pub mod fastpath;
 pub mod fingerprint;
 pub mod fuzzing;

@@ -16,9 +16,10 @@ Usage: d1-verify [OPTIONS] [FILE...]
        d1-fetch ... | d1-verify [OPTIONS]
 
 Each FILE (or each stdin record: `DATABASE_ID NAME PATH` as d1-fetch prints it, `PATH`, or
-d1-fetch --json) is a dump: plain SQL or zstd (detected by content). `-` reads the dump itself
-from standard input. Prints one line per dump: `OK PATH tables=N rows=M`, or a failure record
-`FAIL 1 d1-verify DATABASE_ID NAME PATH: REASON`; failure records from upstream are passed on.
+d1-fetch --json) is a dump: plain SQL, zstd, or age-encrypted (read with --identity), told
+apart by content. `-` reads the dump itself from standard input. Prints one line per dump:
+`OK PATH tables=N rows=M`, or a failure record `FAIL 1 d1-verify DATABASE_ID NAME PATH: REASON`;
+failure records from upstream are passed on.
 The verdict is also written into the dump's manifest (PATH.json), when it has one.
 
 Options:
@@ -33,6 +34,9 @@ Options:
       --d1-compat            fail a dump that D1's import would refuse (transaction control,
                              _cf_ tables, statements over 100000 bytes, rows before their
                              foreign key's parent table); without it these are warnings
+      --identity PATH        decrypt age-encrypted dumps (d1-fetch --encrypt-to) in memory
+                             with the age identity file PATH (age-keygen output, or an
+                             unencrypted SSH key); never written in clear
       --metrics-file PATH    update PATH, a Prometheus textfile (node_exporter), after
                              each dump: last success time, duration, rows restored
       --against[=DB]         compare the restore with the live database (DB, else the
@@ -48,9 +52,9 @@ Options:
 
 const EXTRA_HELP: &str = "
 Exit status: 0 all dumps OK, 1 a dump failed, 2 usage or unreadable input, 3 credentials
-(--against), 75 temporary (--against: retries or deadline used up), 130 interrupted; the worst
-of all dumps and of the failures passed on from upstream. No record at all on stdin is 1
-(unless --allow-empty).
+(--against; an encrypted dump without a usable identity), 75 temporary (--against: retries or
+deadline used up), 130 interrupted; the worst of all dumps and of the failures passed on from
+upstream. No record at all on stdin is 1 (unless --allow-empty).
 ";
 
 struct Args {
@@ -84,6 +88,7 @@ fn parse_args() -> Result<Args> {
         min_rows: Vec::new(),
         against: None,
         d1_compat: false,
+        identity: None,
     };
     // --against: (given, its =DB), --database, --allow-drift.
     let (mut against, mut database, mut allow_drift, mut accept) = (None, None, false, false);
@@ -112,6 +117,9 @@ fn parse_args() -> Result<Args> {
             Long("db") => opts.db = Some(PathBuf::from(p.value()?)),
             Long("force") => opts.force = true,
             Long("d1-compat") => opts.d1_compat = true,
+            Long("identity") => {
+                opts.identity = Some(d1_core::age::Identities::read(&PathBuf::from(p.value()?))?)
+            }
             Long("max-statement-bytes") => {
                 let v = p.value()?.string()?;
                 opts.settings.max_statement =

@@ -18,8 +18,9 @@ pub struct Source {
 }
 
 /// Opens `path` (`-` is standard input). A missing path, a directory or a file that is not a
-/// dump (d1_core::sniff) is a usage error (exit 2) naming it.
-pub fn open(path: &str) -> Result<Source> {
+/// dump (d1_core::sniff) is a usage error (exit 2) naming it. An age file is decrypted with
+/// `identity` (encrypted.rs).
+pub fn open(path: &str, identity: Option<&d1_core::age::Identities>) -> Result<Source> {
     let raw: Box<dyn Read + Send> = if path == "-" {
         Box::new(std::io::stdin())
     } else {
@@ -36,7 +37,11 @@ pub fn open(path: &str) -> Result<Source> {
         }
         Box::new(File::open(p).map_err(|e| Error::usage(format!("{path}: {e}")))?)
     };
-    let (head, raw) = peek(raw).map_err(|e| Error::io(format!("reading {path}"), e))?;
+    let (mut head, mut raw) = peek(raw).map_err(|e| Error::io(format!("reading {path}"), e))?;
+    if crate::encrypted::is_encrypted(&head) {
+        let plain = crate::encrypted::open(path, &head, raw, identity)?;
+        (head, raw) = peek(plain).map_err(|e| Error::failed(format!("{path}: {e}")))?;
+    }
     let compressed = sniff(&head, path)? == Kind::Zstd;
     let sql: Box<dyn Read + Send> = if compressed {
         let dec = zstd::stream::read::Decoder::new(raw)

@@ -24,6 +24,8 @@ pub struct Options {
     pub against: Option<crate::against::Settings>,
     /// `--d1-compat`: what D1's import would refuse fails the dump (compat.rs).
     pub d1_compat: bool,
+    /// `--identity`: the keys that decrypt an age-encrypted dump.
+    pub identity: Option<d1_core::age::Identities>,
 }
 
 /// Everything known about one dump, whether it passed or not.
@@ -96,7 +98,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
             Sidecar::Absent => {}
         }
     }
-    let src = source::open(path)?;
+    let src = source::open(path, opts.identity.as_ref())?;
     r.compressed = src.compressed;
     let target = match &opts.db {
         Some(p) => Some(AtomicFile::create(p, opts.force)?),
@@ -135,7 +137,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
     // full dump orders them: a trigger that fires on each restored row (an audit log) would
     // otherwise write rows of its own and collide with the dump's.
     let schema = match &opts.schema {
-        Some(file) => Some((file, schema_parts(file, &opts.settings)?)),
+        Some(file) => Some((file, schema_parts(file, opts)?)),
         None => None,
     };
     let load_schema = |file: &String, text: Vec<u8>, compat: &mut crate::compat::Compat| {
@@ -256,9 +258,9 @@ fn expected_sql_bytes(path: &str, compressed: bool) -> Option<u64> {
 }
 
 /// A `--schema` file split in two: everything but its triggers, then its triggers.
-fn schema_parts(file: &str, settings: &Settings) -> Result<(Vec<u8>, Vec<u8>)> {
-    let src = source::open(file)?;
-    let mut split = crate::split::Splitter::new(src.reader, settings.max_statement);
+fn schema_parts(file: &str, opts: &Options) -> Result<(Vec<u8>, Vec<u8>)> {
+    let src = source::open(file, opts.identity.as_ref())?;
+    let mut split = crate::split::Splitter::new(src.reader, opts.settings.max_statement);
     let (mut first, mut last) = (Vec::new(), Vec::new());
     loop {
         let st = match split.next() {
