@@ -140,7 +140,7 @@ pub fn parse_from(mut p: lexopt::Parser) -> Result<Args> {
     }
     if a.dirs.is_empty() && a.buckets.is_empty() {
         return Err(Error::usage(
-            "no folder given: name the backup folders (try --help)",
+            "no folder given: name the backup folders or s3://BUCKET/PREFIX/ (try --help)",
         ));
     }
     Ok(a)

@@ -15,11 +15,7 @@ use d1_upload::store::{Listed, S3Url, Store};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// A dump's object name: the local dump names and their `.age` forms.
-pub fn is_dump_name(name: &str) -> bool {
-    let plain = name.strip_suffix(".age").unwrap_or(name);
-    (plain.ends_with(".sql") && plain.len() > 4) || (plain.ends_with(".sql.zst") && plain.len() > 8)
-}
+pub use crate::scan::is_dump_name;
 
 /// The prefix `s3://BUCKET/PREFIX` names, as a folder: empty or ending in `/`.
 pub fn prefix_of(url: &S3Url) -> String {
@@ -176,8 +172,12 @@ fn classify_dump(
         }
     };
     // An encrypted copy's size is its ciphertext's, which its manifest records.
+    // (A dump d1-fetch encrypted on the backup host is uploaded as it is: its `stored_bytes`
+    // are already the ciphertext's.)
     let expected = if key.ends_with(".age") {
-        json["encryption"]["ciphertext_bytes"].as_u64()
+        json["encryption"]["ciphertext_bytes"]
+            .as_u64()
+            .or(m.stored_bytes)
     } else {
         m.stored_bytes
     };

@@ -63,8 +63,12 @@ pub fn sidecar(dump: &Path, ext: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn is_dump_name(name: &str) -> bool {
-    (name.ends_with(".sql") && name.len() > 4) || (name.ends_with(".sql.zst") && name.len() > 8)
+/// A dump's name: `.sql`, `.sql.zst`, and their age-encrypted forms (`d1-fetch --encrypt-to`
+/// writes `DUMP.sql.zst.age`; `d1-upload --encrypt-to` uploads `KEY.age`), whose manifests are
+/// `DUMP.age.json` like any other's.
+pub fn is_dump_name(name: &str) -> bool {
+    let plain = name.strip_suffix(".age").unwrap_or(name);
+    (plain.ends_with(".sql") && plain.len() > 4) || (plain.ends_with(".sql.zst") && plain.len() > 8)
 }
 
 /// The folders to prune: each root, and with `recursive` every folder below it (hidden folders
@@ -357,6 +361,22 @@ mod tests {
                 ("notes.txt".to_string(), false),
             ]
         );
+    }
+
+    #[test]
+    fn an_encrypted_dump_is_a_dump_with_its_own_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let w = |name: &str, text: &str| std::fs::write(d.join(name), text).unwrap();
+        w("a.sql.zst.age", "ok");
+        w("a.sql.zst.age.sha256", "aa  a.sql.zst.age\n");
+        w("a.sql.zst.age.json", &manifest("db-a"));
+        w("b.age", "ok");
+        let mut s = Scan::default();
+        scan_folder(d, &mut s).unwrap();
+        assert_eq!(s.dumps.len(), 1);
+        assert!(s.dumps[0].good() && s.dumps[0].path.ends_with("a.sql.zst.age"));
+        assert_eq!(s.skipped.len(), 1, "{:?}", s.skipped);
     }
 
     #[test]
