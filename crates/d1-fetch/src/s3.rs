@@ -56,7 +56,7 @@ pub fn fetch(
                 rec.value
             ))
         })?;
-        Some(crypt::identities(p)?)
+        Some(d1_core::age::Identities::read(p)?)
     } else {
         None
     };
@@ -175,7 +175,7 @@ fn encrypted(
     u: &S3Url,
     want: &str,
     plain: &str,
-    ids: &crypt::Identities,
+    ids: &d1_core::age::Identities,
     manifest: Value,
     name: &str,
 ) -> Result<Digests> {

@@ -56,7 +56,7 @@ pub struct Args {
     pub allow_unverified: bool,
     pub allow_empty: bool,
     /// age recipients: the copies are encrypted when there is at least one.
-    pub recipients: Vec<crate::crypt::Recipient>,
+    pub recipients: d1_core::age::Recipients,
 }
 
 pub fn parse() -> Result<Args> {
@@ -71,7 +71,7 @@ pub fn parse_from(mut parser: lexopt::Parser) -> Result<Args> {
     let mut paths = Vec::new();
     let mut part_size = DEFAULT_PART_SIZE;
     let mut allow_unverified = false;
-    let mut recipients = Vec::new();
+    let mut recipients = d1_core::age::Recipients::new();
     while let Some(arg) = parser.next()? {
         let owned = OwnedArg::from(arg);
         let arg = owned.as_arg();
@@ -84,12 +84,10 @@ pub fn parse_from(mut parser: lexopt::Parser) -> Result<Args> {
             Long("region") => store.region = Some(parser.value()?.string()?),
             Long("r2") => store.r2 = true,
             Long("allow-unverified") => allow_unverified = true,
-            Long("encrypt-to") => {
-                recipients.push(crate::crypt::recipient(&parser.value()?.string()?)?)
+            Long("encrypt-to") => recipients.add(&parser.value()?.string()?)?,
+            Long("recipients-file") => {
+                recipients.add_file(std::path::Path::new(&parser.value()?))?
             }
-            Long("recipients-file") => recipients.extend(crate::crypt::recipients_file(
-                std::path::Path::new(&parser.value()?),
-            )?),
             Long("access-key-id") | Long("secret-access-key") | Long("session-token") => {
                 return Err(Error::usage(
                     "credentials are not taken from the command line (other users can read it in ps); \

@@ -153,7 +153,7 @@ impl Run<'_> {
             name.clone()
         };
         let key = format!("{}{object_name}", self.prefix);
-        let recipient_texts: Vec<&str> = recipients.iter().map(|r| r.text.as_str()).collect();
+        let recipient_texts: Vec<&str> = recipients.keys().iter().map(String::as_str).collect();
         let (stored, sha_file, manifest_bytes) = match &sealed {
             None => (
                 upload::file(&self.store, dump, &key, &sha256, self.args.part_size)?,
