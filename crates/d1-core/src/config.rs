@@ -28,7 +28,7 @@ impl std::fmt::Debug for Config {
 }
 
 /// The first non-empty variable of `names` (the current name, then the seed article's older one).
-fn var(names: &[&str]) -> Option<String> {
+pub fn var(names: &[&str]) -> Option<String> {
     names
         .iter()
         .filter_map(|n| std::env::var(n).ok())

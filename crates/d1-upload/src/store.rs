@@ -142,14 +142,7 @@ pub struct Store {
     pub bucket_name: String,
 }
 
-/// The first non-empty variable of `names`.
-fn var(names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .filter_map(|n| std::env::var(n).ok())
-        .map(|v| v.trim().to_string())
-        .find(|v| !v.is_empty())
-}
+use d1_core::config::var;
 
 fn secret_var(name: &str) -> Result<Option<String>> {
     let Some(v) = var(&[name]) else {
