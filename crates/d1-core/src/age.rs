@@ -9,6 +9,7 @@
 //! (tests/tests/age.rs proves both with the reference CLI).
 
 use crate::error::{Error, Result};
+use crate::hashing::Hashing;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -118,11 +119,8 @@ impl Recipients {
                 .map(|r| r.as_ref() as &dyn ::age::Recipient),
         )
         .map_err(|e| Error::usage(format!("age: {e}")))?;
-        let counted = Tally {
-            out,
-            sha: Sha256::new(),
-            bytes: 0,
-        };
+        // The ciphertext is counted and hashed on its way out.
+        let counted = Hashing::new(out);
         let stream = enc
             .wrap_output(counted)
             .map_err(|e| Error::io("writing the age header", e))?;
@@ -189,41 +187,17 @@ pub struct Sealed {
     pub sha256: String,
 }
 
-/// Counts and hashes the ciphertext on its way out.
-struct Tally<W> {
-    out: W,
-    sha: Sha256,
-    bytes: u64,
-}
-
-impl<W: Write> Write for Tally<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.out.write(buf)?;
-        self.sha.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-}
-
 /// Encrypts what is written to it, one 64 KiB chunk at a time.
 pub struct EncryptWriter<W: Write> {
-    stream: ::age::stream::StreamWriter<Tally<W>>,
+    stream: ::age::stream::StreamWriter<Hashing<W>>,
 }
 
 impl<W: Write> EncryptWriter<W> {
     /// Writes the last chunk (without it the file does not decrypt: age refuses a truncated
     /// file), flushes, and returns the writer with the ciphertext's size and SHA-256.
     pub fn finish(self) -> io::Result<(W, Sealed)> {
-        let mut t = self.stream.finish()?;
-        t.flush()?;
-        let sealed = Sealed {
-            bytes: t.bytes,
-            sha256: hex::encode(t.sha.finalize()),
-        };
-        Ok((t.out, sealed))
+        let (out, bytes, sha256) = self.stream.finish()?.finish()?;
+        Ok((out, Sealed { bytes, sha256 }))
     }
 }
 

@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod error;
 pub mod export;
 pub mod fuzzing;
+pub mod hashing;
 pub mod http;
 pub mod import;
 pub mod manifest;

@@ -3,6 +3,7 @@
 //! are hashed too. Fixed-size state whatever the dump's size.
 
 use crate::chunks::Pool;
+use d1_core::hashing::Hashing;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
@@ -70,29 +71,10 @@ pub struct Digests {
     pub encrypted: Option<crate::encrypt::Encrypted>,
 }
 
-/// Counts and hashes the bytes that reach the output (after compression).
-struct Stored<W> {
-    out: W,
-    sha: Sha256,
-    bytes: u64,
-}
-
-impl<W: Write> Write for Stored<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.out.write(buf)?;
-        self.sha.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-}
-
 enum Inner<W: Write> {
     /// Stored bytes are the SQL bytes: their digests are the SQL's.
     Plain(W),
-    Zstd(Box<zstd::stream::write::Encoder<'static, Stored<W>>>),
+    Zstd(Box<zstd::stream::write::Encoder<'static, Hashing<W>>>),
 }
 
 pub struct Sink<W: Write> {
@@ -109,11 +91,8 @@ impl<W: Write> Sink<W> {
         let inner = match zstd {
             None => Inner::Plain(out),
             Some(level) => {
-                let stored = Stored {
-                    out,
-                    sha: Sha256::new(),
-                    bytes: 0,
-                };
+                // The stored (compressed) bytes are counted and hashed on their way out.
+                let stored = Hashing::new(out);
                 let mut enc = zstd::stream::write::Encoder::new(stored, level)?;
                 enc.multithread(ZSTD_WORKERS)?;
                 // zstd sizes multithreaded jobs from the window (8 MiB at level 3) and holds
@@ -199,11 +178,7 @@ impl<W: Write> Sink<W> {
                 w.flush()?;
                 (w, sql_bytes, sql_sha256.clone())
             }
-            Inner::Zstd(e) => {
-                let mut stored = e.finish()?;
-                stored.flush()?;
-                (stored.out, stored.bytes, hex::encode(stored.sha.finalize()))
-            }
+            Inner::Zstd(e) => e.finish()?.finish()?,
         };
         Ok((
             out,
