@@ -99,6 +99,10 @@ impl Body {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Writes the first `n` bytes of the body.
     fn write_to(&self, w: &mut impl Write, n: u64) -> io::Result<()> {
         match self {

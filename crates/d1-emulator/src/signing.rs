@@ -26,6 +26,12 @@ pub fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+impl Default for Signer {
+    fn default() -> Signer {
+        Signer::new()
+    }
+}
+
 impl Signer {
     pub fn new() -> Signer {
         let mut key = [0u8; 32];

@@ -1,12 +1,7 @@
-//! d1-export-start: starts a D1 export for each database named and prints one
-//! `DATABASE_ID BOOKMARK` line per database, flushed at once, for d1-export-wait to poll.
-
-mod args;
-mod exclude;
-mod preflight;
-mod size;
-mod start;
+//! d1-export-start: the entry point; the tool is the library (src/lib.rs).
 
 fn main() {
-    d1_core::cli::main("d1-export-start", || start::run(args::parse()?));
+    d1_core::cli::main("d1-export-start", || {
+        d1_export_start::start::run(d1_export_start::args::parse()?)
+    });
 }

@@ -1,13 +1,13 @@
 //! One run: records in, one download per record as soon as its line arrives, the path of each
 //! dump out. A failed record is reported on its own line and the others are still fetched.
 
+use crate::args::Args;
 use crate::download::{self, Served};
 use crate::encrypt::{self, Out};
 use crate::manifest::{self, Export, Facts};
 use crate::output::{self, Output, Paths};
 use crate::sink::{Digests, Sink};
 use crate::writeback::Writeback;
-use crate::Args;
 use d1_core::atomic::{self, AtomicFile};
 use d1_core::error::Context;
 use d1_core::pipe;

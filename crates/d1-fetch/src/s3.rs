@@ -5,11 +5,11 @@
 //! manifest written beside it is the uploaded one (with its verification verdict), plus where
 //! it was restored from.
 
+use crate::args::Args;
 use crate::download;
 use crate::output::{self, Output, Paths};
 use crate::sink::{Digests, Sink};
 use crate::writeback::Writeback;
-use crate::Args;
 use d1_core::atomic::{self, AtomicFile};
 use d1_core::error::Context;
 use d1_core::pipe;

@@ -1,8 +1,9 @@
 //! d1-verify as a library: restores a dump into a sandboxed in-memory SQLite database, checks
-//! it, and reports. The binary (main.rs) is argument parsing and the record loop over this; the
-//! tests and the fuzz targets use these modules directly.
+//! it, and reports. [`args`] parses the command line and [`run`] is the record loop over the rest;
+//! main.rs only calls them. The tests and the fuzz targets use these modules directly.
 
 pub mod against;
+pub mod args;
 pub mod atof;
 pub mod check;
 pub mod compat;
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod quirks;
 pub mod report;
 pub mod restore;
+pub mod run;
 pub mod sandbox;
 pub mod shape;
 pub mod source;
