@@ -7,26 +7,11 @@ use crate::envelope;
 use crate::faults::{self, Endpoint, Fault, Faults, Kind};
 use crate::http::{Request, Response};
 use crate::signing::Signer;
+use crate::spool::{Dump, Upload};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-/// A finished dump: a file in the spool folder (never in the data folder, never in memory, so
-/// that a 1 GB export served several times costs no memory), removed when the last download
-/// of it ends after it was dropped from the state.
-pub struct Dump {
-    pub path: tempfile::TempPath,
-    pub len: u64,
-    pub etag: String,
-    pub created: Instant,
-}
-
-/// An uploaded import file, spooled the same way.
-pub struct Upload {
-    pub path: tempfile::TempPath,
-    pub etag: String,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
@@ -73,7 +58,7 @@ pub struct Import {
     /// opened while the import writes it).
     pub before: Option<Value>,
     /// Once finished: the database file's fingerprint, to tell whether it changed since.
-    pub after: Option<crate::import::Fingerprint>,
+    pub after: Option<dbs::Fingerprint>,
 }
 
 #[derive(Default)]
@@ -179,7 +164,14 @@ impl App {
         format!("{}{}", self.base, self.signer.sign(path, self.opts.url_ttl))
     }
 
+    /// Answers one request. A panic in an endpoint is a 500 in Cloudflare's envelope, for this
+    /// request only (the state lock survives it, [`App::state`]).
     pub fn handle(&self, req: &Request) -> Response {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.dispatch(req)))
+            .unwrap_or_else(|_| envelope::error(500, 7500, "Internal error in d1-emulator"))
+    }
+
+    fn dispatch(&self, req: &Request) -> Response {
         if let Some(rest) = req.path.strip_prefix("/__emulator/") {
             return self.control(rest, req);
         }

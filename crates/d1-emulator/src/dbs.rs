@@ -162,6 +162,35 @@ pub fn compact_timestamp(t: SystemTime) -> String {
     Utc::from_system(t).compact()
 }
 
+/// What tells whether a database file changed since an import: SQLite's file change counter
+/// (header bytes 24..28, bumped by every write transaction in rollback-journal mode), the size
+/// and the modification time, and those of a `-wal` file beside it (a database in WAL mode
+/// writes there first). Any difference means "changed".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    counter: [u8; 4],
+    len: u64,
+    modified: Option<SystemTime>,
+    wal: Option<(u64, Option<SystemTime>)>,
+}
+
+pub fn fingerprint(path: &std::path::Path) -> Option<Fingerprint> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).ok()?;
+    let mut head = [0u8; 28];
+    std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    Some(Fingerprint {
+        counter: [head[24], head[25], head[26], head[27]],
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        wal: std::fs::metadata(wal)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok())),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

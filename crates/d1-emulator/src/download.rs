@@ -1,11 +1,12 @@
 //! The object-store side: signed dump downloads (GET/HEAD, Range) and import uploads (PUT),
 //! answering errors the S3 way (XML), with the download faults applied to the body.
 
-use crate::app::{App, Upload};
+use crate::app::App;
 use crate::envelope::s3_error;
 use crate::faults::{Fault, Kind};
 use crate::http::{Body, Delivery, Request, Response};
 use crate::signing::Refusal;
+use crate::spool::Upload;
 use md5::{Digest, Md5};
 use std::sync::Arc;
 

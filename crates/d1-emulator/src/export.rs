@@ -1,13 +1,14 @@
 //! The export endpoint: start (snapshot the dump at once), long-polled progress, completion with
 //! a signed URL; cancellation of exports nobody polls; optional rotating bookmarks.
 
-use crate::app::{random_hex, App, Dump, Export, State, Status};
+use crate::app::{random_hex, App, Export, State, Status};
 use crate::busy::Busy;
 use crate::dbs::{self, DbInfo};
 use crate::dump::{self, DumpError, DumpOptions};
 use crate::envelope;
 use crate::faults::{Endpoint, Fault, Kind};
 use crate::http::{Request, Response};
+use crate::spool::Dump;
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use std::io::Write;

@@ -78,7 +78,7 @@ pub struct Response {
 pub enum Body {
     Owned(Vec<u8>),
     File {
-        dump: std::sync::Arc<crate::app::Dump>,
+        dump: std::sync::Arc<crate::spool::Dump>,
         range: std::ops::Range<u64>,
         /// Offset (from the range's start) of one byte sent with its low bit flipped.
         flip: Option<u64>,
@@ -98,7 +98,6 @@ impl Body {
             Body::File { range, .. } => range.end - range.start,
         }
     }
-
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -209,10 +208,8 @@ where
                 return Ok(());
             }
         };
-        let resp = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&req))) {
-            Ok(r) => r,
-            Err(_) => crate::envelope::error(500, 7500, "Internal error in d1-emulator"),
-        };
+        // The app answers a panic of its own with a 500 (app.rs); this layer knows no envelope.
+        let resp = handler(&req);
         if verbose {
             eprintln!(
                 "d1-emulator: {} {} -> {}",

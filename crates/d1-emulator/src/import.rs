@@ -14,16 +14,17 @@
 //!   a new import whenever it gets an upload URL, so a restore is never skipped by mistake.
 //! - A second ingest while one runs for the same file joins it; another file is refused.
 
-use crate::app::{random_hex, App, Import, Status, Upload};
+use crate::app::{random_hex, App, Import, Status};
 use crate::busy::Busy;
 use crate::dbs::{self, DbInfo};
 use crate::envelope;
 use crate::faults::{Endpoint, Fault, Kind};
 use crate::http::{Request, Response};
 use crate::load::{self, Finish};
+use crate::spool::Upload;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 fn bad(msg: &str) -> Response {
     envelope::error(400, 7400, msg)
@@ -31,35 +32,6 @@ fn bad(msg: &str) -> Response {
 
 fn is_md5_hex(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|c| c.is_ascii_hexdigit())
-}
-
-/// What tells whether a database file changed since an import: SQLite's file change counter
-/// (header bytes 24..28, bumped by every write transaction in rollback-journal mode), the size
-/// and the modification time, and those of a `-wal` file beside it (a database in WAL mode
-/// writes there first). Any difference means "changed".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fingerprint {
-    counter: [u8; 4],
-    len: u64,
-    modified: Option<SystemTime>,
-    wal: Option<(u64, Option<SystemTime>)>,
-}
-
-pub fn fingerprint(path: &std::path::Path) -> Option<Fingerprint> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path).ok()?;
-    let mut head = [0u8; 28];
-    std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    Some(Fingerprint {
-        counter: [head[24], head[25], head[26], head[27]],
-        len: meta.len(),
-        modified: meta.modified().ok(),
-        wal: std::fs::metadata(wal)
-            .ok()
-            .map(|m| (m.len(), m.modified().ok())),
-    })
 }
 
 fn answer(i: &Import) -> Value {
@@ -113,7 +85,7 @@ impl App {
     }
 
     fn import_init(&self, db: &DbInfo, etag: &str) -> Response {
-        let now = fingerprint(&db.path);
+        let now = dbs::fingerprint(&db.path);
         let st = self.state();
         let last = st.imports.iter().rev().find(|i| i.database == db.uuid);
         if let Some(i) = last {
@@ -241,7 +213,7 @@ impl App {
         let started = Instant::now();
         let outcome = load::load(&upload.path, &db.path, finish);
         let size_after = std::fs::metadata(&db.path).map(|m| m.len()).unwrap_or(0);
-        let after = fingerprint(&db.path);
+        let after = dbs::fingerprint(&db.path);
         let (status, result) = match outcome {
             Ok(t) => (
                 Status::Complete,

@@ -22,3 +22,4 @@ pub mod rules;
 pub mod run;
 pub mod seed;
 pub mod signing;
+pub mod spool;

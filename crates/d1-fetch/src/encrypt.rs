@@ -5,20 +5,12 @@
 //! the decrypted file's (what a restore checks).
 
 use crate::output::Output;
-use crate::sink::Digests;
+use crate::sink::{Digests, Encrypted};
 use d1_core::age::{EncryptWriter, Recipients};
 use d1_core::{Error, Result};
 use serde_json::{json, Value};
 use std::io::{self, Write};
 use std::path::PathBuf;
-
-/// What the encryption changed: the plaintext's size and digest, and to whom.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Encrypted {
-    pub recipients: Vec<String>,
-    pub plaintext_bytes: u64,
-    pub plaintext_sha256: String,
-}
 
 /// The sink's output: as it is, or encrypted on its way.
 pub enum Out<W: Write> {

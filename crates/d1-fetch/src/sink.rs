@@ -58,6 +58,14 @@ const ZSTD_WORKERS: u32 = 2;
 /// Bytes per zstd job (see `Sink::new`).
 const ZSTD_JOB: u32 = 2 << 20;
 
+/// What the encryption (encrypt.rs) changed: the plaintext's size and digest, and to whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encrypted {
+    pub recipients: Vec<String>,
+    pub plaintext_bytes: u64,
+    pub plaintext_sha256: String,
+}
+
 /// Digests and sizes of what was received and what was stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Digests {
@@ -68,7 +76,7 @@ pub struct Digests {
     pub stored_bytes: u64,
     pub stored_sha256: String,
     /// Set when the stored bytes are age ciphertext (encrypt.rs).
-    pub encrypted: Option<crate::encrypt::Encrypted>,
+    pub encrypted: Option<Encrypted>,
 }
 
 enum Inner<W: Write> {

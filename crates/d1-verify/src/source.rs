@@ -12,6 +12,11 @@ use std::path::Path;
 
 const BUF: usize = 256 * 1024;
 
+/// Whether the dump has a manifest (`PATH.json`, d1-fetch's) beside it.
+pub fn has_manifest(dump: &str) -> bool {
+    d1_core::manifest::path_for(Path::new(dump)).exists()
+}
+
 pub struct Source {
     pub reader: Box<dyn BufRead + Send>,
     pub compressed: bool,

@@ -10,10 +10,6 @@ use d1_core::{manifest, Result};
 use serde_json::{json, Value};
 use std::path::Path;
 
-pub fn has_manifest(dump: &str) -> bool {
-    manifest::path_for(Path::new(dump)).exists()
-}
-
 /// The database's id and name as the manifest records them, for a path given without them.
 pub fn identity(dump: &str) -> (Option<String>, Option<String>) {
     if dump == "-" {

@@ -90,7 +90,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
             }
             // d1-fetch puts the sidecars in place before the dump: a manifest without its
             // checksum is a backup someone broke, not one to call verified.
-            Sidecar::Absent if path != "-" && crate::verdict::has_manifest(path) => {
+            Sidecar::Absent if path != "-" && source::has_manifest(path) => {
                 return Err(Error::failed(format!(
                     "{path}.sha256 is missing although {path}.json exists: an incomplete backup"
                 )))

@@ -1,0 +1,44 @@
+//! No crate has an import cycle among its modules (scripts/modcycles.py): a lower layer never
+//! names a higher one (issue 18: the emulator's HTTP layer once knew the app's dump type).
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn no_module_import_cycle_in_any_crate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new("python3")
+        .arg(root.join("scripts/modcycles.py"))
+        .arg(&root)
+        .output()
+        .expect("python3 runs scripts/modcycles.py");
+    assert!(
+        out.status.success(),
+        "module import cycles:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_script_finds_a_cycle_when_there_is_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("crates/demo/src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::create_dir_all(dir.path().join("tests")).unwrap();
+    std::fs::write(src.join("lib.rs"), "mod a;\nmod b;\nmod c;\n").unwrap();
+    std::fs::write(src.join("a.rs"), "use crate::b::B;\n").unwrap();
+    std::fs::write(src.join("b.rs"), "use crate::{c::C, x};\n").unwrap();
+    std::fs::write(src.join("c.rs"), "pub fn f() { super::a::g() }\n").unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new("python3")
+        .arg(root.join("scripts/modcycles.py"))
+        .arg(dir.path())
+        .output()
+        .expect("python3 runs scripts/modcycles.py");
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "demo: a -> b -> c -> a\n"
+    );
+}
