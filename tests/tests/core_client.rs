@@ -96,9 +96,9 @@ fn the_client_maps_api_errors_to_exit_codes() {
     let emu = Emulator::start(&[]);
     let c = client(&emu);
     let e = api::resolve(&c, "no-such-db").expect_err("unknown name");
-    assert_eq!(e.code, d1_core::ExitCode::Usage);
+    assert_eq!(e.code(), d1_core::ExitCode::Usage);
     let e = api::get_database(&c, "00000000-0000-4000-8000-000000000000").expect_err("unknown id");
-    assert_eq!(e.code, d1_core::ExitCode::Usage);
+    assert_eq!(e.code(), d1_core::ExitCode::Usage);
     assert!(e.message.contains("7404"), "{}", e.message);
 
     emu.arm(&["list:503:times=0"]);
@@ -118,7 +118,7 @@ fn the_client_maps_api_errors_to_exit_codes() {
     )
     .expect("client");
     let e = api::list_databases(&impatient, None).expect_err("503 every time");
-    assert_eq!(e.code, d1_core::ExitCode::Temporary);
+    assert_eq!(e.code(), d1_core::ExitCode::Temporary);
     assert!(
         e.message.contains("gave up after 2 attempts"),
         "{}",

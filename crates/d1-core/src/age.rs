@@ -540,7 +540,7 @@ mod tests {
         let (cipher, _) = encrypt(&r, b"CREATE TABLE t(x);");
         let ids = Identities::read(&key).unwrap();
         let e = ids.decrypt(&cipher[..]).err().unwrap();
-        assert_eq!(e.code, ExitCode::Failed);
+        assert_eq!(e.code(), ExitCode::Failed);
         assert!(e.message.contains("no identity in"), "{}", e.message);
         assert!(e.message.contains("key.txt"), "{}", e.message);
     }
@@ -574,30 +574,30 @@ mod tests {
         let mut header = cipher.clone();
         header[30] ^= 1;
         assert_eq!(
-            ids.decrypt(&header[..]).err().unwrap().code,
+            ids.decrypt(&header[..]).err().unwrap().code(),
             ExitCode::Failed
         );
         let e = ids.decrypt(&cipher[..40]).err().unwrap();
-        assert_eq!(e.code, ExitCode::Failed);
+        assert_eq!(e.code(), ExitCode::Failed);
     }
 
     #[test]
     fn a_missing_or_empty_identity_file_is_a_credentials_error_that_never_shows_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let e = Identities::read(&dir.path().join("nope.txt")).unwrap_err();
-        assert_eq!(e.code, ExitCode::Credentials);
+        assert_eq!(e.code(), ExitCode::Credentials);
         assert!(e.message.contains("nope.txt"), "{}", e.message);
         let empty = dir.path().join("empty.txt");
         std::fs::write(&empty, "# nothing\n").unwrap();
         assert_eq!(
-            Identities::read(&empty).unwrap_err().code,
+            Identities::read(&empty).unwrap_err().code(),
             ExitCode::Credentials
         );
         let (key, public, secret) = keygen(dir.path());
         let bad = dir.path().join("bad.txt");
         std::fs::write(&bad, format!("{secret}\n{public}\n")).unwrap();
         let e = Identities::read(&bad).unwrap_err();
-        assert_eq!(e.code, ExitCode::Credentials);
+        assert_eq!(e.code(), ExitCode::Credentials);
         assert!(!e.message.contains(&secret), "{}", e.message);
         Identities::read(&key).unwrap();
         assert_eq!(
@@ -630,11 +630,11 @@ mod tests {
 
         std::fs::write(&path, format!("{a}\nage1nope\n")).unwrap();
         let e = Recipients::new().add_file(&path).unwrap_err();
-        assert_eq!(e.code, ExitCode::Usage);
+        assert_eq!(e.code(), ExitCode::Usage);
         assert!(e.message.contains("line 2"), "{}", e.message);
         std::fs::write(&path, "# nobody\n").unwrap();
         assert_eq!(
-            Recipients::new().add_file(&path).unwrap_err().code,
+            Recipients::new().add_file(&path).unwrap_err().code(),
             ExitCode::Usage
         );
     }
@@ -646,13 +646,13 @@ mod tests {
             .expose_secret()
             .to_string();
         let e = Recipients::new().add(&secret).unwrap_err();
-        assert_eq!(e.code, ExitCode::Usage);
+        assert_eq!(e.code(), ExitCode::Usage);
         assert!(!e.message.contains(&secret[15..]), "{}", e.message);
         assert!(e.message.contains("private key"), "{}", e.message);
         let e = Recipients::new()
             .add("ssh-dss AAAAB3NzaC1kc3MAAACBAP")
             .unwrap_err();
-        assert_eq!(e.code, ExitCode::Usage);
+        assert_eq!(e.code(), ExitCode::Usage);
         assert!(Recipients::new().encrypt(Vec::new()).is_err());
     }
 
@@ -678,7 +678,7 @@ mod tests {
         let mut w = ids.decrypt_to(Vec::new());
         w.write_all(&cipher[..cipher.len() - 10]).unwrap();
         let e = w.finish().unwrap_err();
-        assert_eq!(e.code, ExitCode::Failed);
+        assert_eq!(e.code(), ExitCode::Failed);
         assert!(e.message.contains("truncated"), "{}", e.message);
 
         // Another key: a write fails soon (the header is read first), and finish() says why.

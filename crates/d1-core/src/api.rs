@@ -109,7 +109,7 @@ pub fn resolve(c: &Client, name_or_uuid: &str) -> Result<Database> {
         .filter(|d| d.name == name_or_uuid)
         .collect();
     match found.len() {
-        0 => Err(Error::usage(format!(
+        0 => Err(Error::not_found(format!(
             "no database named {name_or_uuid:?}{}",
             suggest(c, name_or_uuid)
         ))),
@@ -290,7 +290,7 @@ mod tests {
     #[test]
     fn a_database_uuid_that_would_split_a_record_is_refused() {
         let e = Database::from_json(&json!({"uuid": "a\nforged-id", "name": "x"})).unwrap_err();
-        assert_eq!(e.code, crate::ExitCode::Failed);
+        assert_eq!(e.code(), crate::ExitCode::Failed);
         assert!(!e.message.contains('\n'));
         assert!(Database::from_json(&json!({"uuid": "a b"})).is_err());
         assert!(Database::from_json(&json!({"uuid": "0c7fd0a4-6d3e"})).is_ok());

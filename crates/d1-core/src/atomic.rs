@@ -275,7 +275,7 @@ mod tests {
         second.write_all(b"second").unwrap();
         first.commit(false).unwrap();
         let e = second.commit(false).unwrap_err();
-        assert_eq!(e.code, crate::ExitCode::Usage);
+        assert_eq!(e.code(), crate::ExitCode::Usage);
         assert!(
             e.message.contains("db-20261130T223000Z.sql"),
             "{}",
@@ -335,7 +335,7 @@ mod tests {
         let t = dir.path().join("a.sql");
         std::fs::write(&t, "old").unwrap();
         let e = AtomicFile::create(&t, false).err().unwrap();
-        assert_eq!(e.code, crate::ExitCode::Usage);
+        assert_eq!(e.code(), crate::ExitCode::Usage);
         assert!(e.message.contains("already exists"));
         write_small(&t, b"new", true).unwrap();
         assert_eq!(std::fs::read_to_string(&t).unwrap(), "new");

@@ -1,7 +1,7 @@
 //! What every binary's `main` shares: the options all tools take, `--help`/`--version`, and
 //! the one place where an outcome becomes an exit code (style.md: thin mains).
 
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{Error, ExitCode, Kind, Result};
 use crate::retry::{Deadline, Policy};
 use lexopt::prelude::*;
 use lexopt::Arg;
@@ -154,13 +154,13 @@ pub fn main(tool: &'static str, run: impl FnOnce() -> Result<ExitCode>) -> ! {
             ExitCode::Ok
         }
         // stdout closed by the reader (`| head`): end quietly.
-        Err(e) if e.code == ExitCode::Ok => ExitCode::Ok,
-        Err(e) if e.is_reported() => e.code,
+        Err(e) if e.kind == Kind::StdoutClosed => ExitCode::Ok,
+        Err(e) if e.is_reported() => e.code(),
         Err(e) => {
             crate::msg::error(&e.message);
             // Best effort: stdout may be the very thing that failed.
             let _ = crate::pipe::Failure::of(&e, None).emit();
-            e.code
+            e.code()
         }
     };
     let code = if crate::signal::interrupted() {

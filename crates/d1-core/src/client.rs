@@ -111,7 +111,7 @@ impl Client {
             return e;
         };
         let verify = format!("{account_url}/tokens/verify");
-        if e.code != crate::ExitCode::Credentials
+        if e.code() != crate::ExitCode::Credentials
             || !e.message.contains(D1_EDIT_HINT)
             || url == verify
         {
@@ -127,7 +127,7 @@ impl Client {
                 "{text} (the token is valid for account {account}: it needs the D1 Edit \
                  permission, even for export)"
             )),
-            Err(v) if v.code == crate::ExitCode::Credentials => Error::credentials(format!(
+            Err(v) if v.code() == crate::ExitCode::Credentials => Error::credentials(format!(
                 "{text} (the token is not accepted for account {account} either: check \
                  CLOUDFLARE_ACCOUNT_ID, or use a token of that account)"
             )),

@@ -59,59 +59,133 @@ impl ExitCode {
     }
 }
 
-/// An error with the exit code it maps to and a one-line message for stderr.
+/// What went wrong, as the sites that construct errors know it. The exit code is not chosen at
+/// each site: [`Kind::exit_code`] maps every kind to its class, in one place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A bad command line, or input that is not what the tool reads (a malformed record, a
+    /// file that is not a dump, an unknown option): fix the invocation or the input.
+    Usage,
+    /// What the user named does not exist (no database of that name).
+    NotFound,
+    /// A token or key missing, invalid, or without the permission needed; an age identity
+    /// that is unreadable or cannot decrypt.
+    Credentials,
+    /// The step failed for good: an export or import error, a dump that fails verification,
+    /// a non-retryable HTTP answer.
+    Failed,
+    /// Reading or writing a file, a socket or a pipe failed (not because of a signal).
+    Io,
+    /// Retries or the deadline used up, or the server said it is busy: a scheduler may try
+    /// again later.
+    Temporary,
+    /// SIGINT, SIGTERM or SIGHUP arrived.
+    Interrupted,
+    /// The reader of stdout went away (`| head`): the run ends quietly, successfully.
+    StdoutClosed,
+    /// Not an error: text for stdout (`--help`, `--version`) that ends the run successfully.
+    Show,
+}
+
+impl Kind {
+    /// The one mapping of kinds to exit codes (design.md, "Exit codes").
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Kind::Usage | Kind::NotFound => ExitCode::Usage,
+            Kind::Credentials => ExitCode::Credentials,
+            Kind::Failed | Kind::Io => ExitCode::Failed,
+            Kind::Temporary => ExitCode::Temporary,
+            Kind::Interrupted => ExitCode::Interrupted,
+            Kind::StdoutClosed | Kind::Show => ExitCode::Ok,
+        }
+    }
+
+    /// The plain kind of an exit class that came as a number (a failure record's EXIT field,
+    /// the worst of a run's records).
+    pub fn of_class(code: ExitCode) -> Kind {
+        match code {
+            ExitCode::Ok => Kind::StdoutClosed,
+            ExitCode::Failed => Kind::Failed,
+            ExitCode::Usage => Kind::Usage,
+            ExitCode::Credentials => Kind::Credentials,
+            ExitCode::Temporary => Kind::Temporary,
+            ExitCode::Interrupted => Kind::Interrupted,
+        }
+    }
+}
+
+/// An error: what kind it is (hence its exit code) and a one-line message for stderr.
 #[derive(Debug, Clone)]
 pub struct Error {
-    pub code: ExitCode,
+    pub kind: Kind,
     pub message: String,
-    /// Text for stdout instead of an error (`--help`, `--version`): returned as a value by the
-    /// argument parser, written by `cli::main` (a closed pipe there is a quiet exit 0).
+    /// Text for stdout instead of an error (`--help`, `--version`; kind [`Kind::Show`]):
+    /// returned as a value by the argument parser, written by `cli::main` (a closed pipe there
+    /// is a quiet exit 0).
     pub stdout: Option<String>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn new(code: ExitCode, message: impl Into<String>) -> Error {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Error {
         Error {
-            code,
+            kind,
             message: message.into(),
             stdout: None,
         }
     }
 
+    /// The exit code this error ends a run with ([`Kind::exit_code`]).
+    pub fn code(&self) -> ExitCode {
+        self.kind.exit_code()
+    }
+
     /// Ends the run successfully after printing `text` on stdout (`--help`, `--version`).
     pub fn show(text: impl Into<String>) -> Error {
         Error {
-            code: ExitCode::Ok,
+            kind: Kind::Show,
             message: String::new(),
             stdout: Some(text.into()),
         }
     }
     pub fn failed(message: impl Into<String>) -> Error {
-        Error::new(ExitCode::Failed, message)
+        Error::new(Kind::Failed, message)
     }
     pub fn usage(message: impl Into<String>) -> Error {
-        Error::new(ExitCode::Usage, message)
+        Error::new(Kind::Usage, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Error {
+        Error::new(Kind::NotFound, message)
     }
     pub fn credentials(message: impl Into<String>) -> Error {
-        Error::new(ExitCode::Credentials, message)
+        Error::new(Kind::Credentials, message)
     }
     pub fn temporary(message: impl Into<String>) -> Error {
-        Error::new(ExitCode::Temporary, message)
+        Error::new(Kind::Temporary, message)
     }
     pub fn interrupted() -> Error {
-        Error::new(ExitCode::Interrupted, "interrupted")
+        Error::new(Kind::Interrupted, "interrupted")
+    }
+
+    /// The reader of our stdout went away (`| head`): the run ends quietly (design.md).
+    pub fn stdout_closed() -> Error {
+        Error::new(Kind::StdoutClosed, "standard output closed")
     }
 
     /// An error whose message is already on stderr (and whose failure record, if any, went
     /// out or could not): it ends the run with its code and nothing more is printed.
     pub fn reported(code: ExitCode) -> Error {
-        Error::new(code, "")
+        Error::new(Kind::of_class(code), "")
     }
 
     pub fn is_reported(&self) -> bool {
-        self.message.is_empty() && self.code != ExitCode::Ok
+        self.message.is_empty() && self.code() != ExitCode::Ok
+    }
+
+    /// Whether this ends the whole run rather than one record: a signal, or a closed stdout.
+    pub fn ends_run(&self) -> bool {
+        matches!(self.kind, Kind::Interrupted | Kind::StdoutClosed)
     }
 
     /// Prefixes what was being done: `fetching URL: connection refused`.
@@ -125,7 +199,7 @@ impl Error {
         if crate::signal::interrupted() {
             return Error::interrupted();
         }
-        Error::failed(format!("{what}: {err}"))
+        Error::new(Kind::Io, format!("{what}: {err}"))
     }
 }
 
@@ -157,7 +231,7 @@ impl<T> Context<T> for Result<T, std::io::Error> {
 impl<T> Context<T> for Result<T, Error> {
     fn ctx<D: fmt::Display>(self, what: impl FnOnce() -> D) -> Result<T> {
         self.map_err(|e| {
-            if e.code == ExitCode::Interrupted {
+            if e.kind == Kind::Interrupted {
                 e
             } else {
                 e.context(what())
@@ -169,6 +243,33 @@ impl<T> Context<T> for Result<T, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_kind_has_its_class_and_a_class_number_gives_back_a_kind_of_that_class() {
+        use Kind::*;
+        let table = [
+            (Usage, 2),
+            (NotFound, 2),
+            (Credentials, 3),
+            (Failed, 1),
+            (Io, 1),
+            (Temporary, 75),
+            (Interrupted, 130),
+            (StdoutClosed, 0),
+            (Show, 0),
+        ];
+        for (kind, code) in table {
+            assert_eq!(kind.exit_code().code(), code, "{kind:?}");
+            assert_eq!(
+                Kind::of_class(kind.exit_code()).exit_code(),
+                kind.exit_code()
+            );
+        }
+        assert!(Error::stdout_closed().ends_run() && Error::interrupted().ends_run());
+        assert!(!Error::failed("x").ends_run());
+        assert!(Error::reported(ExitCode::Temporary).is_reported());
+        assert!(!Error::stdout_closed().is_reported() && !Error::show("help").is_reported());
+    }
 
     #[test]
     fn worst_prefers_human_attention_over_retryable() {

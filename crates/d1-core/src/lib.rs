@@ -31,4 +31,4 @@ pub mod time;
 pub mod url;
 
 pub use config::Config;
-pub use error::{Error, ExitCode, Result};
+pub use error::{Error, ExitCode, Kind, Result};

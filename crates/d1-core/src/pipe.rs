@@ -7,7 +7,7 @@
 //! Plain failure record: `FAIL EXIT TOOL DATABASE_ID NAME REASON...` (`-` for an unknown id or
 //! name). JSON: `{"failed": true, "exit_code", "tool", "database_id", "database_name", "error"}`.
 
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{self, Error, ExitCode, Result};
 use crate::record::{self, Lines, Record};
 use serde_json::{json, Value};
 use std::io::IsTerminal;
@@ -40,7 +40,7 @@ impl Failure {
     /// This tool's failure for a record (or for the whole run when `rec` is `None`).
     pub fn of(e: &Error, rec: Option<&Record>) -> Failure {
         Failure {
-            exit: e.code,
+            exit: e.code(),
             tool: crate::msg::tool().to_string(),
             database_id: rec.and_then(|r| r.database.clone()),
             name: rec.and_then(|r| r.name.clone()),
@@ -314,9 +314,9 @@ impl Tally {
         self.count(f.exit);
         // When stdout itself is what failed (a full disk under `-o -`), the message above is
         // all there is to say: the run ends without saying it twice.
-        f.emit().map_err(|e| match e.code {
-            ExitCode::Ok => e,
-            _ => Error::reported(self.worst().worst(e.code)),
+        f.emit().map_err(|e| match e.kind {
+            error::Kind::StdoutClosed => e,
+            _ => Error::reported(self.worst().worst(e.code())),
         })
     }
 
@@ -390,7 +390,7 @@ pub fn run(
 
 /// A signal or a closed stdout ends the whole run, not one record.
 pub fn ends_run(e: &Error) -> bool {
-    matches!(e.code, ExitCode::Interrupted | ExitCode::Ok)
+    e.ends_run()
 }
 
 #[cfg(test)]
@@ -466,14 +466,14 @@ mod tests {
             e.message,
             "line 3: JSON record without a \"signed_url\" string"
         );
-        assert_eq!(e.code, ExitCode::Usage);
+        assert_eq!(e.code(), ExitCode::Usage);
     }
 
     #[test]
     fn no_input_fails_unless_allowed_and_the_worst_class_wins() {
         let t = Tally::default();
         let e = t.finish(false, "path").unwrap_err();
-        assert_eq!(e.code, ExitCode::Failed);
+        assert_eq!(e.code(), ExitCode::Failed);
         assert!(e.message.starts_with("no path records on standard input"));
         assert_eq!(Tally::default().finish(true, "path").unwrap(), ExitCode::Ok);
         let mut t = Tally::default();

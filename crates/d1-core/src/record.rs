@@ -1,7 +1,7 @@
 //! Records on stdin/stdout (design.md, "Records"): one per line, fields separated by a space,
 //! the last field the value the next tool needs, an optional first field the database id.
 
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{Error, Result};
 use std::io::{BufRead, Write};
 
 /// The longest line accepted. Signed URLs are a few hundred bytes; a 100 MB line is hostile
@@ -178,12 +178,13 @@ fn emit_line(line: &str) -> Result<()> {
 
 /// The reader of our stdout went away (`| head`): end quietly (design.md).
 pub fn stdout_closed() -> Error {
-    Error::new(ExitCode::Ok, "standard output closed")
+    Error::stdout_closed()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ExitCode;
 
     fn lines(input: &[u8]) -> Vec<Result<(usize, String)>> {
         Lines::new(input).collect()
@@ -200,7 +201,7 @@ mod tests {
     #[test]
     fn four_fields_name_the_line() {
         let e = parse(7, "a b c d", "signed URL").unwrap_err();
-        assert_eq!(e.code, ExitCode::Usage);
+        assert_eq!(e.code(), ExitCode::Usage);
         assert_eq!(
             e.message,
             "line 7: expected 'DATABASE_ID NAME SIGNED_URL', 'DATABASE_ID SIGNED_URL' or 'SIGNED_URL', got 4 fields"

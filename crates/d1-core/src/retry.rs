@@ -3,7 +3,7 @@
 //! retry loop of the tools: the API client, the download and the upload give it one attempt as
 //! a closure and it owns the counting, the waits and the messages.
 
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{Error, Kind, Result};
 use std::time::{Duration, Instant};
 
 /// One deadline for a whole operation (`--timeout`); `None` waits as long as it takes.
@@ -97,9 +97,9 @@ pub enum Failure {
         problem: String,
         /// The server's `Retry-After`.
         retry_after: Option<Duration>,
-        /// The exit class once the retries are used up: temporary (75) unless the caller knows
-        /// better (a download that keeps arriving short is a failure, 1).
-        exhausted: ExitCode,
+        /// The error's kind once the retries are used up: temporary (75) unless the caller
+        /// knows better (a download that keeps arriving short is a failure, 1).
+        exhausted: Kind,
     },
 }
 
@@ -109,7 +109,7 @@ impl Failure {
         Failure::Again {
             problem: problem.into(),
             retry_after,
-            exhausted: ExitCode::Temporary,
+            exhausted: Kind::Temporary,
         }
     }
 }
@@ -256,6 +256,7 @@ pub fn parse_duration(v: &str) -> Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ExitCode;
 
     #[test]
     fn backoff_doubles_with_jitter_and_obeys_retry_after() {
@@ -289,7 +290,7 @@ mod tests {
         let day = parse_retry_after("86400");
         assert_eq!(day, Some(Duration::from_secs(86_400)));
         let e = p.wait(1, day, "HTTP 429").unwrap_err();
-        assert_eq!(e.code, ExitCode::Temporary);
+        assert_eq!(e.code(), ExitCode::Temporary);
         assert!(e.message.contains("Retry-After") && e.message.contains("86400s"));
         assert_eq!(
             p.wait(1, Some(MAX_RETRY_AFTER), "x").unwrap(),
@@ -313,12 +314,12 @@ mod tests {
             Err(Failure::Again {
                 problem: "cut short".into(),
                 retry_after: None,
-                exhausted: ExitCode::Failed,
+                exhausted: Kind::Failed,
             })
         })
         .unwrap_err();
         assert_eq!(n, 3);
-        assert_eq!(e.code, ExitCode::Failed);
+        assert_eq!(e.code(), ExitCode::Failed);
         assert!(
             e.message.contains("gave up after 3 attempts"),
             "{}",
@@ -338,13 +339,13 @@ mod tests {
             Err(Error::failed("HTTP 404").into())
         })
         .unwrap_err();
-        assert_eq!(e.code, ExitCode::Failed);
+        assert_eq!(e.code(), ExitCode::Failed);
     }
 
     #[test]
     fn sleeping_past_the_deadline_is_temporary() {
         let dl = Deadline::after(Some(Duration::from_millis(10)));
         let e = sleep(Duration::from_secs(5), &dl, "HTTP 503").unwrap_err();
-        assert_eq!(e.code, ExitCode::Temporary);
+        assert_eq!(e.code(), ExitCode::Temporary);
     }
 }

@@ -93,7 +93,7 @@ mod tests {
             (b"ab\0cd", "d.gz: binary data"),
         ] {
             let e = sniff(head, "d.gz").unwrap_err();
-            assert_eq!(e.code, ExitCode::Usage, "{head:?}");
+            assert_eq!(e.code(), ExitCode::Usage, "{head:?}");
             assert!(e.message.starts_with(says), "{head:?}: {}", e.message);
         }
     }

@@ -75,7 +75,7 @@ mod tests {
         assert!(check("http://localhost/x").is_ok());
         assert!(check("http://[::1]:80/x").is_ok());
         let e = check("http://example.com/d.sql?sig=s3cret").unwrap_err();
-        assert_eq!(e.code, crate::ExitCode::Usage);
+        assert_eq!(e.code(), crate::ExitCode::Usage);
         assert!(!e.message.contains("s3cret"));
         assert!(check("http://127.0.0.1.evil.com/").is_err());
         assert!(check("http://user@evil.com:80/127.0.0.1").is_err());
@@ -93,7 +93,7 @@ mod tests {
             "https://h/\u{e9}",
         ] {
             let e = check(bad).unwrap_err();
-            assert_eq!(e.code, crate::ExitCode::Usage, "{bad:?}");
+            assert_eq!(e.code(), crate::ExitCode::Usage, "{bad:?}");
             assert!(e.message.contains("invalid character"), "{}", e.message);
             assert!(!e.message.contains('\n') && !e.message.contains('\u{1b}'));
         }

@@ -207,7 +207,7 @@ mod tests {
             &["--exclude", "", "db"],
         ] {
             assert_eq!(
-                parse(bad).unwrap_err().code,
+                parse(bad).unwrap_err().code(),
                 d1_core::ExitCode::Usage,
                 "{bad:?}"
             );
@@ -217,7 +217,7 @@ mod tests {
     #[test]
     fn no_data_with_no_schema_is_a_usage_error() {
         let e = parse(&["--no-data", "--no-schema"]).unwrap_err();
-        assert_eq!(e.code, d1_core::ExitCode::Usage);
+        assert_eq!(e.code(), d1_core::ExitCode::Usage);
     }
 
     #[test]
@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn unknown_option_is_a_usage_error_with_a_hint() {
         let e = parse(&["--frobnicate"]).unwrap_err();
-        assert_eq!(e.code, d1_core::ExitCode::Usage);
+        assert_eq!(e.code(), d1_core::ExitCode::Usage);
         assert!(e.message.contains("try --help"), "{}", e.message);
     }
 }

@@ -137,7 +137,7 @@ mod tests {
             &["--nope"],
         ] {
             let e = parse(bad).unwrap_err();
-            assert_eq!(e.code, d1_core::ExitCode::Usage, "{bad:?}");
+            assert_eq!(e.code(), d1_core::ExitCode::Usage, "{bad:?}");
         }
     }
 }

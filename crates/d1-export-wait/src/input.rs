@@ -73,7 +73,7 @@ pub fn read(line: Option<usize>, text: &str, default_db: Option<&str>) -> Result
         Some(_) => e,
         // record::parse names a line; an argument has none.
         None => Error::new(
-            e.code,
+            e.kind,
             format!(
                 "argument: {}",
                 e.message.strip_prefix("line 1: ").unwrap_or(&e.message)
@@ -143,7 +143,7 @@ mod tests {
             "prod"
         );
         let e = job_of(Some(4), "bm", None).unwrap_err();
-        assert_eq!(e.code, ExitCode::Usage);
+        assert_eq!(e.code(), ExitCode::Usage);
         assert_eq!(
             e.message,
             "line 4: a bare bookmark and no database: give --database DB or set D1_DATABASE_ID"

@@ -158,8 +158,8 @@ fn explain(e: Error, ctx: &Ctx, job: &Job, uuid: &str) -> Error {
         Some(n) if n != uuid => format!("database {n} ({uuid})"),
         _ => format!("database {uuid}"),
     };
-    match e.code {
-        ExitCode::Ok | ExitCode::Interrupted => e,
+    match e.code() {
+        _ if e.ends_run() => e,
         ExitCode::Temporary
             if ctx.client.deadline().expired() || e.message.contains("--timeout") =>
         {

@@ -9,7 +9,7 @@ use crate::poll::{self, lock, Ctx};
 use d1_core::pipe::{self, Tally};
 use d1_core::record::{self, Lines};
 use d1_core::retry::Deadline;
-use d1_core::{Error, ExitCode, Result};
+use d1_core::{Error, ExitCode, Kind, Result};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -115,7 +115,7 @@ impl Shared {
 
     fn outcome(&self, r: Result<()>) {
         if let Err(e) = r {
-            if e.code == ExitCode::Ok {
+            if e.kind == Kind::StdoutClosed {
                 self.stdout_closed.store(true, Ordering::Relaxed);
             }
             self.stop.store(true, Ordering::Relaxed);
@@ -182,7 +182,7 @@ fn read_stdin(shared: &Shared, default_db: Option<&str>) {
         match item.and_then(|(n, text)| input::read(Some(n), &text, default_db)) {
             Ok(Input::Job(job)) => shared.push(job),
             Ok(Input::Failure(f)) => shared.pass(f),
-            Err(e) if e.code == ExitCode::Interrupted => break,
+            Err(e) if e.code() == ExitCode::Interrupted => break,
             Err(e) => shared.fail(&e, None),
         }
     }
@@ -197,11 +197,11 @@ fn work(ctx: &Ctx, shared: &Shared) {
                 continue;
             }
             Ok(true) => {}
-            Err(e) if e.code == ExitCode::Ok => {
+            Err(e) if e.kind == Kind::StdoutClosed => {
                 shared.stdout_closed.store(true, Ordering::Relaxed);
                 shared.stop.store(true, Ordering::Relaxed);
             }
-            Err(e) if e.code == ExitCode::Interrupted => {
+            Err(e) if e.code() == ExitCode::Interrupted => {
                 shared.stop.store(true, Ordering::Relaxed);
             }
             Err(e) => shared.fail(&e, Some(&job)),

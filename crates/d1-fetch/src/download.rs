@@ -12,7 +12,7 @@ use crate::sink::Sink;
 use d1_core::http::{describe_transport, transport_retryable};
 use d1_core::msg::{human_bytes, Progress};
 use d1_core::retry::{self, Deadline, Failure, Policy};
-use d1_core::{Error, ExitCode, Result};
+use d1_core::{Error, Kind, Result};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
@@ -292,7 +292,7 @@ fn retry(problem: String, retry_after: Option<Duration>, cut: bool) -> Step {
         Failure::Again {
             problem: format!("download incomplete: {problem}"),
             retry_after,
-            exhausted: ExitCode::Failed,
+            exhausted: Kind::Failed,
         }
     } else {
         Failure::again(problem, retry_after)
@@ -508,7 +508,7 @@ mod tests {
         assert_eq!(s3_detail(body), " AccessDenied: Request has expired");
         let e = refused(body);
         assert!(e.message.contains("expired") && e.message.contains("d1-export-wait"));
-        assert_eq!(e.code, d1_core::ExitCode::Failed);
+        assert_eq!(e.code(), d1_core::ExitCode::Failed);
         assert!(refused("<Error><Code>SignatureDoesNotMatch</Code></Error>")
             .message
             .contains("refused"));

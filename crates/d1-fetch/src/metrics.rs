@@ -5,7 +5,7 @@
 use crate::manifest::Export;
 use crate::sink::Digests;
 use d1_core::metrics::{self, Family};
-use d1_core::{ExitCode, Result};
+use d1_core::Result;
 use std::path::Path;
 
 const LAST_SUCCESS: &str = "d1_backup_last_success_timestamp_seconds";
@@ -58,7 +58,7 @@ pub fn record(
 ) -> Result<()> {
     let now = metrics::unix_now();
     let values: Vec<(&str, Option<f64>)> = match outcome {
-        Err(e) if matches!(e.code, ExitCode::Interrupted | ExitCode::Ok) => return Ok(()),
+        Err(e) if e.ends_run() => return Ok(()),
         Err(_) => vec![(RUN_SUCCESS, Some(0.0)), (RUN_TIME, Some(now))],
         Ok(d) => vec![
             (LAST_SUCCESS, Some(now)),

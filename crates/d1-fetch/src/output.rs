@@ -253,7 +253,7 @@ mod tests {
         assert!(o("x.sql.zst").unwrap().matches_compression(true).is_ok());
         assert!(o("my backups/").unwrap().printable(true).is_ok());
         let e = o("no-such-outdir").unwrap_err();
-        assert_eq!(e.code, d1_core::ExitCode::Usage);
+        assert_eq!(e.code(), d1_core::ExitCode::Usage);
         assert!(e
             .message
             .contains("write no-such-outdir/ to create a folder"));

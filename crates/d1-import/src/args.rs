@@ -162,7 +162,7 @@ mod tests {
             &["--token", "x"],
         ] {
             let e = parse(bad).unwrap_err();
-            assert_eq!(e.code, d1_core::ExitCode::Usage, "{bad:?}");
+            assert_eq!(e.code(), d1_core::ExitCode::Usage, "{bad:?}");
         }
     }
 }

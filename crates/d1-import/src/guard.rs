@@ -72,7 +72,7 @@ mod tests {
         assert!(refuse_nonempty(&db(), &[]).is_ok());
         let t: Vec<String> = (1..=7).map(|i| format!("t{i}")).collect();
         let e = refuse_nonempty(&db(), &t).unwrap_err();
-        assert_eq!(e.code, d1_core::ExitCode::Failed);
+        assert_eq!(e.code(), d1_core::ExitCode::Failed);
         assert!(
             e.message.contains("has 7 tables (t1, t2, t3, t4, t5, ...)"),
             "{}",

@@ -8,7 +8,7 @@ use d1_core::client::Client;
 use d1_core::import::{self, ImportAnswer, ImportResult, Init};
 use d1_core::msg::Progress;
 use d1_core::retry::Policy;
-use d1_core::{Error, ExitCode, Result};
+use d1_core::{Error, ExitCode, Kind, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -143,7 +143,7 @@ fn poll(c: &Client, db: &Database, first: ImportAnswer) -> Result<ImportAnswer> 
             import::poll(c, &db.uuid, b).map_err(|e| e.context("polling the import"))
         })();
         ans = match next {
-            Err(e) if e.code == ExitCode::Interrupted => return last_look(c, db, b),
+            Err(e) if e.code() == ExitCode::Interrupted => return last_look(c, db, b),
             other => other?,
         };
     }
@@ -160,7 +160,7 @@ fn last_look(c: &Client, db: &Database, bookmark: &str) -> Result<ImportAnswer> 
         _ => {
             d1_core::signal::raise();
             Err(Error::new(
-                ExitCode::Interrupted,
+                Kind::Interrupted,
                 format!(
                     "interrupted while waiting for the import into {} ({}); the import was \
                      already handed to D1, goes on there and is not cancelled: check the \

@@ -5,7 +5,7 @@ use crate::args::Args;
 use crate::restore::{self, Done, Options};
 use d1_core::pipe;
 use d1_core::record;
-use d1_core::{Error, ExitCode, Result};
+use d1_core::{Error, ExitCode, Kind, Result};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -80,7 +80,7 @@ fn from_manifest(rec: &mut d1_core::record::Record) {
 fn ensure_exists(client: &d1_core::client::Client, name: &str) -> Result<()> {
     match d1_core::api::resolve(client, name) {
         Ok(_) => Ok(()),
-        Err(e) if e.code == ExitCode::Usage && e.message.starts_with("no database named") => {
+        Err(e) if e.kind == Kind::NotFound => {
             let db = d1_core::api::create_database(client, name)?;
             d1_core::msg::info(&format!("created database {name} ({})", db.uuid));
             Ok(())

@@ -226,7 +226,7 @@ mod tests {
         z.truncate(z.len() / 2);
         std::fs::write(&p, z).unwrap();
         let e = prepare(&p).err().unwrap();
-        assert_eq!(e.code, d1_core::ExitCode::Failed, "{}", e.message);
+        assert_eq!(e.code(), d1_core::ExitCode::Failed, "{}", e.message);
         assert!(e.message.contains("damaged zstd data"), "{}", e.message);
     }
 
@@ -234,7 +234,7 @@ mod tests {
     fn missing_empty_and_binary_files_are_bad_input() {
         let dir = tempfile::tempdir().unwrap();
         let missing = prepare(&dir.path().join("nope.sql")).err().unwrap();
-        assert_eq!(missing.code, d1_core::ExitCode::Usage);
+        assert_eq!(missing.code(), d1_core::ExitCode::Usage);
         assert!(missing.message.ends_with("no such file"));
         assert!(sniff(b"", "e").unwrap_err().message.contains("empty"));
         assert!(sniff(&[0x1f, 0x8b, 8, 0], "g")

@@ -152,7 +152,7 @@ mod tests {
     #[test]
     fn a_plain_http_upload_url_off_loopback_is_refused_without_its_signature() {
         let e = check_url("http://storage.example/u.sql?X-Amz-Signature=s3cret").unwrap_err();
-        assert_eq!(e.code, d1_core::ExitCode::Failed);
+        assert_eq!(e.code(), d1_core::ExitCode::Failed);
         assert!(!e.message.contains("s3cret"), "{}", e.message);
         assert!(check_url("https://storage.example/u.sql?sig=1").is_ok());
     }

@@ -166,7 +166,7 @@ mod tests {
         assert_eq!(a.dirs, [PathBuf::from("c")]);
         assert!(a.store.r2);
         let e = parse(&["--keep-daily", "3", "s3://Bad_Bucket/p/"]).unwrap_err();
-        assert_eq!(e.code, d1_core::ExitCode::Usage);
+        assert_eq!(e.code(), d1_core::ExitCode::Usage);
         let a = parse(&["--keep-within", "36h", "b"]).unwrap();
         assert_eq!(a.policy.within.unwrap().hours, 36);
     }
@@ -184,7 +184,7 @@ mod tests {
             &["--keep-forever", "b/"],
         ] {
             let e = parse(args).unwrap_err();
-            assert_eq!(e.code, d1_core::ExitCode::Usage, "{args:?}");
+            assert_eq!(e.code(), d1_core::ExitCode::Usage, "{args:?}");
         }
         let e = parse(&["b/"]).unwrap_err();
         assert!(e.message.starts_with("no policy given"), "{}", e.message);

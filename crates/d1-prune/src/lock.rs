@@ -86,7 +86,7 @@ mod tests {
         let dirs = vec![dir.path().to_path_buf()];
         let held = lock_all(&dirs, &Deadline::none()).unwrap();
         let e = lock_all(&dirs, &Deadline::after(Some(Duration::from_millis(250)))).unwrap_err();
-        assert_eq!(e.code, d1_core::ExitCode::Temporary, "{}", e.message);
+        assert_eq!(e.code(), d1_core::ExitCode::Temporary, "{}", e.message);
         drop(held);
         lock_all(&dirs, &Deadline::after(Some(Duration::from_millis(250)))).unwrap();
     }

@@ -126,7 +126,7 @@ fn pass_one(
                     // The store's credentials, deadline or a signal: the rest would fail alike.
                     Err(e)
                         if matches!(
-                            e.code,
+                            e.code(),
                             ExitCode::Credentials | ExitCode::Temporary | ExitCode::Interrupted
                         ) =>
                     {
@@ -330,7 +330,7 @@ fn prune_bucket(args: &Args, url: &S3Url) -> Result<Pruned> {
                 }
                 Err(e) => {
                     msg::error(&e.message);
-                    out.worst = out.worst.worst(e.code);
+                    out.worst = out.worst.worst(e.code());
                 }
             }
         }

@@ -126,7 +126,7 @@ fn read_manifest(store: &Store, key: &str) -> Result<Read> {
     use d1_core::ExitCode;
     let bytes = match store.get_small(key) {
         Ok(b) => b,
-        Err(e) if matches!(e.code, ExitCode::Failed | ExitCode::Usage) => {
+        Err(e) if matches!(e.code(), ExitCode::Failed | ExitCode::Usage) => {
             return Ok(Err(format!("cannot read it: {}", e.message)))
         }
         Err(e) => return Err(e),

@@ -394,6 +394,6 @@ mod tests {
         assert_eq!(rel, ["", "x", "x/y", "z"]);
         assert_eq!(folders(&[d.to_path_buf()], false).unwrap().len(), 1);
         let e = folders(&[d.join("nope")], false).unwrap_err();
-        assert_eq!(e.code, d1_core::ExitCode::Usage);
+        assert_eq!(e.code(), d1_core::ExitCode::Usage);
     }
 }

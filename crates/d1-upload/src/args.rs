@@ -174,6 +174,6 @@ mod tests {
         assert_eq!(a.paths, ["a.sql", "c.sql"]);
         assert!(a.store.r2);
         let e = parse_from(lexopt::Parser::from_args(["--secret-access-key", "x"])).unwrap_err();
-        assert_eq!(e.code, d1_core::ExitCode::Usage);
+        assert_eq!(e.code(), d1_core::ExitCode::Usage);
     }
 }

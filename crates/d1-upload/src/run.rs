@@ -87,7 +87,7 @@ impl Run<'_> {
             Err(e) if pipe::ends_run(&e) => Err(e),
             Err(e) => {
                 let f = Failure {
-                    exit: e.code,
+                    exit: e.code(),
                     tool: msg::tool().to_string(),
                     database_id: who.0,
                     name: who.1,
@@ -96,7 +96,7 @@ impl Run<'_> {
                 };
                 msg::error(&f.reason);
                 f.emit()?;
-                Ok(e.code)
+                Ok(e.code())
             }
         }
     }

@@ -697,7 +697,7 @@ mod tests {
             body: b"<Error><Code>InvalidAccessKeyId</Code><Message>nope</Message></Error>".to_vec(),
         };
         let e = status_error("uploading s3://b/k", &a);
-        assert_eq!(e.code, d1_core::ExitCode::Credentials);
+        assert_eq!(e.code(), d1_core::ExitCode::Credentials);
         assert!(
             e.message.contains("InvalidAccessKeyId: nope"),
             "{}",
@@ -708,6 +708,6 @@ mod tests {
             body: b"<Error><Code>NoSuchBucket</Code></Error>".to_vec(),
             ..a
         };
-        assert_eq!(status_error("x", &a).code, d1_core::ExitCode::Usage);
+        assert_eq!(status_error("x", &a).code(), d1_core::ExitCode::Usage);
     }
 }

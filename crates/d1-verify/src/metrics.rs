@@ -64,7 +64,7 @@ pub fn record(path: Option<&Path>, r: &Report) -> ExitCode {
         Ok(()) => ExitCode::Ok,
         Err(e) => {
             msg::error(&e.message);
-            e.code
+            e.code()
         }
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 impl Report {
     pub fn code(&self) -> ExitCode {
-        self.failure.as_ref().map_or(ExitCode::Ok, |e| e.code)
+        self.failure.as_ref().map_or(ExitCode::Ok, |e| e.code())
     }
 
     pub fn total_rows(&self) -> u64 {
@@ -45,7 +45,7 @@ pub fn failure(r: &Report) -> Option<Failure> {
         .strip_prefix(&format!("{}: ", r.path))
         .unwrap_or(&e.message);
     Some(Failure {
-        exit: e.code,
+        exit: e.code(),
         tool: "d1-verify".to_string(),
         database_id: r.database.clone(),
         name: r.name.clone(),
