@@ -111,6 +111,36 @@ impl Common {
     }
 }
 
+/// A tool's "Exit status" section for its `--help`: one line for each code the tool can return,
+/// with the class's name from the one table ([`crate::error::EXIT_CODES`]) and the tool's own
+/// reason, then `note` (how several records combine). A tool never says what a number means;
+/// tests/tests/exit_codes.rs checks every tool's section against the table.
+pub fn exit_status(reasons: &[(ExitCode, &str)], note: &str) -> String {
+    const WIDTH: usize = 96;
+    const INDENT: &str = "        ";
+    let mut out = String::from("Exit status:\n");
+    for (code, reason) in reasons {
+        let mut line = format!("  {:<4}  {}:", code.code(), code.name());
+        for word in reason.split_whitespace() {
+            if line.len() + 1 + word.len() > WIDTH {
+                out.push_str(&line);
+                out.push('\n');
+                line = INDENT.to_string();
+            } else {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    if !note.is_empty() {
+        out.push_str(note.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// Marks the process non-dumpable and sets its core size limit to 0: a core dump (or another
 /// process of the same user reading its memory through /proc or ptrace) would hold the bearer
 /// token and the signed URLs. Called first thing by [`main`].

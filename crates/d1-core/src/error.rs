@@ -26,16 +26,20 @@ impl ExitCode {
 
     /// The class a number names (a failure record's EXIT field).
     pub fn from_code(n: i32) -> Option<ExitCode> {
-        [
-            ExitCode::Ok,
-            ExitCode::Failed,
-            ExitCode::Usage,
-            ExitCode::Credentials,
-            ExitCode::Temporary,
-            ExitCode::Interrupted,
-        ]
-        .into_iter()
-        .find(|c| c.code() == n)
+        EXIT_CODES.iter().map(|e| e.code).find(|c| c.code() == n)
+    }
+
+    /// The class's row of [`EXIT_CODES`].
+    pub fn class(self) -> &'static ExitClass {
+        EXIT_CODES
+            .iter()
+            .find(|e| e.code == self)
+            .expect("every exit code has its row in EXIT_CODES")
+    }
+
+    /// The class's one-word name: `failed`, `usage`, `temporary`, ….
+    pub fn name(self) -> &'static str {
+        self.class().name
     }
 
     /// Which of two outcomes a multi-record run reports: the one that most needs a human.
@@ -58,6 +62,56 @@ impl ExitCode {
         }
     }
 }
+
+/// One row of the exit-code table: the number, the class's name, what it means.
+#[derive(Debug)]
+pub struct ExitClass {
+    pub code: ExitCode,
+    pub name: &'static str,
+    pub meaning: &'static str,
+}
+
+/// THE exit-code table (design.md, "Exit codes": identical in every tool). Every tool's
+/// `--help` "Exit status" section is generated from it ([`crate::cli::exit_status`]: a tool
+/// says which codes it returns and why, never what a number means), and docs/README.md's table
+/// and each docs page's exit codes are checked against it (tests/tests/exit_codes.rs). To
+/// change what a number means, change it here; to change which errors get it, [`Kind::exit_code`].
+pub const EXIT_CODES: [ExitClass; 6] = [
+    ExitClass {
+        code: ExitCode::Ok,
+        name: "ok",
+        meaning: "success",
+    },
+    ExitClass {
+        code: ExitCode::Failed,
+        name: "failed",
+        meaning: "the step failed: export error, dump failed verification, refused or expired \
+                  URL, non-retryable HTTP error",
+    },
+    ExitClass {
+        code: ExitCode::Usage,
+        name: "usage",
+        meaning: "usage or bad input: unknown option, malformed record, unknown database, \
+                  missing file",
+    },
+    ExitClass {
+        code: ExitCode::Credentials,
+        name: "credentials",
+        meaning: "credentials: token (or object store key, age identity) missing, invalid, or \
+                  lacking the permission needed",
+    },
+    ExitClass {
+        code: ExitCode::Temporary,
+        name: "temporary",
+        meaning: "temporary: retries or the deadline used up (rate limits, 5xx, network), or \
+                  the database is busy",
+    },
+    ExitClass {
+        code: ExitCode::Interrupted,
+        name: "interrupted",
+        meaning: "interrupted by SIGINT, SIGTERM or SIGHUP",
+    },
+];
 
 /// What went wrong, as the sites that construct errors know it. The exit code is not chosen at
 /// each site: [`Kind::exit_code`] maps every kind to its class, in one place.

@@ -41,6 +41,23 @@ OPTIONS:
 See docs/d1-emulator.md for endpoints and fault syntax.
 ";
 
+/// The whole `--help`: [`HELP`] and the exit status section (d1-core's table).
+pub fn help() -> String {
+    use d1_core::ExitCode;
+    let exit = d1_core::cli::exit_status(
+        &[
+            (ExitCode::Ok, "stopped by SIGTERM or SIGINT"),
+            (
+                ExitCode::Failed,
+                "could not start (port taken, folder not writable)",
+            ),
+            (ExitCode::Usage, "unknown option or bad value"),
+        ],
+        "",
+    );
+    format!("{HELP}\n{exit}")
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub data_dir: Option<PathBuf>,

@@ -12,7 +12,7 @@ pub fn main() -> i32 {
     d1_core::cli::no_core_dumps();
     match cli::parse(std::env::args_os()) {
         Ok(cli::Command::Help) => {
-            let _ = std::io::stdout().lock().write_all(cli::HELP.as_bytes());
+            let _ = std::io::stdout().lock().write_all(cli::help().as_bytes());
             0
         }
         Ok(cli::Command::Version) => {

@@ -3,13 +3,35 @@
 use d1_core::api::DumpOptions;
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common, COMMON_HELP};
-use d1_core::{Error, Result};
+use d1_core::{Error, ExitCode, Result};
 use lexopt::prelude::*;
 use std::sync::LazyLock;
 
-static HELP: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "\
+static HELP: LazyLock<String> =
+    LazyLock::new(|| {
+        let exit = cli::exit_status(
+        &[
+            (ExitCode::Ok, "every export started"),
+            (
+                ExitCode::Failed,
+                "an export could not start (non-retryable HTTP error, D1 answered \"error\"), or \
+                 the preflight found a virtual table and started none",
+            ),
+            (
+                ExitCode::Usage,
+                "unknown option, no database, unknown or ambiguous name, unknown UUID",
+            ),
+            (ExitCode::Credentials, "token missing or invalid, or lacking D1 Edit"),
+            (
+                ExitCode::Temporary,
+                "retries or --timeout used up, or the database is busy with another export",
+            ),
+            (ExitCode::Interrupted, "SIGINT, SIGTERM or SIGHUP"),
+        ],
+        "With several databases, the worst outcome.",
+    );
+        format!(
+            "\
 d1-export-start: start a D1 export for each database, print `DATABASE_ID NAME BOOKMARK` lines
 
 USAGE:
@@ -44,12 +66,9 @@ OPTIONS:
 ENVIRONMENT:
     CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL, D1_DATABASE_ID
 
-EXIT CODES:
-    0 ok, 1 failed, 2 usage or bad input, 3 credentials, 75 temporary (try again later),
-    130 interrupted. With several databases, the worst outcome.
-"
-    )
-});
+{exit}"
+        )
+    });
 
 /// What the command line asks for.
 #[derive(Debug)]

@@ -2,11 +2,35 @@
 
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common, ALLOW_EMPTY_HELP, COMMON_HELP};
-use d1_core::{Error, Result};
+use d1_core::{Error, ExitCode, Result};
 use lexopt::prelude::*;
 use std::sync::LazyLock;
 
 static HELP: LazyLock<String> = LazyLock::new(|| {
+    let exit = cli::exit_status(
+        &[
+            (
+                ExitCode::Ok,
+                "every export complete, its signed URL printed",
+            ),
+            (
+                ExitCode::Failed,
+                "an export failed, was cancelled, or is unknown to D1",
+            ),
+            (
+                ExitCode::Usage,
+                "unknown option, malformed line, unknown database",
+            ),
+            (
+                ExitCode::Credentials,
+                "token missing or invalid, or lacking D1 Edit",
+            ),
+            (ExitCode::Temporary, "--timeout or retries used up"),
+            (ExitCode::Interrupted, "SIGINT, SIGTERM or SIGHUP"),
+        ],
+        "With several exports, the worst outcome, failures passed on from upstream included; no
+record at all on stdin is 1 (unless --allow-empty).",
+    );
     format!(
         "\
 d1-export-wait: poll D1 exports until done, print `DATABASE_ID NAME SIGNED_URL` lines
@@ -31,12 +55,7 @@ OPTIONS:
 ENVIRONMENT:
     CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL, D1_DATABASE_ID
 
-EXIT CODES:
-    0 ok, 1 failed (export error, export cancelled or unknown), 2 usage or bad input,
-    3 credentials, 75 temporary (--timeout or retries used up), 130 interrupted.
-    With several exports, the worst outcome, failures passed on from upstream included; no
-    record at all on stdin is 1 (unless --allow-empty).
-"
+{exit}"
     )
 });
 

@@ -2,7 +2,7 @@
 
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common};
-use d1_core::{Error, Result};
+use d1_core::{Error, ExitCode, Result};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -50,10 +50,35 @@ Options:
   -V, --version          print the version
 
 Files: DUMP, DUMP.sha256 (sha256sum -c format) and DUMP.json (manifest), mode 0600.
-Exit codes: 0 ok, 1 failed, 2 usage or bad input, 3 credentials (s3:// only), 75 temporary
-(retries or deadline used up), 130 interrupted. See docs/d1-fetch.md.
 "
 );
+
+fn help() -> String {
+    let exit = cli::exit_status(
+        &[
+            (ExitCode::Ok, "every dump written and checked"),
+            (
+                ExitCode::Failed,
+                "a download failed: expired or refused URL, truncated, corrupt, disk full",
+            ),
+            (
+                ExitCode::Usage,
+                "unknown option, malformed line, existing target without --force",
+            ),
+            (
+                ExitCode::Credentials,
+                "s3:// only: keys missing or refused, or an unusable --identity",
+            ),
+            (ExitCode::Temporary, "retries or --timeout used up"),
+            (
+                ExitCode::Interrupted,
+                "SIGINT, SIGTERM or SIGHUP; nothing left at the target",
+            ),
+        ],
+        "The worst of the run, failure records from upstream included. See docs/d1-fetch.md.",
+    );
+    format!("{HELP}\n{exit}")
+}
 
 /// The parsed command line.
 #[derive(Debug, Clone)]
@@ -73,6 +98,7 @@ pub struct Args {
 
 /// Parses the command line (`--help`, `--version` come back as [`Error::show`] values).
 pub fn parse() -> Result<Args> {
+    let help = help();
     let mut parser = lexopt::Parser::from_env();
     let mut args = Args {
         common: Common::default(),
@@ -88,7 +114,7 @@ pub fn parse() -> Result<Args> {
     while let Some(arg) = parser.next()? {
         let owned = OwnedArg::from(arg);
         let arg = owned.as_arg();
-        if args.common.parse(&arg, &mut parser, HELP)? {
+        if args.common.parse(&arg, &mut parser, &help)? {
             continue;
         }
         match arg {

@@ -2,12 +2,33 @@
 
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common, ALLOW_EMPTY_HELP, COMMON_HELP};
-use d1_core::{Error, Result};
+use d1_core::{Error, ExitCode, Result};
 use lexopt::prelude::*;
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
 static HELP: LazyLock<String> = LazyLock::new(|| {
+    let exit = cli::exit_status(
+        &[
+            (ExitCode::Ok, "every dump imported"),
+            (
+                ExitCode::Failed,
+                "import error, upload corrupted, database not empty, --verify-first rejected \
+                 the dump",
+            ),
+            (
+                ExitCode::Usage,
+                "unknown option, missing file, unknown database",
+            ),
+            (
+                ExitCode::Credentials,
+                "token missing or invalid, or lacking D1 Edit",
+            ),
+            (ExitCode::Temporary, "--timeout or retries used up"),
+            (ExitCode::Interrupted, "SIGINT, SIGTERM or SIGHUP"),
+        ],
+        "With several files, the worst outcome.",
+    );
     format!(
         "\
 d1-import: restore a SQL dump into a D1 database through the import API
@@ -43,12 +64,7 @@ ENVIRONMENT:
     CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL, D1_DATABASE_ID,
     TMPDIR (where a .sql.zst is decompressed for the upload)
 
-EXIT CODES:
-    0 ok, 1 failed (import error, upload corrupted, database not empty, --verify-first
-    rejected the dump), 2 usage or bad input (missing file, unknown database), 3 credentials,
-    75 temporary (--timeout or retries used up), 130 interrupted.
-    With several files, the worst outcome.
-"
+{exit}"
     )
 });
 

@@ -3,7 +3,7 @@
 use crate::policy::{Policy, Within};
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common};
-use d1_core::{Error, Result};
+use d1_core::{Error, ExitCode, Result};
 use d1_upload::store::{Options, S3Url};
 use lexopt::prelude::*;
 use std::path::PathBuf;
@@ -53,10 +53,29 @@ A bucket prefix is pruned by the same rules, apart from local folders (each loca
 its own newest verified dump); objects are removed in the same order (dump, .sha256, .json).
 Environment for s3:// (as d1-upload's): AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 AWS_SESSION_TOKEN (optional), AWS_REGION, AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, R2_ACCOUNT_ID.
-Exit status: 0 ok, 1 a removal failed or upstream failed, 2 usage or bad input (no policy),
-3 object store credentials missing or refused, 75 lock not obtained within --timeout, store
-unreachable (or upstream temporary), 130 interrupted.
 ";
+
+/// The whole `--help`: [`HELP`] and the exit status section.
+pub fn help() -> String {
+    let exit = cli::exit_status(
+        &[
+            (ExitCode::Ok, "pruned, or nothing to prune"),
+            (ExitCode::Failed, "a removal failed, or upstream failed"),
+            (ExitCode::Usage, "unknown option, no policy, bad input"),
+            (
+                ExitCode::Credentials,
+                "the object store's keys missing or refused",
+            ),
+            (
+                ExitCode::Temporary,
+                "lock not obtained within --timeout, store unreachable (or upstream temporary)",
+            ),
+            (ExitCode::Interrupted, "SIGINT or SIGTERM"),
+        ],
+        "",
+    );
+    format!("{HELP}\n{exit}")
+}
 
 #[derive(Debug)]
 pub struct Args {
@@ -94,10 +113,11 @@ pub fn parse_from(mut p: lexopt::Parser) -> Result<Args> {
         buckets: Vec::new(),
         store: Options::default(),
     };
+    let help = help();
     while let Some(arg) = p.next()? {
         let owned = OwnedArg::from(arg);
         let arg = owned.as_arg();
-        if a.common.parse(&arg, &mut p, HELP)? {
+        if a.common.parse(&arg, &mut p, &help)? {
             continue;
         }
         match arg {

@@ -3,7 +3,7 @@
 use crate::store::{Options, ENV_HELP};
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common};
-use d1_core::{Error, Result};
+use d1_core::{Error, ExitCode, Result};
 use lexopt::prelude::*;
 
 pub const DEFAULT_PART_SIZE: u64 = 64 << 20;
@@ -38,9 +38,29 @@ Options:
 
 {ENV_HELP}
 Secrets are read from the environment only, never from the command line.
-Exit codes: 0 ok, 1 failed, 2 usage or bad input, 3 credentials, 75 temporary (retries or
-deadline used up), 130 interrupted. See docs/d1-upload.md.
-",
+
+{exit}",
+        exit = cli::exit_status(
+            &[
+                (ExitCode::Ok, "every verified dump uploaded and read back"),
+                (
+                    ExitCode::Failed,
+                    "an upload failed, or its read-back check; a dump without a passing verdict",
+                ),
+                (
+                    ExitCode::Usage,
+                    "unknown option, malformed line, missing file"
+                ),
+                (
+                    ExitCode::Credentials,
+                    "the object store's keys missing or refused"
+                ),
+                (ExitCode::Temporary, "retries or deadline used up"),
+                (ExitCode::Interrupted, "SIGINT, SIGTERM or SIGHUP"),
+            ],
+            "The worst of the run, failure records from upstream included. See \
+             docs/d1-upload.md.",
+        ),
         common = cli::COMMON_HELP,
         allow_empty = cli::ALLOW_EMPTY_HELP,
     )

@@ -3,7 +3,7 @@
 use crate::{against, restore, verify};
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common};
-use d1_core::{Error, Result};
+use d1_core::{Error, ExitCode, Result};
 use lexopt::prelude::*;
 use std::path::PathBuf;
 
@@ -48,12 +48,30 @@ Options:
                              silences them one by one. Anything else still fails
 ";
 
-const EXTRA_HELP: &str = "
-Exit status: 0 all dumps OK, 1 a dump failed, 2 usage or unreadable input, 3 credentials
-(--against; an encrypted dump without a usable identity), 75 temporary (--against: retries or
-deadline used up), 130 interrupted; the worst of all dumps and of the failures passed on from
-upstream. No record at all on stdin is 1 (unless --allow-empty).
-";
+fn exit_help() -> String {
+    cli::exit_status(
+        &[
+            (ExitCode::Ok, "all dumps OK"),
+            (ExitCode::Failed, "a dump failed"),
+            (
+                ExitCode::Usage,
+                "unknown option, or an input that is not a dump",
+            ),
+            (
+                ExitCode::Credentials,
+                "--against: token missing, invalid or without D1 Edit; an encrypted dump \
+                 without a usable identity",
+            ),
+            (
+                ExitCode::Temporary,
+                "--against: retries or deadline used up",
+            ),
+            (ExitCode::Interrupted, "SIGINT, SIGTERM or SIGHUP"),
+        ],
+        "The worst of all dumps and of the failures passed on from upstream. No record at all on
+stdin is 1 (unless --allow-empty).",
+    )
+}
 
 /// The parsed command line.
 pub struct Args {
@@ -66,9 +84,10 @@ pub struct Args {
 /// Parses the command line (`--help`, `--version` come back as [`Error::show`] values).
 pub fn parse() -> Result<Args> {
     let help = format!(
-        "{HELP}{}\n{}\n{EXTRA_HELP}",
+        "{HELP}{}\n{}\n\n{}",
         cli::ALLOW_EMPTY_HELP,
-        cli::COMMON_HELP
+        cli::COMMON_HELP,
+        exit_help()
     );
     let mut common = Common::default();
     let mut files = Vec::new();
