@@ -17,6 +17,23 @@ pub const TOKEN: &str = "tok-e2e-SECRET-5f3a9c71d";
 pub const READ_ONLY_TOKEN: &str = "tok-readonly-SECRET-0b8e2";
 pub const ACCOUNT: &str = "emulator-account";
 
+/// Every tool the workspace builds, in the order of a pipeline.
+pub const TOOLS: &[&str] = &[
+    "d1-export-start",
+    "d1-export-wait",
+    "d1-fetch",
+    "d1-verify",
+    "d1-import",
+    "d1-upload",
+    "d1-prune",
+    "d1-emulator",
+];
+
+/// The repository's root (the workspace folder that holds tests/).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 /// `target/debug/NAME` (or the profile the tests were built with).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");

@@ -5,16 +5,6 @@ use d1_tests::*;
 use std::path::Path;
 use std::process::Command;
 
-const TOOLS: &[&str] = &[
-    "d1-export-start",
-    "d1-export-wait",
-    "d1-fetch",
-    "d1-verify",
-    "d1-import",
-    "d1-prune",
-    "d1-emulator",
-];
-
 fn generate(out: &Path) {
     let bindir = bin("d1-fetch").parent().unwrap().to_path_buf();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/completions.py");

@@ -4,23 +4,8 @@
 //! a number means comes from one place.
 
 use d1_core::error::EXIT_CODES;
-use d1_tests::tool;
-use std::path::{Path, PathBuf};
-
-const TOOLS: &[&str] = &[
-    "d1-export-start",
-    "d1-export-wait",
-    "d1-fetch",
-    "d1-verify",
-    "d1-import",
-    "d1-upload",
-    "d1-prune",
-    "d1-emulator",
-];
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use d1_tests::{repo_root, tool, TOOLS};
+use std::path::PathBuf;
 
 fn name_of(code: i32) -> Option<&'static str> {
     EXIT_CODES
@@ -126,10 +111,10 @@ fn docs_rows(page: &str) -> Option<(Vec<String>, Vec<Vec<String>>)> {
 fn every_docs_pages_exit_codes_name_each_code_by_the_tables_class() {
     let mut pages: Vec<PathBuf> = TOOLS
         .iter()
-        .map(|t| root().join(format!("docs/{t}.md")))
+        .map(|t| repo_root().join(format!("docs/{t}.md")))
         .collect();
-    pages.push(root().join("docs/encryption.md"));
-    pages.push(root().join("docs/README.md"));
+    pages.push(repo_root().join("docs/encryption.md"));
+    pages.push(repo_root().join("docs/README.md"));
     for page in pages {
         let text = std::fs::read_to_string(&page).expect("read docs page");
         let shown = page.display();
@@ -149,7 +134,7 @@ fn every_docs_pages_exit_codes_name_each_code_by_the_tables_class() {
 
 #[test]
 fn the_docs_readme_table_is_the_table() {
-    let text = std::fs::read_to_string(root().join("docs/README.md")).unwrap();
+    let text = std::fs::read_to_string(repo_root().join("docs/README.md")).unwrap();
     let (header, rows) = docs_rows(&text).expect("docs/README.md has the exit-code table");
     assert_eq!(header[..3], ["code", "class", "meaning"]);
     let got: Vec<(String, String, String)> = rows

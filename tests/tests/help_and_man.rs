@@ -1,25 +1,9 @@
 //! Each tool's `--help` and its docs page describe the same options, and each man page is
 //! generated from the docs page (scripts/mkman.py), so the three cannot drift apart.
 
-use d1_tests::{bin, tool};
+use d1_tests::{bin, repo_root, tool, TOOLS};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const TOOLS: &[&str] = &[
-    "d1-export-start",
-    "d1-export-wait",
-    "d1-fetch",
-    "d1-verify",
-    "d1-import",
-    "d1-upload",
-    "d1-prune",
-    "d1-emulator",
-];
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// Every `--long-option` named in `text`.
 fn long_options(text: &str) -> BTreeSet<String> {
@@ -67,7 +51,7 @@ fn help_and_docs_page_name_the_same_options() {
         let help = tool(t).arg("--help").run();
         assert_eq!(help.code, 0, "{t} --help");
         assert!(help.stderr.is_empty(), "{t} --help wrote to stderr");
-        let page = std::fs::read_to_string(root().join(format!("docs/{t}.md"))).expect("page");
+        let page = std::fs::read_to_string(repo_root().join(format!("docs/{t}.md"))).expect("page");
         let section = options_section(&page);
         assert!(
             !section.is_empty(),
@@ -96,8 +80,8 @@ fn every_tool_has_a_man_page_generated_from_its_docs_page() {
     let has_man = Command::new("man").arg("--version").output().is_ok();
     for t in TOOLS {
         let out = Command::new(py)
-            .arg(root().join("scripts/mkman.py"))
-            .arg(root().join(format!("docs/{t}.md")))
+            .arg(repo_root().join("scripts/mkman.py"))
+            .arg(repo_root().join(format!("docs/{t}.md")))
             .arg("0.1.0")
             .output()
             .expect("run mkman.py");

@@ -2,17 +2,12 @@
 //! read the man pages; the command it prints works. The tests install the debug build they
 //! were given (`D1_BIN_DIR`) instead of building a release: the same recipe, minutes less.
 
-use d1_tests::bin;
-use std::path::{Path, PathBuf};
+use d1_tests::{bin, repo_root};
 use std::process::Command;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// The words of the Makefile's `NAME :=` line.
 fn make_list(name: &str) -> Vec<String> {
-    let makefile = std::fs::read_to_string(root().join("Makefile")).expect("Makefile");
+    let makefile = std::fs::read_to_string(repo_root().join("Makefile")).expect("Makefile");
     makefile
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{name} :=")))
@@ -26,7 +21,7 @@ fn make() -> Command {
     let mut c = Command::new("make");
     c.arg("-s")
         .arg("-C")
-        .arg(root())
+        .arg(repo_root())
         .env_remove("MAKEFLAGS")
         .env_remove("MFLAGS")
         .env_remove("DESTDIR")

@@ -27,10 +27,6 @@ const VERIFY_FAMILIES: &[&str] = &[
     "d1_backup_verify_last_run_timestamp_seconds",
 ];
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -447,7 +443,7 @@ fn the_csv_script_turns_a_folder_of_manifests_into_rows_oldest_first() {
     // Not manifests: a d1-verify report and a dump.
     write("a.verify.json", r#"{"path":"a.sql","ok":true}"#);
     write("a-20250101T000000Z.sql.zst", "not json");
-    let out = Command::new(repo().join("scripts/manifests-to-csv.sh"))
+    let out = Command::new(repo_root().join("scripts/manifests-to-csv.sh"))
         .arg(dir.path())
         .output()
         .expect("run script");
@@ -463,7 +459,7 @@ fn the_csv_script_turns_a_folder_of_manifests_into_rows_oldest_first() {
 
 #[test]
 fn the_monitoring_page_runs_the_same_csv_script_as_scripts() {
-    let page = std::fs::read_to_string(repo().join("docs/monitoring.md")).expect("page");
+    let page = std::fs::read_to_string(repo_root().join("docs/monitoring.md")).expect("page");
     // The fence may declare more than the file name (`same-as=...`, for the docs harness).
     let start = page
         .find("```sh file=manifests-to-csv.sh")
@@ -472,7 +468,7 @@ fn the_monitoring_page_runs_the_same_csv_script_as_scripts() {
     let body = &body[body.find('\n').expect("newline") + 1..];
     let body = &body[..body.find("```").expect("closing fence")];
     let script =
-        std::fs::read_to_string(repo().join("scripts/manifests-to-csv.sh")).expect("script");
+        std::fs::read_to_string(repo_root().join("scripts/manifests-to-csv.sh")).expect("script");
     assert_eq!(
         body, script,
         "docs/monitoring.md and scripts/manifests-to-csv.sh differ"

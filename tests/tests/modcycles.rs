@@ -1,12 +1,11 @@
 //! No crate has an import cycle among its modules (scripts/modcycles.py): a lower layer never
 //! names a higher one (issue 18: the emulator's HTTP layer once knew the app's dump type).
 
-use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn no_module_import_cycle_in_any_crate() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = d1_tests::repo_root();
     let out = Command::new("python3")
         .arg(root.join("scripts/modcycles.py"))
         .arg(&root)
@@ -30,7 +29,7 @@ fn the_script_finds_a_cycle_when_there_is_one() {
     std::fs::write(src.join("a.rs"), "use crate::b::B;\n").unwrap();
     std::fs::write(src.join("b.rs"), "use crate::{c::C, x};\n").unwrap();
     std::fs::write(src.join("c.rs"), "pub fn f() { super::a::g() }\n").unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = d1_tests::repo_root();
     let out = Command::new("python3")
         .arg(root.join("scripts/modcycles.py"))
         .arg(dir.path())

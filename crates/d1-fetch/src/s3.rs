@@ -110,20 +110,8 @@ pub fn fetch(
     let force = args.force;
     let file = AtomicFile::create(&paths.dump, force)?;
     let writing = format!("writing {}", file.temp_path().display());
-    let mut sink = Sink::new(
-        Writeback::new(file).map_err(|e| Error::io(&writing, e))?,
-        None,
-    )
-    .map_err(|e| Error::io("starting the download", e))?;
-    let served = download::download(
-        &store.get_url(&u.key),
-        &mut sink,
-        &writing,
-        policy,
-        deadline,
-    )?;
-    let (file, digests) = sink.finish().ctx(|| writing.clone())?;
-    check(&url, &served, &digests, &want)?;
+    let out = Writeback::new(file).map_err(|e| Error::io(&writing, e))?;
+    let (file, digests) = download_checked(&store, &u, out, &writing, &want, policy, deadline)?;
     finish(args, &paths, manifest, &url, &want, file.into_inner())?;
     Ok(digests)
 }
@@ -208,16 +196,7 @@ fn encrypted(
         .as_file()
         .try_clone()
         .map_err(|e| Error::io(&writing, e))?;
-    let mut sink = Sink::new(out, None).map_err(|e| Error::io("starting the download", e))?;
-    let served = download::download(
-        &store.get_url(&u.key),
-        &mut sink,
-        &writing,
-        policy,
-        deadline,
-    )?;
-    let (_, ct_digests) = sink.finish().ctx(|| writing.clone())?;
-    check(&url, &served, &ct_digests, want)?;
+    download_checked(store, u, out, &writing, want, policy, deadline)?;
     let input = std::io::BufReader::new(
         std::fs::File::open(ct.path()).map_err(|e| Error::io(&writing, e))?,
     );
@@ -271,18 +250,34 @@ fn to_stdout(
     deadline: &Deadline,
 ) -> Result<Digests> {
     let url = u.url();
-    let mut sink = Sink::new(std::io::stdout().lock(), None)
-        .map_err(|e| Error::io("starting the download", e))?;
+    let out = std::io::stdout().lock();
+    // Checked after the bytes went out: too late to take them back, but not too late to fail.
     let writing = "writing to standard output";
-    let served = download::download(&store.get_url(&u.key), &mut sink, writing, policy, deadline)?;
-    let (_, digests) = sink.finish().ctx(|| writing)?;
-    // Too late to take the bytes back, but not too late to fail.
-    check(&url, &served, &digests, want)?;
+    let (_, digests) = download_checked(store, u, out, writing, want, policy, deadline)?;
     msg::info(&format!(
         "wrote {} from {url} to standard output, sha256 {want}",
         msg::human_bytes(digests.stored_bytes)
     ));
     Ok(digests)
+}
+
+/// Streams object `u` into `out` through the resuming download and a [`Sink`] (sizes and
+/// digests of what arrived), then checks that against the server's length and the `.sha256`
+/// (`want`): the one way each of the three destinations (file, encrypted, stdout) is filled.
+fn download_checked<W: Write>(
+    store: &Store,
+    u: &S3Url,
+    out: W,
+    writing: &str,
+    want: &str,
+    policy: &Policy,
+    deadline: &Deadline,
+) -> Result<(W, Digests)> {
+    let mut sink = Sink::new(out, None).map_err(|e| Error::io("starting the download", e))?;
+    let served = download::download(&store.get_url(&u.key), &mut sink, writing, policy, deadline)?;
+    let (out, digests) = sink.finish().ctx(|| writing.to_string())?;
+    check(&u.url(), &served, &digests, want)?;
+    Ok((out, digests))
 }
 
 /// The bytes received against the sidecars: a copy that differs is not a backup.

@@ -256,12 +256,7 @@ fn prune_folders(args: &Args) -> Result<Pruned> {
         worst: one.worst.unwrap_or(ExitCode::Ok),
     };
     if args.dry_run {
-        for o in &found.orphans {
-            msg::info(&format!(
-                "would finish removing the sidecars of {} (its removal was interrupted)",
-                o.dump.display()
-            ));
-        }
+        say_unfinished(&found.orphans);
     } else {
         let (ok, freed) = pass_two(&one.gone, &found.orphans, one.stop.is_none());
         if !ok {
@@ -274,6 +269,17 @@ fn prune_folders(args: &Args) -> Result<Pruned> {
     }
     out.plans = plans;
     Ok(out)
+}
+
+/// `--dry-run`: the removals an earlier run left half done (a folder's or a prefix's), which a
+/// real run would finish.
+fn say_unfinished(orphans: &[scan::Orphan]) {
+    for o in orphans {
+        msg::info(&format!(
+            "would finish removing the sidecars of {} (its removal was interrupted)",
+            o.dump.display()
+        ));
+    }
 }
 
 /// One bucket prefix: listed, decided by the same plan, removed in the same order (every dump
@@ -302,12 +308,7 @@ fn prune_bucket(args: &Args, url: &S3Url) -> Result<Pruned> {
         worst: one.worst.unwrap_or(ExitCode::Ok),
     };
     if args.dry_run {
-        for o in &found.orphans {
-            msg::info(&format!(
-                "would finish removing the sidecars of {} (its removal was interrupted)",
-                o.dump.display()
-            ));
-        }
+        say_unfinished(&found.orphans);
     } else {
         let orphans = found.orphans.iter().filter(|_| one.stop.is_none());
         let mut finished = Vec::new();

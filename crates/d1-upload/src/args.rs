@@ -32,7 +32,8 @@ Options:
       --encrypt-to RECIPIENT  encrypt each copy to this age public key (age1...; repeatable);
                          the object is KEY.age
       --recipients-file PATH  encrypt to the recipients in PATH (the age CLI's -R format)
-      --allow-unverified upload dumps without a passing verdict too (with a warning)
+      --allow-unverified
+                         upload dumps without a passing verdict too (with a warning)
 {allow_empty}
 {common}
 
