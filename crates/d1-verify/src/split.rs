@@ -102,7 +102,7 @@ impl<R: BufRead> Splitter<R> {
                 t.kind,
                 Kind::Space | Kind::Comment | Kind::Str | Kind::Quoted | Kind::Blob
             ) {
-                self.line += t.text(&self.buf).iter().filter(|&&b| b == b'\n').count() as u64;
+                self.line += memchr::memchr_iter(b'\n', t.text(&self.buf)).count() as u64;
             }
             let ends = self.ender.feed(&t, &self.buf);
             match (t.kind, self.content) {
