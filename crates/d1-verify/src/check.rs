@@ -2,15 +2,130 @@
 //! them, so they can only be judged at the end), and an inventory with a content digest per
 //! table.
 //!
+//! They only read, so `run` shares them out between the restore's connection and a second one
+//! on another thread (sandbox.rs `open_checker`): the integrity check on one core, foreign keys
+//! and the table digests on the other, each digest taken by whichever connection is free.
+//!
 //! The digest must not depend on row order or rowids (a restore may number rows differently,
 //! WITHOUT ROWID tables have none), and must tell `1` from `'1'`. Each row is encoded with
 //! every value's storage class and hashed with SHA-256; the table digest is SHA-256 over the
 //! row count and the sum (mod 2^256) of the row hashes. Summing is order-independent and
 //! needs constant memory, where sorting every row would hold the table a second time.
 
+use crate::sandbox::Checkers;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// What the checks found.
+pub struct Checked {
+    pub integrity: Result<(), Vec<String>>,
+    pub fk: Vec<FkViolation>,
+    pub inventory: Inventory,
+}
+
+/// One piece of the checks' work; the longest first, so that two workers end together.
+enum Task {
+    Integrity,
+    ForeignKeys,
+    /// The digest of `inventory.tables[i]`.
+    Digest(usize),
+}
+
+enum Done {
+    Integrity(Result<(), Vec<String>>),
+    ForeignKeys(Vec<FkViolation>),
+    Digest(u64, String),
+}
+
+/// Runs every check on two threads, each with its own read-only connection from `checkers`
+/// (without one, this thread uses `conn`, the restore's). The result is the same as one
+/// connection's.
+pub fn run(conn: &Connection, checkers: &Checkers<'_>) -> d1_core::Result<Checked> {
+    let mut inventory = objects(conn).map_err(failed("listing the restored database"))?;
+    let mut tasks = vec![Task::Integrity, Task::ForeignKeys];
+    tasks.extend((0..inventory.tables.len()).map(Task::Digest));
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<Option<Done>>> = Mutex::new(tasks.iter().map(|_| None).collect());
+    let (ours, theirs) = std::thread::scope(|scope| {
+        let helper = scope.spawn(|| match checkers.open() {
+            Ok(other) => work(&other, &tasks, &inventory, &next, &done),
+            // Without a second connection the first does it all: slower, not weaker.
+            Err(_) => Ok(()),
+        });
+        let ours = match checkers.open() {
+            Ok(mine) => work(&mine, &tasks, &inventory, &next, &done),
+            Err(_) => work(conn, &tasks, &inventory, &next, &done),
+        };
+        (ours, helper.join())
+    });
+    ours?;
+    match theirs {
+        Ok(r) => r?,
+        Err(_) => return Err(d1_core::Error::failed("the check thread failed")),
+    }
+    let results = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    let (mut integrity, mut fk) = (None, None);
+    for (task, result) in tasks.iter().zip(results) {
+        match (task, result) {
+            (Task::Integrity, Some(Done::Integrity(r))) => integrity = Some(r),
+            (Task::ForeignKeys, Some(Done::ForeignKeys(v))) => fk = Some(v),
+            (Task::Digest(i), Some(Done::Digest(rows, digest))) => {
+                inventory.tables[*i].rows = rows;
+                inventory.tables[*i].digest = digest;
+            }
+            _ => return Err(d1_core::Error::failed("a check did not run")),
+        }
+    }
+    match (integrity, fk) {
+        (Some(integrity), Some(fk)) => Ok(Checked {
+            integrity,
+            fk,
+            inventory,
+        }),
+        _ => Err(d1_core::Error::failed("a check did not run")),
+    }
+}
+
+fn failed(what: &'static str) -> impl Fn(rusqlite::Error) -> d1_core::Error {
+    move |e| d1_core::Error::failed(format!("{what}: {e}"))
+}
+
+/// Takes tasks until none is left; on an error, the other worker takes no new one either.
+fn work(
+    conn: &Connection,
+    tasks: &[Task],
+    inventory: &Inventory,
+    next: &AtomicUsize,
+    done: &Mutex<Vec<Option<Done>>>,
+) -> d1_core::Result<()> {
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(task) = tasks.get(i) else {
+            return Ok(());
+        };
+        let result = match task {
+            Task::Integrity => integrity(conn)
+                .map(Done::Integrity)
+                .map_err(failed("integrity_check")),
+            Task::ForeignKeys => foreign_keys(conn)
+                .map(Done::ForeignKeys)
+                .map_err(failed("foreign_key_check")),
+            Task::Digest(t) => digest(conn, &inventory.tables[*t].name)
+                .map(|(rows, d)| Done::Digest(rows, d))
+                .map_err(failed("listing the restored database")),
+        };
+        match result {
+            Ok(d) => done.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(d),
+            Err(e) => {
+                next.store(tasks.len(), Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -69,6 +184,15 @@ fn quote(name: &str) -> String {
 /// Tables (with row counts and digests), indexes, views and triggers, by name. SQLite's own
 /// objects (`sqlite_sequence`, `sqlite_stat1`, automatic indexes) are left out.
 pub fn inventory(conn: &Connection) -> rusqlite::Result<Inventory> {
+    let mut inv = objects(conn)?;
+    for t in &mut inv.tables {
+        (t.rows, t.digest) = digest(conn, &t.name)?;
+    }
+    Ok(inv)
+}
+
+/// The inventory without the tables' rows and digests.
+fn objects(conn: &Connection) -> rusqlite::Result<Inventory> {
     let mut inv = Inventory::default();
     let mut st = conn.prepare(
         "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
@@ -79,10 +203,11 @@ pub fn inventory(conn: &Connection) -> rusqlite::Result<Inventory> {
         .collect::<rusqlite::Result<_>>()?;
     for (kind, name) in objects {
         match kind.as_str() {
-            "table" => {
-                let (rows, digest) = digest(conn, &name)?;
-                inv.tables.push(Table { name, rows, digest });
-            }
+            "table" => inv.tables.push(Table {
+                name,
+                rows: 0,
+                digest: String::new(),
+            }),
             "index" => inv.indexes.push(name),
             "view" => inv.views.push(name),
             "trigger" => inv.triggers.push(name),

@@ -13,6 +13,7 @@ use d1_core::{Error, Result};
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::io::BufRead;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
@@ -74,22 +75,24 @@ fn storage_failure(e: &rusqlite::Error) -> Option<String> {
 /// not prepare it (the statement then always takes the slow path, which reports the error).
 type Cache<'c> = HashMap<Vec<u8>, Vec<(usize, Option<rusqlite::Statement<'c>>)>>;
 
-/// Runs a parsed INSERT through the fast path; false when anything failed (a failed INSERT was
-/// rolled back, and SQLite's parser then gives the canonical error).
+/// Runs a parsed INSERT through the fast path: `Ok(false)` when it failed in a way SQLite's
+/// parser explains best (the INSERT was rolled back; the slow path then gives the canonical
+/// error), `Err` when it failed for good (memory, storage, a signal: running it again would
+/// only meet a database left in an error state).
 fn try_fast<'c>(
     conn: &'c Connection,
     denied: &Denied,
     cache: &mut Cache<'c>,
     text: &str,
     ins: &Parsed,
-) -> bool {
+) -> rusqlite::Result<bool> {
     let head = ins.head(text);
     let n = ins.value_count();
     if !cache.contains_key(head.as_bytes()) {
         cache.insert(head.as_bytes().to_vec(), Vec::new());
     }
     let Some(slot) = cache.get_mut(head.as_bytes()) else {
-        return false;
+        return Ok(false);
     };
     let idx = match slot.iter().position(|(k, _)| *k == n) {
         Some(i) => i,
@@ -99,22 +102,57 @@ fn try_fast<'c>(
             slot.len() - 1
         }
     };
-    let ok = match slot[idx].1.as_mut() {
-        Some(stmt) => ins.execute(text, stmt).is_ok(),
-        None => false,
+    let Some(stmt) = slot[idx].1.as_mut() else {
+        return Ok(false);
     };
-    if !ok {
-        // A denial is reported by the slow path when it meets it again.
-        let _ = denied.take();
+    match ins.execute(text, stmt) {
+        Ok(()) => Ok(true),
+        Err(e) if is_final(&e) => Err(e),
+        Err(_) => {
+            // A denial is reported by the slow path when it meets it again.
+            let _ = denied.take();
+            Ok(false)
+        }
     }
-    ok
 }
 
-/// What the reader thread hands to the SQLite thread, in dump order.
+/// Failures that say nothing about the statement's SQL but about the restore's resources.
+fn is_final(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            OutOfMemory
+                | SystemIoFailure
+                | DiskFull
+                | OperationInterrupted
+                | DatabaseCorrupt
+                | NotADatabase
+        )
+    )
+}
+
+/// What the reader thread hands to the SQLite thread: statements in dump order, their texts
+/// side by side in one buffer (one allocation a batch, not one a statement).
+struct Batch {
+    text: String,
+    items: Vec<Item>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            text: String::with_capacity(BATCH * 256),
+            items: Vec::with_capacity(BATCH),
+        }
+    }
+}
+
 enum Item {
     Statement {
         line: u64,
-        text: String,
+        /// Where the statement's text is in the batch's buffer.
+        text: Range<usize>,
         /// The fast path's parse, done on the reader thread: `None` for anything but the
         /// dump's plain INSERT (or with the fast path off).
         fast: Option<Parsed>,
@@ -148,7 +186,7 @@ pub fn load(
 ) -> Result<()> {
     let bytes_read = AtomicU64::new(0);
     let start_bytes = stats.bytes;
-    let (tx, rx) = sync_channel::<Vec<Item>>(4);
+    let (tx, rx) = sync_channel::<Batch>(4);
     let failed = std::thread::scope(|scope| {
         let reading =
             scope.spawn(|| read_ahead(reader, settings, label, quirks, compat, &bytes_read, tx));
@@ -200,28 +238,34 @@ fn read_ahead(
     quirks: &mut Quirks,
     compat: &mut crate::compat::Compat,
     bytes_read: &AtomicU64,
-    tx: SyncSender<Vec<Item>>,
+    tx: SyncSender<Batch>,
 ) {
     let mut sp = Splitter::new(reader, settings.max_statement);
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Batch::new();
     loop {
         let stop = match sp.next() {
             Ok(Some(st)) => {
                 let line = st.line;
-                match std::str::from_utf8(st.text) {
+                // SIMD validation: this pass over every byte of the dump was a tenth of the
+                // reader's time with std's validator on unicode-heavy text.
+                match simdutf8::basic::from_utf8(st.text) {
                     Err(_) => Some(Error::failed(format!(
                         "{label} {line}: statement is not valid UTF-8"
                     ))),
                     Ok(text) => {
-                        quirks.scan(st.text, line, |w| batch.push(Item::Warning(w.clone())));
+                        quirks.scan(st.text, line, |w| {
+                            batch.items.push(Item::Warning(w.clone()))
+                        });
                         // Before anything runs: what D1's import would refuse (a warning, or
                         // with --d1-compat the failure, even for statements this restore skips).
                         match compat.scan(text, line, label) {
                             Ok(()) => {
                                 let fast = settings.fast_path.then(|| Parsed::of(text)).flatten();
-                                batch.push(Item::Statement {
+                                let at = batch.text.len();
+                                batch.text.push_str(text);
+                                batch.items.push(Item::Statement {
                                     line,
-                                    text: text.to_string(),
+                                    text: at..batch.text.len(),
                                     fast,
                                 });
                                 None
@@ -246,12 +290,12 @@ fn read_ahead(
         };
         bytes_read.store(sp.bytes(), Ordering::Relaxed);
         if let Some(e) = stop {
-            batch.push(Item::Stop(e));
+            batch.items.push(Item::Stop(e));
             let _ = tx.send(batch);
             return;
         }
-        if batch.len() >= BATCH {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+        if batch.items.len() >= BATCH {
+            let full = std::mem::replace(&mut batch, Batch::new());
             if tx.send(full).is_err() {
                 return;
             }
@@ -300,7 +344,7 @@ fn execute(
     conn: &Connection,
     denied: &Denied,
     budget: &Budget,
-    rx: Receiver<Vec<Item>>,
+    rx: Receiver<Batch>,
     stats: &mut Stats,
     label: &str,
     settings: &Settings,
@@ -316,39 +360,47 @@ fn execute(
         let read = bytes();
         budget.grant(read);
         progress.update(|| progress_line(settings, read, started.elapsed()));
-        for item in batch {
+        for item in batch.items {
             let (line, text, fast) = match item {
                 Item::Warning(w) => {
                     warn(&w);
                     continue;
                 }
                 Item::Stop(e) => return Err(Failure::Error(e)),
-                Item::Statement { line, text, fast } => (line, text, fast),
+                Item::Statement { line, text, fast } => (line, &batch.text[text], fast),
             };
             stats.statements += 1;
-            if let Some(ins) = &fast {
-                if try_fast(conn, denied, &mut cache, &text, ins) {
+            let fast = match &fast {
+                Some(ins) => try_fast(conn, denied, &mut cache, text, ins),
+                None => Ok(false),
+            };
+            let outcome = match fast {
+                Ok(true) => {
                     stats.fast_rows += 1;
                     continue;
                 }
-            }
-            match gate(&text) {
-                Gate::Skip => continue,
-                Gate::Refuse(why) => {
-                    return Err(Failure::Error(Error::failed(format!(
-                        "{label} {line}: refused: {why}: {}",
-                        quote_start(&text)
-                    ))));
+                Err(e) => Err(e),
+                Ok(false) => {
+                    match gate(text) {
+                        Gate::Skip => continue,
+                        Gate::Refuse(why) => {
+                            return Err(Failure::Error(Error::failed(format!(
+                                "{label} {line}: refused: {why}: {}",
+                                quote_start(text)
+                            ))));
+                        }
+                        Gate::Run => {}
+                    }
+                    let run = || -> rusqlite::Result<()> {
+                        let mut s = conn.prepare(text)?;
+                        let mut rows = s.raw_query();
+                        while rows.next()?.is_some() {}
+                        Ok(())
+                    };
+                    run()
                 }
-                Gate::Run => {}
-            }
-            let run = || -> rusqlite::Result<()> {
-                let mut s = conn.prepare(&text)?;
-                let mut rows = s.raw_query();
-                while rows.next()?.is_some() {}
-                Ok(())
             };
-            if let Err(e) = run() {
+            if let Err(e) = outcome {
                 match budget.take_stop() {
                     Some(Stop::Interrupted) => return Err(Failure::Error(Error::interrupted())),
                     Some(Stop::OverCpu { steps }) => {
@@ -358,7 +410,7 @@ fn execute(
                              only store what it carries): {}",
                             steps / 1_000_000,
                             d1_core::msg::human_bytes(bytes()),
-                            quote_start(&text)
+                            quote_start(text)
                         ))))
                     }
                     None if limits::is_out_of_memory(&e) => {
@@ -367,7 +419,7 @@ fn execute(
                              restore's budget ({} for {} of SQL): {}",
                             d1_core::msg::human_bytes(budget.heap_for(bytes())),
                             d1_core::msg::human_bytes(bytes()),
-                            quote_start(&text)
+                            quote_start(text)
                         ))))
                     }
                     None => {}
@@ -375,17 +427,17 @@ fn execute(
                 return Err(match denied.take() {
                     Some(why) => Failure::Error(Error::failed(format!(
                         "{label} {line}: refused: {why}: {}",
-                        quote_start(&text)
+                        quote_start(text)
                     ))),
                     None => match storage_failure(&e) {
                         Some(why) => Failure::Error(Error::failed(format!(
                             "{label} {line}: {why}: {}",
-                            quote_start(&text)
+                            quote_start(text)
                         ))),
                         None => Failure::Sqlite {
                             message: sqlite_message(&e),
                             line,
-                            text,
+                            text: text.to_string(),
                         },
                     },
                 });
