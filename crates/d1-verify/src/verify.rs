@@ -2,7 +2,7 @@
 //! compare with expectations, and (with `--db`) move the restored file into place only when
 //! everything passed.
 
-use crate::check::{self, FkViolation, Inventory};
+use crate::check::{FkViolation, Inventory};
 use crate::limits::Budget;
 use crate::quirks::{Quirks, Warning};
 use crate::restore::{self, Settings, Stats};
@@ -197,7 +197,7 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
 
     let t = Instant::now();
     sandbox::share(&conn).map_err(sql("ending the restore's exclusive lock"))?;
-    let checked = check::run(&conn, &sandbox::Checkers::new(&conn, &place))?;
+    let checked = crate::parallel::run(&conn, &sandbox::Checkers::new(&conn, &place))?;
     let integrity = checked.integrity;
     r.fk = checked.fk;
     r.inventory = checked.inventory;
