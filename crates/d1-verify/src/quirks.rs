@@ -67,7 +67,12 @@ pub struct Quirks {
 
 impl Quirks {
     /// Counts one `kind`; the first few become warnings (`token` is only asked for those).
-    fn add(&mut self, line: u64, kind: Kind, token: impl FnOnce() -> String) -> Option<&Warning> {
+    fn add(
+        &mut self,
+        line: impl FnOnce() -> u64,
+        kind: Kind,
+        token: impl FnOnce() -> String,
+    ) -> Option<&Warning> {
         let count = match self.counts.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, n)) => {
                 *n += 1;
@@ -82,7 +87,7 @@ impl Quirks {
             return None;
         }
         self.shown.push(Warning {
-            line,
+            line: line(),
             kind,
             message: kind.explain(&token()),
         });
@@ -91,36 +96,39 @@ impl Quirks {
 
     /// Scans one statement starting on `line`; calls `report` for each warning to print now.
     pub fn scan(&mut self, text: &[u8], line: u64, mut report: impl FnMut(&Warning)) {
-        let mut ln = line;
+        // A warning's line is counted only for the few that are shown.
+        let line_of =
+            |at: usize| move || line + memchr::memchr_iter(b'\n', &text[..at]).count() as u64;
         for t in lex::tokens(text) {
             let tok = t.text(text);
             match t.kind {
                 Token::Number => {
                     let neg = t.start > 0 && text[t.start - 1] == b'-';
-                    self.number(tok, neg, ln, &mut report);
+                    self.number(tok, neg, line_of(t.start), &mut report);
                 }
                 Token::Word if tok == b"Infinity" => {
-                    if let Some(w) = self.add(ln, Kind::InfinityWord, || "Infinity".into()) {
+                    let w = self.add(line_of(t.start), Kind::InfinityWord, || "Infinity".into());
+                    if let Some(w) = w {
                         report(w);
                     }
                 }
-                Token::Str => {
-                    ln += memchr::memchr_iter(b'\n', tok).count() as u64;
-                    // `replace('…','\n',char(10))`: D1 wrote real newlines as the two
-                    // characters \n; any \n the text held before now reads as a newline too.
-                    if tok == b"'\\n'" && text[t.end..].starts_with(b",char(10))") {
-                        self.newline_placeholders += 1;
-                    }
-                }
-                Token::Space | Token::Comment | Token::Quoted | Token::Blob => {
-                    ln += memchr::memchr_iter(b'\n', tok).count() as u64;
+                // `replace('…','\n',char(10))`: D1 wrote real newlines as the two characters
+                // \n; any \n the text held before now reads as a newline too.
+                Token::Str if tok == b"'\\n'" && text[t.end..].starts_with(b",char(10))") => {
+                    self.newline_placeholders += 1;
                 }
                 _ => {}
             }
         }
     }
 
-    fn number(&mut self, tok: &[u8], neg: bool, line: u64, report: &mut impl FnMut(&Warning)) {
+    fn number(
+        &mut self,
+        tok: &[u8],
+        neg: bool,
+        line: impl FnOnce() -> u64,
+        report: &mut impl FnMut(&Warning),
+    ) {
         let Ok(s) = std::str::from_utf8(tok) else {
             return;
         };
