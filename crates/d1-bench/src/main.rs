@@ -5,6 +5,7 @@ mod estimate;
 mod gen;
 mod rng;
 mod size;
+mod text;
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ const HELP: &str = "\
 d1-bench-gen: build a deterministic D1-style SQLite database of a given dump size
 
 USAGE:
-    d1-bench-gen --size SIZE --out DIR/NAME.sqlite [--seed N] [--force]
+    d1-bench-gen --size SIZE --out DIR/NAME.sqlite [--shape SHAPE] [--seed N] [--force]
 
 The same SIZE and seed always give the same rows. Serve the folder with
 `d1-emulator --data-dir DIR`; its export of NAME is then about SIZE bytes.
@@ -22,6 +23,9 @@ The same SIZE and seed always give the same rows. Serve the folder with
 OPTIONS:
     --size SIZE     dump size: bytes, or with K, M, G (binary multiples), e.g. 100M, 1G
     --out PATH      database to write (NAME must be letters, digits, - or _ for the emulator)
+    --shape SHAPE   app (default): users, order items, attachments with blobs;
+                    text: a text-heavy forum (long unicode rows, line breaks, integers
+                    beyond 2^53, many foreign keys, a WITHOUT ROWID table)
     --seed N        PRNG seed (default 3405691582)
     --force         replace PATH if it exists (otherwise that is an error)
     -h, --help      print this help
@@ -32,9 +36,17 @@ Prints PATH on stdout, and a summary on stderr.
 
 const DEFAULT_SEED: u64 = 0xCAFE_BABE;
 
+/// Which database `--shape` asks for.
+#[derive(Clone, Copy)]
+enum Shape {
+    App,
+    Text,
+}
+
 struct Args {
     size: u64,
     out: PathBuf,
+    shape: Shape,
     seed: u64,
     force: bool,
 }
@@ -48,6 +60,7 @@ enum Command {
 fn parse_args() -> Result<Command, String> {
     use lexopt::prelude::*;
     let (mut size, mut out, mut seed, mut force) = (None, None, DEFAULT_SEED, false);
+    let mut shape = Shape::App;
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
@@ -66,6 +79,13 @@ fn parse_args() -> Result<Command, String> {
                     .map_err(|_| format!("--seed needs a whole number, got {v:?}"))?;
             }
             Long("force") => force = true,
+            Long("shape") => {
+                shape = match p.value().map_err(|e| e.to_string())?.to_str() {
+                    Some("app") => Shape::App,
+                    Some("text") => Shape::Text,
+                    other => return Err(format!("--shape: app or text, not {other:?}")),
+                }
+            }
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
             _ => return Err(arg.unexpected().to_string()),
@@ -76,6 +96,7 @@ fn parse_args() -> Result<Command, String> {
     Ok(Command::Run(Args {
         size,
         out,
+        shape,
         seed,
         force,
     }))
@@ -110,7 +131,11 @@ fn build(tmp: &Path, args: &Args) -> Result<gen::Summary, String> {
         "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-65536;",
     )
     .map_err(what)?;
-    let summary = gen::generate(&mut conn, args.size, args.seed).map_err(what)?;
+    let summary = match args.shape {
+        Shape::App => gen::generate(&mut conn, args.size, args.seed),
+        Shape::Text => text::generate(&mut conn, args.size, args.seed),
+    }
+    .map_err(what)?;
     conn.close().map_err(|(_, e)| what(e))?;
     Ok(summary)
 }
@@ -140,12 +165,11 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(s) => {
             let file = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
+            let rows: Vec<String> = s.tables.iter().map(|(t, n)| format!("{n} {t}")).collect();
             eprintln!(
-                "d1-bench-gen: {}: {} users, {} order items, {} attachments; dump about {} bytes, file {} bytes",
+                "d1-bench-gen: {}: {}; dump about {} bytes, file {} bytes",
                 args.out.display(),
-                s.users,
-                s.items,
-                s.attachments,
+                rows.join(", "),
                 s.dump_bytes,
                 file
             );

@@ -2,6 +2,8 @@
 //! them, so they can only be judged at the end), and an inventory with a content digest per
 //! table.
 //!
+//! They only read: parallel.rs runs them in pieces on two threads.
+//!
 //! The digest must not depend on row order or rowids (a restore may number rows differently,
 //! WITHOUT ROWID tables have none), and must tell `1` from `'1'`. Each row is encoded with
 //! every value's storage class and hashed with SHA-256; the table digest is SHA-256 over the
@@ -47,9 +49,13 @@ pub fn integrity(conn: &Connection) -> rusqlite::Result<Result<(), Vec<String>>>
     })
 }
 
-/// `PRAGMA foreign_key_check` over the whole database.
-pub fn foreign_keys(conn: &Connection) -> rusqlite::Result<Vec<FkViolation>> {
-    let mut st = conn.prepare("PRAGMA foreign_key_check")?;
+/// `PRAGMA foreign_key_check` over the whole database, or over one table's rows.
+pub fn foreign_keys(conn: &Connection, table: Option<&str>) -> rusqlite::Result<Vec<FkViolation>> {
+    let sql = match table {
+        Some(t) => format!("PRAGMA foreign_key_check({})", quote(t)),
+        None => "PRAGMA foreign_key_check".to_string(),
+    };
+    let mut st = conn.prepare(&sql)?;
     let v = st
         .query_map([], |r| {
             Ok(FkViolation {
@@ -68,7 +74,17 @@ fn quote(name: &str) -> String {
 
 /// Tables (with row counts and digests), indexes, views and triggers, by name. SQLite's own
 /// objects (`sqlite_sequence`, `sqlite_stat1`, automatic indexes) are left out.
+#[cfg(test)]
 pub fn inventory(conn: &Connection) -> rusqlite::Result<Inventory> {
+    let mut inv = objects(conn)?;
+    for t in &mut inv.tables {
+        (t.rows, t.digest) = digest(conn, &t.name)?;
+    }
+    Ok(inv)
+}
+
+/// The inventory without the tables' rows and digests.
+pub fn objects(conn: &Connection) -> rusqlite::Result<Inventory> {
     let mut inv = Inventory::default();
     let mut st = conn.prepare(
         "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
@@ -79,10 +95,11 @@ pub fn inventory(conn: &Connection) -> rusqlite::Result<Inventory> {
         .collect::<rusqlite::Result<_>>()?;
     for (kind, name) in objects {
         match kind.as_str() {
-            "table" => {
-                let (rows, digest) = digest(conn, &name)?;
-                inv.tables.push(Table { name, rows, digest });
-            }
+            "table" => inv.tables.push(Table {
+                name,
+                rows: 0,
+                digest: String::new(),
+            }),
             "index" => inv.indexes.push(name),
             "view" => inv.views.push(name),
             "trigger" => inv.triggers.push(name),
@@ -94,11 +111,59 @@ pub fn inventory(conn: &Connection) -> rusqlite::Result<Inventory> {
 
 /// Row count and content digest of one table.
 pub fn digest(conn: &Connection, table: &str) -> rusqlite::Result<(u64, String)> {
-    let mut st = conn.prepare(&format!("SELECT * FROM {}", quote(table)))?;
+    let part = digest_part(conn, table, None)?;
+    Ok((part.rows, part.finish()))
+}
+
+/// What part of a table's rows adds to its digest: parts of one table add up (`merge`) to what
+/// the whole table gives, in any order.
+#[derive(Clone, Copy, Default)]
+pub struct Part {
+    pub rows: u64,
+    sum: [u8; 32],
+}
+
+impl Part {
+    pub fn merge(&mut self, other: &Part) {
+        self.rows += other.rows;
+        add(&mut self.sum, &other.sum);
+    }
+
+    /// The table's digest, once every part is merged.
+    pub fn finish(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"d1-verify table digest v1\0");
+        h.update(self.rows.to_be_bytes());
+        h.update(self.sum);
+        hex::encode(h.finalize())
+    }
+}
+
+/// A table's rowids from `low` to `high` (inclusive), named by `alias`: a name for the rowid
+/// that no column of the table takes.
+#[derive(Clone, Copy, Debug)]
+pub struct Span {
+    pub alias: &'static str,
+    pub low: i64,
+    pub high: i64,
+}
+
+/// The rows of `table` (those of `span` only, when given) as a digest part.
+pub fn digest_part(conn: &Connection, table: &str, span: Option<Span>) -> rusqlite::Result<Part> {
+    let sql = match span {
+        Some(s) => format!(
+            "SELECT * FROM {} WHERE {a} >= {} AND {a} <= {}",
+            quote(table),
+            s.low,
+            s.high,
+            a = s.alias
+        ),
+        None => format!("SELECT * FROM {}", quote(table)),
+    };
+    let mut st = conn.prepare(&sql)?;
     let ncol = st.column_count();
     let mut rows = st.query([])?;
-    let mut sum = [0u8; 32];
-    let mut count: u64 = 0;
+    let mut part = Part::default();
     let mut buf = Vec::new();
     while let Some(row) = rows.next()? {
         buf.clear();
@@ -106,14 +171,50 @@ pub fn digest(conn: &Connection, table: &str) -> rusqlite::Result<(u64, String)>
         for i in 0..ncol {
             encode(row.get_ref(i)?, &mut buf);
         }
-        add(&mut sum, &Sha256::digest(&buf).into());
-        count += 1;
+        add(&mut part.sum, &Sha256::digest(&buf).into());
+        part.rows += 1;
     }
-    let mut h = Sha256::new();
-    h.update(b"d1-verify table digest v1\0");
-    h.update(count.to_be_bytes());
-    h.update(sum);
-    Ok((count, hex::encode(h.finalize())))
+    Ok(part)
+}
+
+/// The span of `table`'s rowids, when it has rowids and a name to reach them by (a column may
+/// be called `rowid`, `_rowid_` and `oid` at once); `None` for an empty table too.
+pub fn rowid_span(conn: &Connection, table: &str) -> rusqlite::Result<Option<Span>> {
+    let without_rowid: bool = conn
+        .query_row(
+            "SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .unwrap_or(true);
+    if without_rowid {
+        return Ok(None);
+    }
+    let mut st = conn.prepare("SELECT name FROM pragma_table_xinfo(?1)")?;
+    let columns: Vec<String> = st
+        .query_map([table], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let Some(alias) = ["_rowid_", "rowid", "oid"]
+        .into_iter()
+        .find(|a| !columns.iter().any(|c| c.eq_ignore_ascii_case(a)))
+    else {
+        return Ok(None);
+    };
+    let (low, high): (Option<i64>, Option<i64>) = conn.query_row(
+        &format!("SELECT min({alias}), max({alias}) FROM {}", quote(table)),
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(low.zip(high).map(|(low, high)| Span { alias, low, high }))
+}
+
+/// Whether `table` has foreign keys (`foreign_key_check` has nothing to do for it otherwise).
+pub fn has_foreign_keys(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_foreign_key_list(?1)",
+        [table],
+        |r| r.get(0),
+    )
 }
 
 /// One value with its storage class, so that 1, 1.0, '1' and X'31' all differ.
@@ -202,7 +303,7 @@ mod tests {
     fn foreign_key_violations_name_table_rowid_and_parent() {
         let c = db("PRAGMA foreign_keys=OFF; CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p REFERENCES p(id));\
                     INSERT INTO p VALUES(1); INSERT INTO c VALUES(1),(2);");
-        let v = foreign_keys(&c).unwrap();
+        let v = foreign_keys(&c, None).unwrap();
         assert_eq!(v.len(), 1);
         assert_eq!(
             (v[0].table.as_str(), v[0].rowid, v[0].parent.as_str()),

@@ -196,6 +196,47 @@ pub fn parse(stmt: &str) -> Option<Insert<'_>> {
     })
 }
 
+/// A string literal's text: `''` is one quote. The lexer closed the literal, so its quotes come
+/// in pairs. memchr: long texts are most of a dump's bytes.
+fn unquote(raw: &str) -> Cow<'_, str> {
+    let b = raw.as_bytes();
+    let Some(mut at) = memchr::memchr(b'\'', b) else {
+        return Cow::Borrowed(raw);
+    };
+    let mut out = String::with_capacity(raw.len());
+    let mut from = 0;
+    loop {
+        // Keep the first quote of the pair, skip the second.
+        out.push_str(&raw[from..=at]);
+        from = (at + 2).min(raw.len());
+        match memchr::memchr(b'\'', &b[from..]) {
+            Some(n) => at = from + n,
+            None => break,
+        }
+    }
+    out.push_str(&raw[from..]);
+    Cow::Owned(out)
+}
+
+/// SQLite's `replace(X, pattern, with)` for a non-empty pattern: every non-overlapping match,
+/// left to right.
+fn replace_all<'a>(hay: Cow<'a, str>, pattern: &str, with: &str) -> Cow<'a, str> {
+    let finder = memchr::memmem::Finder::new(pattern.as_bytes());
+    let mut hits = finder.find_iter(hay.as_bytes()).peekable();
+    if hits.peek().is_none() {
+        return hay;
+    }
+    let mut out = String::with_capacity(hay.len());
+    let mut from = 0;
+    for at in hits {
+        out.push_str(&hay[from..at]);
+        out.push_str(with);
+        from = at + pattern.len();
+    }
+    out.push_str(&hay[from..]);
+    Cow::Owned(out)
+}
+
 struct P<'a> {
     s: &'a [u8],
     src: &'a str,
@@ -321,11 +362,7 @@ impl<'a> P<'a> {
         if raw.as_bytes().contains(&0) {
             return None;
         }
-        Some(if raw.contains('\'') {
-            Cow::Owned(raw.replace("''", "'"))
-        } else {
-            Cow::Borrowed(raw)
-        })
+        Some(unquote(raw))
     }
 
     /// `X'00ff'`: an even number of hex digits.
@@ -388,12 +425,7 @@ impl<'a> P<'a> {
             return None;
         }
         let with = char::from_u32(code)?;
-        if !inner.contains(pattern.as_ref()) {
-            return Some(inner);
-        }
-        Some(Cow::Owned(
-            inner.replace(pattern.as_ref(), with.encode_utf8(&mut [0; 4])),
-        ))
+        Some(replace_all(inner, &pattern, with.encode_utf8(&mut [0; 4])))
     }
 
     /// A numeric literal, after an optional `-` (already consumed when `neg`): a Number token
@@ -549,6 +581,28 @@ mod tests {
             r"replace('\n\n\\n','\n',char(10))",
             r"replace('it''s\n','\n',char(10))",
             r"REPLACE( 'no newline' , '\n' , char( 10 ) )",
+        ] {
+            assert_like_sqlite(&conn, lit);
+        }
+    }
+
+    #[test]
+    fn quotes_and_replacements_at_every_edge_are_what_sqlite_makes_of_them() {
+        // unquote and replace_all (memchr-based) at the string's ends, doubled and tripled.
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for lit in [
+            "''",
+            "''''",
+            "''''''",
+            "'''x'''",
+            "'a''''b'",
+            "'é''🎉'''",
+            r"replace('\n','\n',char(10))",
+            r"replace('\n\n\n','\n',char(10))",
+            r"replace('aaa','aa',char(10))",
+            r"replace('xaaaax','aa',char(13))",
+            r"replace('''\n''','\n',char(10))",
+            r"replace('日本\n語','\n',char(10))",
         ] {
             assert_like_sqlite(&conn, lit);
         }

@@ -226,13 +226,13 @@ fn scan(run: Run, s: &[u8], start: usize, from: usize, eof: bool) -> Result<(usi
     let at = |end: usize| Ok((end, true));
     match run {
         Run::Space => at(from + s[from..].iter().take_while(|&&b| is_space(b)).count()),
-        Run::Line => match s[from..].iter().position(|&b| b == b'\n') {
+        Run::Line => match memchr::memchr(b'\n', &s[from..]) {
             Some(n) => at(from + n),
             // A line comment may end with the input.
             None if eof => at(len),
             None => Err(len),
         },
-        Run::Block => match s[from..].windows(2).position(|w| w == b"*/") {
+        Run::Block => match memchr::memmem::find(&s[from..], b"*/") {
             Some(n) => at(from + n + 2),
             // A `*` at the very end may be half of the `*/`.
             None => cut(from.max(len.saturating_sub(1))),
@@ -240,7 +240,8 @@ fn scan(run: Run, s: &[u8], start: usize, from: usize, eof: bool) -> Result<(usi
         Run::Quote(close) => {
             let mut j = from;
             loop {
-                match s[j..].iter().position(|&b| b == close) {
+                // memchr: a dump's strings are most of its bytes (text-heavy rows, long bodies).
+                match memchr::memchr(close, &s[j..]) {
                     None => return cut(len),
                     Some(n) => {
                         let k = j + n;

@@ -14,6 +14,7 @@ pub mod fuzzing;
 pub mod lex;
 pub mod limits;
 pub mod metrics;
+pub mod parallel;
 pub mod quirks;
 pub mod report;
 pub mod restore;

@@ -66,7 +66,13 @@ pub struct Quirks {
 }
 
 impl Quirks {
-    fn add(&mut self, line: u64, kind: Kind, token: &str) -> Option<&Warning> {
+    /// Counts one `kind`; the first few become warnings (`token` is only asked for those).
+    fn add(
+        &mut self,
+        line: impl FnOnce() -> u64,
+        kind: Kind,
+        token: impl FnOnce() -> String,
+    ) -> Option<&Warning> {
         let count = match self.counts.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, n)) => {
                 *n += 1;
@@ -81,49 +87,52 @@ impl Quirks {
             return None;
         }
         self.shown.push(Warning {
-            line,
+            line: line(),
             kind,
-            message: kind.explain(token),
+            message: kind.explain(&token()),
         });
         self.shown.last()
     }
 
     /// Scans one statement starting on `line`; calls `report` for each warning to print now.
     pub fn scan(&mut self, text: &[u8], line: u64, mut report: impl FnMut(&Warning)) {
-        let mut ln = line;
+        // A warning's line is counted only for the few that are shown.
+        let line_of =
+            |at: usize| move || line + memchr::memchr_iter(b'\n', &text[..at]).count() as u64;
         for t in lex::tokens(text) {
             let tok = t.text(text);
             match t.kind {
                 Token::Number => {
                     let neg = t.start > 0 && text[t.start - 1] == b'-';
-                    self.number(tok, neg, ln, &mut report);
+                    self.number(tok, neg, line_of(t.start), &mut report);
                 }
                 Token::Word if tok == b"Infinity" => {
-                    if let Some(w) = self.add(ln, Kind::InfinityWord, "Infinity") {
+                    let w = self.add(line_of(t.start), Kind::InfinityWord, || "Infinity".into());
+                    if let Some(w) = w {
                         report(w);
                     }
                 }
-                Token::Str => {
-                    ln += tok.iter().filter(|&&c| c == b'\n').count() as u64;
-                    // `replace('…','\n',char(10))`: D1 wrote real newlines as the two
-                    // characters \n; any \n the text held before now reads as a newline too.
-                    if tok == b"'\\n'" && text[t.end..].starts_with(b",char(10))") {
-                        self.newline_placeholders += 1;
-                    }
-                }
-                Token::Space | Token::Comment | Token::Quoted | Token::Blob => {
-                    ln += tok.iter().filter(|&&c| c == b'\n').count() as u64;
+                // `replace('…','\n',char(10))`: D1 wrote real newlines as the two characters
+                // \n; any \n the text held before now reads as a newline too.
+                Token::Str if tok == b"'\\n'" && text[t.end..].starts_with(b",char(10))") => {
+                    self.newline_placeholders += 1;
                 }
                 _ => {}
             }
         }
     }
 
-    fn number(&mut self, tok: &[u8], neg: bool, line: u64, report: &mut impl FnMut(&Warning)) {
+    fn number(
+        &mut self,
+        tok: &[u8],
+        neg: bool,
+        line: impl FnOnce() -> u64,
+        report: &mut impl FnMut(&Warning),
+    ) {
         let Ok(s) = std::str::from_utf8(tok) else {
             return;
         };
-        let shown = if neg { format!("-{s}") } else { s.to_string() };
+        let shown = || if neg { format!("-{s}") } else { s.to_string() };
         if tok.iter().all(u8::is_ascii_digit) {
             let digits = s.trim_start_matches('0');
             // 2^53 = 9007199254740992 has 16 digits.
@@ -136,11 +145,11 @@ impl Quirks {
             } else {
                 Kind::BeyondSafeInteger
             };
-            if let Some(w) = self.add(line, kind, &shown) {
+            if let Some(w) = self.add(line, kind, shown) {
                 report(w);
             }
-        } else if s.parse::<f64>().is_ok_and(f64::is_infinite) {
-            if let Some(w) = self.add(line, Kind::InfiniteReal, &shown) {
+        } else if could_overflow(tok) && s.parse::<f64>().is_ok_and(f64::is_infinite) {
+            if let Some(w) = self.add(line, Kind::InfiniteReal, shown) {
                 report(w);
             }
         }
@@ -176,6 +185,12 @@ impl Quirks {
                 .collect::<serde_json::Map<_, _>>(),
         })
     }
+}
+
+/// Whether a REAL literal can be beyond f64's range: only with an exponent or over 300 digits
+/// (parsing every REAL of a dump to find out cost more than the rest of the scan).
+fn could_overflow(tok: &[u8]) -> bool {
+    tok.len() > 300 || tok.iter().any(|b| matches!(b, b'e' | b'E'))
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use d1_core::{Error, Result};
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::io::BufRead;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 
 /// How much of a statement a FAIL line quotes.
 const QUOTE_CHARS: usize = 200;
@@ -72,49 +73,115 @@ fn storage_failure(e: &rusqlite::Error) -> Option<String> {
 
 /// Prepared INSERTs by their text up to `VALUES(` and value count; None when SQLite would
 /// not prepare it (the statement then always takes the slow path, which reports the error).
-type Cache<'c> = HashMap<Vec<u8>, Vec<(usize, Option<rusqlite::Statement<'c>>)>>;
+/// A dump's rows come table by table: the last statement used is tried before the map.
+#[derive(Default)]
+struct Cache<'c> {
+    slots: Vec<Slot<'c>>,
+    index: HashMap<(Vec<u8>, usize), usize>,
+    last: usize,
+}
 
-/// Runs a parsed INSERT through the fast path; false when anything failed (a failed INSERT was
-/// rolled back, and SQLite's parser then gives the canonical error).
+struct Slot<'c> {
+    head: Vec<u8>,
+    values: usize,
+    stmt: Option<rusqlite::Statement<'c>>,
+}
+
+impl<'c> Cache<'c> {
+    /// The statement for `head` with `values` values, prepared with `sql()` the first time.
+    fn get(
+        &mut self,
+        conn: &'c Connection,
+        head: &[u8],
+        values: usize,
+        sql: impl FnOnce() -> String,
+    ) -> Option<&mut rusqlite::Statement<'c>> {
+        let hit = self
+            .slots
+            .get(self.last)
+            .is_some_and(|s| s.values == values && s.head == head);
+        if !hit {
+            self.last = match self.index.get(&(head.to_vec(), values)) {
+                Some(&i) => i,
+                None => {
+                    self.slots.push(Slot {
+                        head: head.to_vec(),
+                        values,
+                        stmt: conn.prepare(&sql()).ok(),
+                    });
+                    let i = self.slots.len() - 1;
+                    self.index.insert((head.to_vec(), values), i);
+                    i
+                }
+            };
+        }
+        self.slots[self.last].stmt.as_mut()
+    }
+}
+
+/// Runs a parsed INSERT through the fast path: `Ok(false)` when it failed in a way SQLite's
+/// parser explains best (the INSERT was rolled back; the slow path then gives the canonical
+/// error), `Err` when it failed for good (memory, storage, a signal: running it again would
+/// only meet a database left in an error state).
 fn try_fast<'c>(
     conn: &'c Connection,
     denied: &Denied,
     cache: &mut Cache<'c>,
     text: &str,
     ins: &Parsed,
-) -> bool {
-    let head = ins.head(text);
-    let n = ins.value_count();
-    if !cache.contains_key(head.as_bytes()) {
-        cache.insert(head.as_bytes().to_vec(), Vec::new());
-    }
-    let Some(slot) = cache.get_mut(head.as_bytes()) else {
-        return false;
+) -> rusqlite::Result<bool> {
+    let head = ins.head(text).as_bytes();
+    let Some(stmt) = cache.get(conn, head, ins.value_count(), || ins.prepared_sql(text)) else {
+        return Ok(false);
     };
-    let idx = match slot.iter().position(|(k, _)| *k == n) {
-        Some(i) => i,
-        None => {
-            let prepared = conn.prepare(&ins.prepared_sql(text)).ok();
-            slot.push((n, prepared));
-            slot.len() - 1
+    match ins.execute(text, stmt) {
+        Ok(()) => Ok(true),
+        Err(e) if is_final(&e) => Err(e),
+        Err(_) => {
+            // A denial is reported by the slow path when it meets it again.
+            let _ = denied.take();
+            Ok(false)
         }
-    };
-    let ok = match slot[idx].1.as_mut() {
-        Some(stmt) => ins.execute(text, stmt).is_ok(),
-        None => false,
-    };
-    if !ok {
-        // A denial is reported by the slow path when it meets it again.
-        let _ = denied.take();
     }
-    ok
 }
 
-/// What the reader thread hands to the SQLite thread, in dump order.
+/// Failures that say nothing about the statement's SQL but about the restore's resources.
+fn is_final(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            OutOfMemory
+                | SystemIoFailure
+                | DiskFull
+                | OperationInterrupted
+                | DatabaseCorrupt
+                | NotADatabase
+        )
+    )
+}
+
+/// What the reader thread hands to the SQLite thread: statements in dump order, their texts
+/// side by side in one buffer (one allocation a batch, not one a statement).
+struct Batch {
+    text: String,
+    items: Vec<Item>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            text: String::with_capacity(BATCH * 256),
+            items: Vec::with_capacity(BATCH),
+        }
+    }
+}
+
 enum Item {
     Statement {
         line: u64,
-        text: String,
+        /// Where the statement's text is in the batch's buffer.
+        text: Range<usize>,
         /// The fast path's parse, done on the reader thread: `None` for anything but the
         /// dump's plain INSERT (or with the fast path off).
         fast: Option<Parsed>,
@@ -148,15 +215,27 @@ pub fn load(
 ) -> Result<()> {
     let bytes_read = AtomicU64::new(0);
     let start_bytes = stats.bytes;
-    let (tx, rx) = sync_channel::<Vec<Item>>(4);
+    let (tx, rx) = sync_channel::<Batch>(4);
+    // Executed batches go back to the reader to be filled again: their buffers are reused
+    // instead of freed and allocated afresh (fresh pages cost a page fault each, on both sides).
+    let (back_tx, back_rx) = channel::<Batch>();
     let failed = std::thread::scope(|scope| {
-        let reading =
-            scope.spawn(|| read_ahead(reader, settings, label, quirks, compat, &bytes_read, tx));
+        let reading = scope.spawn(|| {
+            read_ahead(
+                reader,
+                settings,
+                label,
+                quirks,
+                compat,
+                &bytes_read,
+                (tx, back_rx),
+            )
+        });
         let outcome = execute(
             conn,
             denied,
             budget,
-            rx,
+            (rx, back_tx),
             stats,
             label,
             settings,
@@ -200,28 +279,34 @@ fn read_ahead(
     quirks: &mut Quirks,
     compat: &mut crate::compat::Compat,
     bytes_read: &AtomicU64,
-    tx: SyncSender<Vec<Item>>,
+    (tx, back): (SyncSender<Batch>, Receiver<Batch>),
 ) {
     let mut sp = Splitter::new(reader, settings.max_statement);
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Batch::new();
     loop {
         let stop = match sp.next() {
             Ok(Some(st)) => {
                 let line = st.line;
-                match std::str::from_utf8(st.text) {
+                // SIMD validation: this pass over every byte of the dump was a tenth of the
+                // reader's time with std's validator on unicode-heavy text.
+                match simdutf8::basic::from_utf8(st.text) {
                     Err(_) => Some(Error::failed(format!(
                         "{label} {line}: statement is not valid UTF-8"
                     ))),
                     Ok(text) => {
-                        quirks.scan(st.text, line, |w| batch.push(Item::Warning(w.clone())));
+                        quirks.scan(st.text, line, |w| {
+                            batch.items.push(Item::Warning(w.clone()))
+                        });
                         // Before anything runs: what D1's import would refuse (a warning, or
                         // with --d1-compat the failure, even for statements this restore skips).
                         match compat.scan(text, line, label) {
                             Ok(()) => {
                                 let fast = settings.fast_path.then(|| Parsed::of(text)).flatten();
-                                batch.push(Item::Statement {
+                                let at = batch.text.len();
+                                batch.text.push_str(text);
+                                batch.items.push(Item::Statement {
                                     line,
-                                    text: text.to_string(),
+                                    text: at..batch.text.len(),
                                     fast,
                                 });
                                 None
@@ -246,12 +331,13 @@ fn read_ahead(
         };
         bytes_read.store(sp.bytes(), Ordering::Relaxed);
         if let Some(e) = stop {
-            batch.push(Item::Stop(e));
+            batch.items.push(Item::Stop(e));
             let _ = tx.send(batch);
             return;
         }
-        if batch.len() >= BATCH {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+        if batch.items.len() >= BATCH {
+            let next = back.try_recv().unwrap_or_else(|_| Batch::new());
+            let full = std::mem::replace(&mut batch, next);
             if tx.send(full).is_err() {
                 return;
             }
@@ -300,55 +386,63 @@ fn execute(
     conn: &Connection,
     denied: &Denied,
     budget: &Budget,
-    rx: Receiver<Vec<Item>>,
+    (rx, back): (Receiver<Batch>, Sender<Batch>),
     stats: &mut Stats,
     label: &str,
     settings: &Settings,
     warn: &mut impl FnMut(&Warning),
     bytes: impl Fn() -> u64,
 ) -> std::result::Result<(), Failure> {
-    let mut cache: Cache<'_> = HashMap::new();
+    let mut cache = Cache::default();
     let mut progress = d1_core::msg::Progress::new();
     let started = std::time::Instant::now();
-    for batch in rx {
+    for mut batch in rx {
         d1_core::signal::check().map_err(Failure::Error)?;
         // The reader is ahead of this batch: its statements are within the bytes read.
         let read = bytes();
         budget.grant(read);
         progress.update(|| progress_line(settings, read, started.elapsed()));
-        for item in batch {
+        for item in batch.items.drain(..) {
             let (line, text, fast) = match item {
                 Item::Warning(w) => {
                     warn(&w);
                     continue;
                 }
                 Item::Stop(e) => return Err(Failure::Error(e)),
-                Item::Statement { line, text, fast } => (line, text, fast),
+                Item::Statement { line, text, fast } => (line, &batch.text[text], fast),
             };
             stats.statements += 1;
-            if let Some(ins) = &fast {
-                if try_fast(conn, denied, &mut cache, &text, ins) {
+            let fast = match &fast {
+                Some(ins) => try_fast(conn, denied, &mut cache, text, ins),
+                None => Ok(false),
+            };
+            let outcome = match fast {
+                Ok(true) => {
                     stats.fast_rows += 1;
                     continue;
                 }
-            }
-            match gate(&text) {
-                Gate::Skip => continue,
-                Gate::Refuse(why) => {
-                    return Err(Failure::Error(Error::failed(format!(
-                        "{label} {line}: refused: {why}: {}",
-                        quote_start(&text)
-                    ))));
+                Err(e) => Err(e),
+                Ok(false) => {
+                    match gate(text) {
+                        Gate::Skip => continue,
+                        Gate::Refuse(why) => {
+                            return Err(Failure::Error(Error::failed(format!(
+                                "{label} {line}: refused: {why}: {}",
+                                quote_start(text)
+                            ))));
+                        }
+                        Gate::Run => {}
+                    }
+                    let run = || -> rusqlite::Result<()> {
+                        let mut s = conn.prepare(text)?;
+                        let mut rows = s.raw_query();
+                        while rows.next()?.is_some() {}
+                        Ok(())
+                    };
+                    run()
                 }
-                Gate::Run => {}
-            }
-            let run = || -> rusqlite::Result<()> {
-                let mut s = conn.prepare(&text)?;
-                let mut rows = s.raw_query();
-                while rows.next()?.is_some() {}
-                Ok(())
             };
-            if let Err(e) = run() {
+            if let Err(e) = outcome {
                 match budget.take_stop() {
                     Some(Stop::Interrupted) => return Err(Failure::Error(Error::interrupted())),
                     Some(Stop::OverCpu { steps }) => {
@@ -358,7 +452,7 @@ fn execute(
                              only store what it carries): {}",
                             steps / 1_000_000,
                             d1_core::msg::human_bytes(bytes()),
-                            quote_start(&text)
+                            quote_start(text)
                         ))))
                     }
                     None if limits::is_out_of_memory(&e) => {
@@ -367,7 +461,7 @@ fn execute(
                              restore's budget ({} for {} of SQL): {}",
                             d1_core::msg::human_bytes(budget.heap_for(bytes())),
                             d1_core::msg::human_bytes(bytes()),
-                            quote_start(&text)
+                            quote_start(text)
                         ))))
                     }
                     None => {}
@@ -375,22 +469,25 @@ fn execute(
                 return Err(match denied.take() {
                     Some(why) => Failure::Error(Error::failed(format!(
                         "{label} {line}: refused: {why}: {}",
-                        quote_start(&text)
+                        quote_start(text)
                     ))),
                     None => match storage_failure(&e) {
                         Some(why) => Failure::Error(Error::failed(format!(
                             "{label} {line}: {why}: {}",
-                            quote_start(&text)
+                            quote_start(text)
                         ))),
                         None => Failure::Sqlite {
                             message: sqlite_message(&e),
                             line,
-                            text,
+                            text: text.to_string(),
                         },
                     },
                 });
             }
         }
+        batch.text.clear();
+        // The reader may have ended: then the batch is simply dropped.
+        let _ = back.send(batch);
     }
     Ok(())
 }

@@ -39,8 +39,10 @@ pub struct Splitter<R> {
     pos: usize,
     lexer: Lexer,
     ender: Ender,
-    /// The line (1-based) at `pos`.
+    /// The line (1-based) at `counted`: newlines are counted a statement at a time, with
+    /// memchr, not token by token.
     line: u64,
+    counted: usize,
     /// Where the current statement's first token is in `buf`, and its line.
     content: Option<(usize, u64)>,
     max: usize,
@@ -59,6 +61,7 @@ impl<R: BufRead> Splitter<R> {
             lexer: Lexer::default(),
             ender: Ender::default(),
             line: 1,
+            counted: 0,
             content: None,
             max,
             read: 0,
@@ -97,13 +100,6 @@ impl<R: BufRead> Splitter<R> {
     /// Lexes what has been read: `Some(end)` when a statement ends there.
     fn lex(&mut self) -> Result<Option<usize>, SplitError> {
         while let Next::Token(t) = self.lexer.next(&self.buf, &mut self.pos, self.eof) {
-            let line = self.line;
-            if matches!(
-                t.kind,
-                Kind::Space | Kind::Comment | Kind::Str | Kind::Quoted | Kind::Blob
-            ) {
-                self.line += t.text(&self.buf).iter().filter(|&&b| b == b'\n').count() as u64;
-            }
             let ends = self.ender.feed(&t, &self.buf);
             match (t.kind, self.content) {
                 // Space, comments and empty statements before a statement's first token.
@@ -111,12 +107,12 @@ impl<R: BufRead> Splitter<R> {
                     self.head = t.end;
                     self.ender.reset();
                 }
-                (_, None) => self.content = Some((t.start, line)),
+                (_, None) => self.content = Some((t.start, self.line_at(t.start))),
                 _ => {}
             }
             if ends && self.content.is_some() {
                 self.head = t.end;
-                let (start, line) = self.content.unwrap_or((t.start, line));
+                let (start, line) = self.content.unwrap_or((t.start, self.line));
                 if t.end - start > self.max {
                     return Err(SplitError::TooLong {
                         line,
@@ -128,7 +124,10 @@ impl<R: BufRead> Splitter<R> {
         }
         let from = self.content.map_or(self.head, |(s, _)| s);
         if self.buf.len() - from > self.max {
-            let line = self.content.map_or(self.line, |(_, l)| l);
+            let line = match self.content {
+                Some((_, l)) => l,
+                None => self.line_at(self.head),
+            };
             return Err(SplitError::TooLong {
                 line,
                 max: self.max,
@@ -137,11 +136,22 @@ impl<R: BufRead> Splitter<R> {
         Ok(None)
     }
 
+    /// The line at `pos` (not before the last position asked for).
+    fn line_at(&mut self, pos: usize) -> u64 {
+        if pos > self.counted {
+            self.line += memchr::memchr_iter(b'\n', &self.buf[self.counted..pos]).count() as u64;
+            self.counted = pos;
+        }
+        self.line
+    }
+
     /// Reads the next chunk, first dropping what was handed out when that is cheap (no more to
     /// move than was dropped, so moving costs no more than reading).
     fn fill(&mut self) -> Result<(), SplitError> {
         if self.head > 0 && self.head >= self.buf.len() - self.head {
             let n = self.head;
+            self.line_at(n);
+            self.counted -= n;
             self.buf.drain(..n);
             self.head = 0;
             self.pos -= n;

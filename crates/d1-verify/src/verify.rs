@@ -2,7 +2,7 @@
 //! compare with expectations, and (with `--db`) move the restored file into place only when
 //! everything passed.
 
-use crate::check::{self, FkViolation, Inventory};
+use crate::check::{FkViolation, Inventory};
 use crate::limits::Budget;
 use crate::quirks::{Quirks, Warning};
 use crate::restore::{self, Settings, Stats};
@@ -104,8 +104,11 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
         Some(p) => Some(AtomicFile::create(p, opts.force)?),
         None => None,
     };
-    let mut conn = sandbox::open(target.as_ref().map(|t| t.temp_path()))
-        .map_err(sql("opening the restore database"))?;
+    let place = match &target {
+        Some(t) => sandbox::Place::File(t.temp_path().to_path_buf()),
+        None => sandbox::Place::Memory,
+    };
+    let mut conn = sandbox::open(&place).map_err(sql("opening the restore database"))?;
     // One transaction around the whole load: SQLite then writes each page once.
     conn.execute_batch("BEGIN")
         .map_err(sql("starting the restore"))?;
@@ -193,9 +196,11 @@ fn run(path: &str, opts: &Options, r: &mut Report) -> Result<()> {
     r.passed.push("restore");
 
     let t = Instant::now();
-    let integrity = check::integrity(&conn).map_err(sql("integrity_check"))?;
-    r.fk = check::foreign_keys(&conn).map_err(sql("foreign_key_check"))?;
-    r.inventory = check::inventory(&conn).map_err(sql("listing the restored database"))?;
+    sandbox::share(&conn).map_err(sql("ending the restore's exclusive lock"))?;
+    let checked = crate::parallel::run(&conn, &sandbox::Checkers::new(&conn, &place))?;
+    let integrity = checked.integrity;
+    r.fk = checked.fk;
+    r.inventory = checked.inventory;
     r.check_ms = t.elapsed().as_millis();
     if let Err(problems) = integrity {
         return Err(Error::failed(format!(
