@@ -33,6 +33,17 @@ pub struct Insert<'a> {
     /// The column list as written, parentheses included.
     pub columns: Option<&'a str>,
     pub values: Vec<Val<'a>>,
+    /// What the quirk scan (quirks.rs) looks for, found while parsing.
+    pub notes: Notes,
+}
+
+/// The tokens of a parsed INSERT that the quirk scan would look at, so that it need not lex the
+/// statement again: numeric literals that may be beyond 2^53 or beyond a double's range (as
+/// byte ranges of the statement, with their sign), and `'\n',char(10))` placeholders.
+#[derive(Debug, Default)]
+pub struct Notes {
+    pub numbers: Vec<(Range<usize>, bool)>,
+    pub newline_placeholders: u64,
 }
 
 /// `INSERT INTO table (columns) VALUES(?,?,...)` with `n` parameters.
@@ -59,6 +70,7 @@ pub struct Parsed {
     table: Range<usize>,
     columns: Option<Range<usize>>,
     values: Vec<Lit>,
+    pub notes: Notes,
 }
 
 #[derive(Debug)]
@@ -81,6 +93,7 @@ impl Parsed {
             start..start + part.len()
         };
         Some(Parsed {
+            notes: ins.notes,
             head: ins.head.len(),
             table: at(ins.table),
             columns: ins.columns.map(at),
@@ -141,6 +154,7 @@ pub fn parse(stmt: &str) -> Option<Insert<'_>> {
         s: stmt.as_bytes(),
         src: stmt,
         i: 0,
+        notes: Notes::default(),
     };
     p.keyword("INSERT")?;
     p.ws1()?;
@@ -193,6 +207,7 @@ pub fn parse(stmt: &str) -> Option<Insert<'_>> {
         table,
         columns,
         values,
+        notes: p.notes,
     })
 }
 
@@ -241,6 +256,7 @@ struct P<'a> {
     s: &'a [u8],
     src: &'a str,
     i: usize,
+    notes: Notes,
 }
 
 use crate::lex::{self, Kind, Token};
@@ -402,7 +418,13 @@ impl<'a> P<'a> {
         self.ws();
         self.expect(b',')?;
         self.ws();
+        // `'\n',char(10))` exactly as D1 writes it: what quirks.rs counts as a placeholder.
+        let placeholder = lex::token_at(self.s, self.i)?.text(self.s) == b"'\\n'"
+            && self.s[lex::token_at(self.s, self.i)?.end..].starts_with(b",char(10))");
         let pattern = self.text()?;
+        if placeholder {
+            self.notes.newline_placeholders += 1;
+        }
         self.ws();
         self.expect(b',')?;
         self.ws();
@@ -436,6 +458,9 @@ impl<'a> P<'a> {
         }
         self.i = t.end;
         let lit = t.text(self.s);
+        if crate::quirks::may_matter(lit) {
+            self.notes.numbers.push((t.start..t.end, neg));
+        }
         let mut j = 0;
         let mut int = true;
         let digits = |j: &mut usize| {

@@ -122,6 +122,22 @@ impl Quirks {
         }
     }
 
+    /// The same as `scan` for a statement the fast path parsed, from what its parse noted
+    /// (fastpath.rs `Notes`) instead of lexing it again.
+    pub fn noted(
+        &mut self,
+        text: &[u8],
+        line: u64,
+        notes: &crate::fastpath::Notes,
+        mut report: impl FnMut(&Warning),
+    ) {
+        for (at, neg) in &notes.numbers {
+            let line_of = || line + memchr::memchr_iter(b'\n', &text[..at.start]).count() as u64;
+            self.number(&text[at.clone()], *neg, line_of, &mut report);
+        }
+        self.newline_placeholders += notes.newline_placeholders;
+    }
+
     fn number(
         &mut self,
         tok: &[u8],
@@ -187,6 +203,12 @@ impl Quirks {
     }
 }
 
+/// Whether a numeric literal is one `number` could warn about: 16 digits or more (2^53 has
+/// 16), or a REAL that could be beyond a double's range. The fast path notes only these.
+pub fn may_matter(lit: &[u8]) -> bool {
+    lit.len() >= 16 || could_overflow(lit)
+}
+
 /// Whether a REAL literal can be beyond f64's range: only with an exponent or over 300 digits
 /// (parsing every REAL of a dump to find out cost more than the rest of the scan).
 fn could_overflow(tok: &[u8]) -> bool {
@@ -196,6 +218,39 @@ fn could_overflow(tok: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_the_fast_path_notes_gives_the_warnings_a_second_lexing_gives() {
+        let statements = [
+            "INSERT INTO \"t\" (\"a\",\"b\") VALUES(9007199254740993,-9223372036854776000);",
+            "INSERT INTO \"t\" (\"a\",\"b\") VALUES(1e999,-1e999);",
+            "INSERT INTO \"t\" (\"a\",\"b\") VALUES(0000000000000000001,12345678901234567890123);",
+            "INSERT INTO \"t\" (\"a\",\"b\") VALUES(replace('x\\ny','\\n',char(10)),\n9007199254740992);",
+            "INSERT INTO \"t\" (\"a\",\"b\") VALUES(replace(replace('a\\rb\\nc','\\r',char(13)),'\\n',char(10)),1.5);",
+            "INSERT INTO \"t\" (\"a\",\"b\") VALUES('it''s\n9007199254740993',\n\n-9007199254740993);",
+            "INSERT INTO \"t\" VALUES(1.7976931348623157e308,18446744073709551616.0);",
+        ];
+        let (mut warned, mut placeholders) = (0, 0);
+        for (i, st) in statements.iter().enumerate() {
+            let parsed = crate::fastpath::Parsed::of(st).unwrap_or_else(|| panic!("{st}"));
+            let (mut lexed, mut noted) = (Quirks::default(), Quirks::default());
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let line = 10 * i as u64 + 1;
+            lexed.scan(st.as_bytes(), line, |w| a.push((w.line, w.message.clone())));
+            noted.noted(st.as_bytes(), line, &parsed.notes, |w| {
+                b.push((w.line, w.message.clone()))
+            });
+            assert_eq!(a, b, "{st}");
+            assert_eq!(lexed.counts, noted.counts, "{st}");
+            assert_eq!(
+                lexed.newline_placeholders, noted.newline_placeholders,
+                "{st}"
+            );
+            warned += a.len();
+            placeholders += noted.newline_placeholders;
+        }
+        assert!(warned == 7 && placeholders == 2, "{warned} {placeholders}");
+    }
 
     #[test]
     fn the_newline_placeholder_form_is_counted_silently() {

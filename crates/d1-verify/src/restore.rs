@@ -294,14 +294,16 @@ fn read_ahead(
                         "{label} {line}: statement is not valid UTF-8"
                     ))),
                     Ok(text) => {
-                        quirks.scan(st.text, line, |w| {
-                            batch.items.push(Item::Warning(w.clone()))
-                        });
+                        let fast = settings.fast_path.then(|| Parsed::of(text)).flatten();
+                        let warn = |w: &Warning| batch.items.push(Item::Warning(w.clone()));
+                        match &fast {
+                            Some(p) => quirks.noted(st.text, line, &p.notes, warn),
+                            None => quirks.scan(st.text, line, warn),
+                        }
                         // Before anything runs: what D1's import would refuse (a warning, or
                         // with --d1-compat the failure, even for statements this restore skips).
                         match compat.scan(text, line, label) {
                             Ok(()) => {
-                                let fast = settings.fast_path.then(|| Parsed::of(text)).flatten();
                                 let at = batch.text.len();
                                 batch.text.push_str(text);
                                 batch.items.push(Item::Statement {
