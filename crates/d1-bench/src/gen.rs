@@ -144,14 +144,7 @@ impl Summary {
 }
 
 fn sentence(rng: &mut Rng, words: usize) -> String {
-    let mut s = String::new();
-    for i in 0..words {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push_str(rng.pick(WORDS));
-    }
-    s
+    rng.sentence(WORDS, words)
 }
 
 /// Mostly one line; some with `\n` paragraphs, a few with Windows `\r\n` line ends.

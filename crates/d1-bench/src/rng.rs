@@ -35,6 +35,18 @@ impl Rng {
         items[self.below(items.len() as u64) as usize]
     }
 
+    /// `n` words picked from `words`, joined by spaces.
+    pub fn sentence(&mut self, words: &[&str], n: usize) -> String {
+        let mut s = String::new();
+        for i in 0..n {
+            if i > 0 {
+                s.push(' ');
+            }
+            s.push_str(self.pick(words));
+        }
+        s
+    }
+
     pub fn fill(&mut self, buf: &mut [u8]) {
         for chunk in buf.chunks_mut(8) {
             let v = self.next_u64().to_le_bytes();

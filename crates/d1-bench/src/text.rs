@@ -94,14 +94,7 @@ const TAGS: &[&str] = &[
 const EXACT: i64 = 1 << 53;
 
 fn words(rng: &mut Rng, n: usize) -> String {
-    let mut s = String::new();
-    for i in 0..n {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push_str(rng.pick(WORDS));
-    }
-    s
+    rng.sentence(WORDS, n)
 }
 
 /// Paragraphs joined by a line break `percent` % of the time, else one long line.
