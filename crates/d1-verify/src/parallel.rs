@@ -20,7 +20,11 @@ pub struct Checked {
 
 /// Rowids a digest piece covers: small enough that the two threads end close together, large
 /// enough that a piece's query costs nothing beside its rows.
-const SPAN: i64 = 50_000;
+const SPAN: i128 = 50_000;
+/// Pieces a table's digest is cut into at most. Rowids can be sparse (snowflake ids as the
+/// primary key span 10^18 with a handful of rows), so the rowid range alone would ask for
+/// billions of pieces: past this many, the spans widen instead.
+const MAX_PIECES: i128 = 64;
 
 /// One piece of work, in the order they are taken: the longest single piece first.
 enum Task {
@@ -93,13 +97,24 @@ fn plan(conn: &Connection, inventory: &Inventory) -> rusqlite::Result<Vec<Task>>
     for (i, t) in inventory.tables.iter().enumerate() {
         match check::rowid_span(conn, &t.name)? {
             Some(all) => {
-                let mut low = all.low;
-                loop {
-                    let high = low.saturating_add(SPAN - 1).min(all.high);
-                    tasks.push(Task::Digest(i, Some(Span { low, high, ..all })));
-                    if high >= all.high {
-                        break;
-                    }
+                // In i128: the range of i64 rowids may not fit an i64.
+                let (first, last) = (i128::from(all.low), i128::from(all.high));
+                let range = last - first + 1;
+                let pieces = ((range + SPAN - 1) / SPAN).clamp(1, MAX_PIECES);
+                let width = (range + pieces - 1) / pieces;
+                let mut low = first;
+                while low <= last {
+                    let high = (low + width - 1).min(last);
+                    // Both within [all.low, all.high], so they fit an i64.
+                    let (l, h) = (low as i64, high as i64);
+                    tasks.push(Task::Digest(
+                        i,
+                        Some(Span {
+                            low: l,
+                            high: h,
+                            ..all
+                        }),
+                    ));
                     low = high + 1;
                 }
             }
@@ -196,6 +211,29 @@ mod tests {
         let fk: Vec<_> = checked.fk.iter().map(|v| v.table.as_str()).collect();
         assert_eq!(fk, ["odd name", "w"]);
         assert_eq!(check::foreign_keys(&conn, None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn sparse_rowids_are_cut_into_a_bounded_number_of_pieces() {
+        // Snowflake-sized primary keys: four rows spanning all of i64. Cutting by rowid range
+        // alone planned 3.7e14 pieces (a 4-row dump took 24 GB before the kernel killed it).
+        let conn = restored(
+            "CREATE TABLE posts(id INTEGER PRIMARY KEY, body TEXT);
+             INSERT INTO posts VALUES (-9223372036854775808, 'a'), (1, 'b'),
+                                      (1100000000000000000, 'c'), (9223372036854775807, 'd');",
+        );
+        let inventory = check::objects(&conn).unwrap();
+        let tasks = plan(&conn, &inventory).unwrap();
+        assert!(
+            tasks.len() <= 1 + MAX_PIECES as usize,
+            "{} pieces",
+            tasks.len()
+        );
+        let place = Place::Memory;
+        let checked = run(&conn, &sandbox::Checkers::new(&conn, &place)).unwrap();
+        let whole = check::inventory(&conn).unwrap();
+        assert_eq!(checked.inventory.tables[0].rows, 4);
+        assert_eq!(checked.inventory.tables[0].digest, whole.tables[0].digest);
     }
 
     #[test]
