@@ -17,7 +17,6 @@ pub mod fuzzing;
 pub mod hashing;
 pub mod http;
 pub mod import;
-pub mod manifest;
 pub mod metrics;
 pub mod msg;
 pub mod pipe;

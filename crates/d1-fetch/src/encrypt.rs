@@ -6,9 +6,10 @@
 
 use crate::output::Output;
 use crate::sink::{Digests, Encrypted};
+use d1_archive::manifest::{Encryption, Manifest};
+use d1_archive::Field;
 use d1_core::age::{EncryptWriter, Recipients};
 use d1_core::{Error, Result};
-use serde_json::{json, Value};
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -102,10 +103,14 @@ pub fn check_output(output: &Output, encrypting: bool) -> Result<()> {
 }
 
 /// The manifest's fields for an encrypted dump.
-pub fn manifest_fields(m: &mut Value, e: &Encrypted) {
-    m["encryption"] = json!({"format": "age", "recipients": e.recipients});
-    m["plaintext_bytes"] = json!(e.plaintext_bytes);
-    m["plaintext_sha256"] = json!(e.plaintext_sha256);
+pub fn manifest_fields(m: &mut Manifest, e: &Encrypted) {
+    m.encryption = Field::Set(Encryption {
+        format: Field::Set("age".into()),
+        recipients: Field::Set(e.recipients.clone()),
+        ..Encryption::default()
+    });
+    m.plaintext_bytes = Field::Set(e.plaintext_bytes);
+    m.plaintext_sha256 = Field::Set(e.plaintext_sha256.clone());
 }
 
 #[cfg(test)]

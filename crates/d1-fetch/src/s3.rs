@@ -10,16 +10,15 @@ use crate::download;
 use crate::output::{self, Output, Paths};
 use crate::sink::{Digests, Sink};
 use crate::writeback::Writeback;
-use d1_core::atomic::{self, AtomicFile};
+use d1_archive::{checksum, names, Field, Manifest};
+use d1_core::atomic::AtomicFile;
 use d1_core::error::Context;
-use d1_core::pipe;
-use d1_core::record::{self, Record};
+use d1_core::record::Record;
 use d1_core::retry::{Deadline, Policy};
 use d1_core::time::Utc;
 use d1_core::{msg, Error, Result};
 use d1_upload::crypt;
 use d1_upload::store::{Options, S3Url, Store};
-use serde_json::{json, Value};
 use std::io::Write;
 
 /// Whether a record's value is an object-store URL rather than a signed HTTPS one.
@@ -62,25 +61,24 @@ pub fn fetch(
     };
     let store = Store::from_env(&Options::default(), &u.bucket, *policy, *deadline)?;
     let url = u.url();
+    let checksum_key = names::Sidecar::Checksum.key(&u.key);
     let sha_text = store
-        .get_small(&format!("{}.sha256", u.key))
+        .get_small(&checksum_key)
         .ctx(|| format!("{url}: its checksum file"))?;
-    let want = String::from_utf8_lossy(&sha_text)
-        .split_whitespace()
-        .next()
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_ascii_lowercase)
-        .ok_or_else(|| Error::failed(format!("{url}.sha256: not a sha256sum line")))?;
+    let want = checksum::parse(&sha_text, &store.shown(&checksum_key))?;
+    let manifest_key = names::Sidecar::Manifest.key(&u.key);
     let manifest_bytes = store
-        .get_small(&format!("{}.json", u.key))
+        .get_small(&manifest_key)
         .ctx(|| format!("{url}: its manifest"))?;
-    let manifest: Value = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| Error::failed(format!("{url}.json: not a JSON manifest: {e}")))?;
+    let manifest = Manifest::from_bytes(&manifest_bytes, &store.shown(&manifest_key))?;
     // For an encrypted copy the .sha256 is the ciphertext's; the manifest's sha256 is the
     // plaintext's, checked after decryption.
     let listed = match ids {
-        Some(_) => manifest["encryption"]["ciphertext_sha256"].as_str(),
-        None => manifest["sha256"].as_str(),
+        Some(_) => manifest
+            .encryption
+            .get()
+            .and_then(|e| e.ciphertext_sha256.as_deref()),
+        None => manifest.sha256(),
     };
     if listed != Some(want.as_str()) {
         return Err(Error::failed(format!(
@@ -90,8 +88,8 @@ pub fn fetch(
     let name = u.key.rsplit('/').next().unwrap_or(&u.key);
     let name = name.strip_suffix(".age").unwrap_or(name).to_string();
     if let Some(ids) = &ids {
-        let plain = manifest["sha256"]
-            .as_str()
+        let plain = manifest
+            .sha256()
             .ok_or_else(|| Error::failed(format!("{url}.json: no sha256")))?
             .to_string();
         return encrypted(
@@ -112,42 +110,21 @@ pub fn fetch(
     let writing = format!("writing {}", file.temp_path().display());
     let out = Writeback::new(file).map_err(|e| Error::io(&writing, e))?;
     let (file, digests) = download_checked(&store, &u, out, &writing, &want, policy, deadline)?;
-    finish(args, &paths, manifest, &url, &want, file.into_inner())?;
+    finish(args, manifest, &url, &want, file.into_inner())?;
     Ok(digests)
 }
 
-/// Writes the sidecars, commits the set (the dump in place last) and prints the record.
+/// The copy's manifest, with where it was restored from, put in place with the dump.
 fn finish(
     args: &Args,
-    paths: &Paths,
-    mut manifest: Value,
+    mut manifest: Manifest,
     url: &str,
     sha256: &str,
     file: AtomicFile,
 ) -> Result<()> {
-    let force = args.force;
-    manifest["restored_from"] = json!(url);
-    manifest["restored_at"] = json!(Utc::now().rfc3339());
-    // As for a signed URL (fetch.rs): nothing is renamed until the dump and both sidecars are
-    // written and fsynced, and the dump goes in place last.
-    let [sha, json_file] = crate::manifest::sidecars(paths, &manifest, sha256, force)
-        .map_err(|e| e.context("writing the checksum and manifest (nothing was replaced)"))?;
-    let path = atomic::commit_set(vec![sha, json_file, file], force)?
-        .pop()
-        .unwrap_or_else(|| paths.dump.clone());
-    if args.common.json {
-        manifest["path"] = path.display().to_string().into();
-        record::emit_json(&manifest)?;
-    } else {
-        // The same record as for a signed URL: `DATABASE_ID NAME PATH`.
-        let field = |k: &str| manifest[k].as_str().map_or("-".into(), pipe::safe_field);
-        let path = path.display().to_string();
-        match manifest["database_id"].as_str() {
-            Some(_) => record::emit(&[&field("database_id"), &field("database_name"), &path])?,
-            None => record::emit(&[&path])?,
-        }
-    }
-    Ok(())
+    manifest.restored_from = Field::Set(url.to_string());
+    manifest.restored_at = Field::Set(Utc::now().rfc3339());
+    crate::fetch::finish(args, file, &manifest, sha256)
 }
 
 /// An encrypted copy: the ciphertext is downloaded into a temporary file beside the target and
@@ -164,7 +141,7 @@ fn encrypted(
     want: &str,
     plain: &str,
     ids: &d1_core::age::Identities,
-    manifest: Value,
+    manifest: Manifest,
     name: &str,
 ) -> Result<Digests> {
     let url = u.url();
@@ -223,7 +200,7 @@ fn encrypted(
                     r.0
                 )));
             }
-            finish(args, p, manifest, &url, plain, file)?;
+            finish(args, manifest, &url, plain, file)?;
             r
         }
     };

@@ -3,46 +3,9 @@
 //! not make its dump ours: such a dump is left alone.
 
 use crate::calendar;
-use serde_json::Value;
-use std::io::Read;
 use std::path::Path;
 
-/// Manifests are a few hundred bytes; anything much larger is not one of ours.
-const MAX_MANIFEST: u64 = 1 << 20;
-
-/// What a good backup is (contract.md): the verdict is "ok" and is for these bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Good,
-    Failed(String),
-    /// No `verification` key: d1-verify has not run (or is running) on it.
-    Unverified,
-    /// A passing verdict for other bytes (`verification.sha256 != sha256`).
-    OtherBytes,
-    /// No `DUMP.sha256` beside it: nobody can check it with `sha256sum -c` (docs/records.md).
-    NoChecksum,
-    /// The file's size is not the manifest's `stored_bytes`: the verdict cannot be for it.
-    WrongSize {
-        actual: u64,
-        expected: u64,
-    },
-}
-
-impl Verdict {
-    pub fn describe(&self) -> String {
-        match self {
-            Verdict::Good => "verified".into(),
-            Verdict::Failed(r) if r.is_empty() => "failed verification".into(),
-            Verdict::Failed(r) => format!("failed verification ({r})"),
-            Verdict::Unverified => "never verified".into(),
-            Verdict::OtherBytes => "verified for other bytes (sha256 differs)".into(),
-            Verdict::NoChecksum => "verified, but its .sha256 is missing".into(),
-            Verdict::WrongSize { actual, expected } => {
-                format!("{actual} bytes where the manifest says {expected}")
-            }
-        }
-    }
-}
+pub use d1_archive::Verdict;
 
 #[derive(Debug, Clone)]
 pub struct Manifest {
@@ -63,59 +26,47 @@ pub fn read(path: &Path) -> Result<Manifest, String> {
     if !meta.is_file() {
         return Err(format!("{} is not a regular file", path.display()));
     }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_MANIFEST + 1).read_to_string(&mut text))
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if text.len() as u64 > MAX_MANIFEST {
-        return Err(format!("{} is too large to be a manifest", path.display()));
-    }
-    let json: Value =
-        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    let json = match d1_archive::Manifest::load(path) {
+        Ok(Some(m)) => m,
+        Ok(None) => return Err(format!("no manifest {}", path.display())),
+        Err(e) => return Err(e.message),
+    };
     parse(&json).map_err(|why| format!("{}: {why}", path.display()))
 }
 
-/// The checks of [`read`] on parsed JSON.
-pub fn parse(json: &Value) -> Result<Manifest, String> {
-    let database_id = json["database_id"]
-        .as_str()
-        .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic()))
+/// The checks of [`read`] on a parsed manifest.
+pub fn parse(json: &d1_archive::Manifest) -> Result<Manifest, String> {
+    let database_id = json
+        .database_id()
+        .filter(|s| s.chars().all(|c| c.is_ascii_graphic()))
         .ok_or("no database_id (a dump fetched from a bare URL is never pruned)")?
         .to_string();
-    let time_text =
-        d1_core::manifest::taken_at(json).ok_or("neither exported_at nor fetched_at")?;
+    let time_text = json
+        .taken_at()
+        .ok_or("neither exported_at nor fetched_at")?;
     let time = calendar::parse_rfc3339(time_text)
         .ok_or_else(|| format!("exported_at/fetched_at {time_text:?} is not an RFC 3339 time"))?;
-    let sha256 = json["sha256"].as_str().ok_or("no sha256")?.to_string();
-    let database_name = json["database_name"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
-    let v = &json["verification"];
-    // The one definition of a good backup is d1-core's; the others are told apart for messages.
-    let verdict = if d1_core::manifest::is_good_backup(json) {
-        Verdict::Good
-    } else if v.is_null() {
-        Verdict::Unverified
-    } else if v["status"] != "ok" {
-        Verdict::Failed(v["reason"].as_str().unwrap_or_default().to_string())
-    } else {
-        Verdict::OtherBytes
-    };
+    let sha256 = json.sha256.as_deref().ok_or("no sha256")?.to_string();
     Ok(Manifest {
         database_id,
-        database_name,
+        database_name: json.database_name().map(str::to_string),
         time,
         sha256,
-        stored_bytes: json["stored_bytes"].as_u64(),
-        verdict,
+        stored_bytes: json.stored_bytes.get().copied(),
+        verdict: json.verdict(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    fn parse(v: &Value) -> Result<Manifest, String> {
+        let m = d1_archive::Manifest::from_bytes(v.to_string().as_bytes(), "m")
+            .map_err(|e| e.message)?;
+        super::parse(&m)
+    }
 
     fn base() -> Value {
         json!({

@@ -45,7 +45,7 @@ fn details(d: &Decision<Dump>, name: Option<&str>) -> serde_json::Value {
         "database_name": name,
         "path": d.id.path.display().to_string(),
         "exported_at": calendar::format(d.time),
-        "verification": d.id.verdict.describe(),
+        "verification": d.id.verdict.to_string(),
         "bytes": d.id.bytes,
         "reason": d.why.to_string(),
     })
@@ -73,7 +73,7 @@ pub fn plan(d: &Decision<Dump>, name: Option<&str>, json_out: bool) -> Result<()
     let why = if d.good {
         d.why.to_string()
     } else {
-        format!("{}; {}", d.id.verdict.describe(), d.why)
+        format!("{}; {}", d.id.verdict.to_string(), d.why)
     };
     let path = d.id.path.display().to_string();
     record::emit(&[

@@ -120,7 +120,7 @@ pub fn scan(store: &Store, url: &S3Url, recursive: bool) -> Result<Scan> {
 
 /// Fetches and checks `key` (a manifest). `Ok(Err(why))` says why it is not one d1-prune acts
 /// on; `Err` is the store's (credentials, deadline, signal), which ends the run.
-type Read = std::result::Result<(manifest::Manifest, serde_json::Value), String>;
+type Read = std::result::Result<(manifest::Manifest, d1_archive::Manifest), String>;
 
 fn read_manifest(store: &Store, key: &str) -> Result<Read> {
     use d1_core::ExitCode;
@@ -132,9 +132,9 @@ fn read_manifest(store: &Store, key: &str) -> Result<Read> {
         Err(e) => return Err(e),
     };
     let shown = store.shown(key);
-    let json: serde_json::Value = match serde_json::from_slice(&bytes) {
+    let json = match d1_archive::Manifest::from_bytes(&bytes, &shown) {
         Ok(j) => j,
-        Err(e) => return Ok(Err(format!("{shown} is not JSON: {e}"))),
+        Err(e) => return Ok(Err(e.message)),
     };
     Ok(match manifest::parse(&json) {
         Ok(m) => Ok((m, json)),
@@ -175,9 +175,7 @@ fn classify_dump(
     // (A dump d1-fetch encrypted on the backup host is uploaded as it is: its `stored_bytes`
     // are already the ciphertext's.)
     let expected = if key.ends_with(".age") {
-        json["encryption"]["ciphertext_bytes"]
-            .as_u64()
-            .or(m.stored_bytes)
+        json.object_bytes(true)
     } else {
         m.stored_bytes
     };

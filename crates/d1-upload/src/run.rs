@@ -7,6 +7,8 @@ use crate::args::Args;
 use crate::manifest;
 use crate::store::{S3Url, Store};
 use crate::upload;
+use d1_archive::manifest::{Encryption, Upload};
+use d1_archive::{checksum, names, Field};
 use d1_core::pipe::{self, Failure, Tally};
 use d1_core::record::{self, Record};
 use d1_core::time::Utc;
@@ -107,22 +109,25 @@ impl Run<'_> {
             return Err(Error::failed(format!("{path}: no such dump")));
         }
         let m = manifest::read(dump)?;
-        let (id, name) = manifest::database(&m);
-        *who = (id.or(who.0.take()), name.or(who.1.take()));
-        let sha256 = match manifest::good_backup(&m) {
-            Ok(sha) => sha,
-            Err(why) if self.args.allow_unverified => {
+        *who = (
+            m.database_id().map(str::to_string).or(who.0.take()),
+            m.database_name().map(str::to_string).or(who.1.take()),
+        );
+        let verdict = m.verdict();
+        let sha256 = match m.sha256() {
+            Some(sha) if verdict.is_good() => sha.to_string(),
+            Some(sha) if self.args.allow_unverified => {
                 msg::warn(&format!(
-                    "{path}: {why}; uploading anyway (--allow-unverified)"
+                    "{path}: {verdict}; uploading anyway (--allow-unverified)"
                 ));
-                m["sha256"]
-                    .as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| Error::failed(format!("{path}: the manifest has no sha256")))?
+                sha.to_string()
             }
-            Err(why) => {
+            _ if self.args.allow_unverified => {
+                return Err(Error::failed(format!("{path}: the manifest has no sha256")))
+            }
+            _ => {
                 return Err(Error::failed(format!(
-                    "{path}: not uploaded: {why} (--allow-unverified uploads it anyway)"
+                    "{path}: not uploaded: {verdict} (--allow-unverified uploads it anyway)"
                 )))
             }
         };
@@ -153,12 +158,12 @@ impl Run<'_> {
             name.clone()
         };
         let key = format!("{}{object_name}", self.prefix);
-        let recipient_texts: Vec<&str> = recipients.keys().iter().map(String::as_str).collect();
+        let recipient_texts: Vec<String> = recipients.keys().to_vec();
         let (stored, sha_file, manifest_bytes) = match &sealed {
             None => (
                 upload::file(&self.store, dump, &key, &sha256, self.args.part_size)?,
-                upload::read_small(&manifest::sha256_path_for(dump))?,
-                upload::read_small(&manifest::path_for(dump))?,
+                upload::read_small(&names::checksum_path(dump), checksum::MAX_BYTES)?,
+                upload::read_small(&names::manifest_path(dump), manifest::MAX_BYTES)?,
             ),
             Some(s) => {
                 let stored = upload::file(
@@ -169,15 +174,15 @@ impl Run<'_> {
                     self.args.part_size,
                 )?;
                 let mut m = m.clone();
-                m["encryption"] = json!({
-                    "format": "age-encryption.org/v1",
-                    "recipients": recipient_texts,
-                    "ciphertext_sha256": s.ciphertext_sha256,
-                    "ciphertext_bytes": s.ciphertext_bytes,
+                m.encryption = Field::Set(Encryption {
+                    format: Field::Set("age-encryption.org/v1".into()),
+                    recipients: Field::Set(recipient_texts.clone()),
+                    ciphertext_sha256: Field::Set(s.ciphertext_sha256.clone()),
+                    ciphertext_bytes: Field::Set(s.ciphertext_bytes),
+                    ..Encryption::default()
                 });
-                let mut text = serde_json::to_string_pretty(&m).unwrap_or_default();
-                text.push('\n');
-                let line = format!("{}  {object_name}\n", s.ciphertext_sha256);
+                let text = m.to_text(&format!("{path}.json"))?;
+                let line = checksum::line(&s.ciphertext_sha256, &object_name);
                 (stored, line.into_bytes(), text.into_bytes())
             }
         };
@@ -186,25 +191,28 @@ impl Run<'_> {
         upload::bytes(&self.store, &format!("{key}.sha256"), &sha_file)?;
         upload::bytes(&self.store, &format!("{key}.json"), &manifest_bytes)?;
         let url = self.store.shown(&key);
-        let entry = json!({
-            "url": url,
-            "bucket": self.store.bucket_name,
-            "key": key,
-            "endpoint": self.store.endpoint,
-            "etag": stored.etag.trim_matches('"'),
-            "size": stored.size,
-            "sha256": sha256,
-            "parts": stored.parts,
-            "uploaded_at": Utc::now().rfc3339(),
-            "encrypted": encrypted,
-            "recipients": recipient_texts,
-            "ciphertext_sha256": sealed.as_ref().map(|s| s.ciphertext_sha256.clone()),
-            "d1_upload_version": env!("CARGO_PKG_VERSION"),
-        });
-        manifest::add_upload(dump, entry.clone())?;
+        let text = |v: &str| Field::Set(v.to_string());
+        let entry = Upload {
+            url: text(&url),
+            bucket: text(&self.store.bucket_name),
+            key: text(&key),
+            endpoint: text(&self.store.endpoint),
+            etag: text(stored.etag.trim_matches('"')),
+            size: Field::Set(stored.size),
+            sha256: text(&sha256),
+            parts: Field::Set(u64::from(stored.parts)),
+            uploaded_at: Field::Set(Utc::now().rfc3339()),
+            encrypted: Field::Set(encrypted),
+            recipients: Field::Set(recipient_texts),
+            ciphertext_sha256: sealed.as_ref().map(|s| s.ciphertext_sha256.clone()).into(),
+            d1_upload_version: text(env!("CARGO_PKG_VERSION")),
+            ..Upload::default()
+        };
+        let out = serde_json::to_value(&entry).unwrap_or_default();
+        manifest::add_upload(dump, entry)?;
         self.uploaded += 1;
         if self.args.common.json {
-            let mut out = entry;
+            let mut out = out;
             out["database_id"] = json!(who.0);
             out["database_name"] = json!(who.1);
             out["path"] = json!(path);

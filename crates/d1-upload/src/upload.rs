@@ -327,12 +327,18 @@ pub fn bytes(store: &Store, key: &str, data: &[u8]) -> Result<String> {
     Ok(etag)
 }
 
-/// Reads a whole small file.
-pub fn read_small(path: &Path) -> Result<Vec<u8>> {
+/// Reads a whole small file (a sidecar); one larger than `limit` is refused, never cut short.
+pub fn read_small(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let mut v = Vec::new();
     File::open(path)
-        .and_then(|f| f.take(16 << 20).read_to_end(&mut v))
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut v))
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    if v.len() as u64 > limit {
+        return Err(Error::failed(format!(
+            "{}: larger than {limit} bytes: not a sidecar of these tools",
+            path.display()
+        )));
+    }
     Ok(v)
 }
 
