@@ -73,7 +73,7 @@ pub fn plan(d: &Decision<Dump>, name: Option<&str>, json_out: bool) -> Result<()
     let why = if d.good {
         d.why.to_string()
     } else {
-        format!("{}; {}", d.id.verdict.to_string(), d.why)
+        format!("{}; {}", d.id.verdict, d.why)
     };
     let path = d.id.path.display().to_string();
     record::emit(&[
