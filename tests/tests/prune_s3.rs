@@ -3,7 +3,7 @@
 //! dated and verified (or failed) by the test, and uploaded with d1-upload, so that the bucket
 //! holds exactly what d1-upload puts there: `KEY`, `KEY.sha256`, `KEY.json`.
 
-use d1_tests::s3::{Fault, FaultProxy, Moto, ACCESS_KEY, SECRET_KEY};
+use d1_tests::s3::{Moto, ACCESS_KEY, SECRET_KEY};
 use d1_tests::{sha256_hex, tool, Emulator, Tool};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -340,39 +340,4 @@ fn encrypted_copies_are_dumps_judged_by_their_ciphertext_size() {
         expect.extend([k.clone(), format!("{k}.sha256"), format!("{k}.json")]);
     }
     assert_eq!(left, expect);
-}
-
-#[test]
-fn the_listing_pages_through_continuation_tokens_and_retries_a_page() {
-    use d1_core::retry::{Deadline, Policy};
-    use d1_upload::store::{Options, Store};
-    let moto = Moto::start();
-    moto.bucket("bucket");
-    for i in 0..7 {
-        put(&moto, &format!("p/k{i}"), b"x");
-    }
-    put(&moto, "q/other", b"x");
-    // Through the fault proxy: it counts the pages, and one page answers 503 once (retried).
-    let proxy = FaultProxy::start(&moto.url);
-    proxy.add("GET", "continuation-token", Fault::Status(503), 1);
-    let opts = Options {
-        endpoint: Some(proxy.url.clone()),
-        ..Options::default()
-    };
-    // from_env reads the keys from the environment; every other test passes its own to the
-    // tools it spawns.
-    std::env::set_var("AWS_ACCESS_KEY_ID", ACCESS_KEY);
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
-    let store =
-        Store::from_env(&opts, "bucket", Policy::default(), Deadline::none()).expect("store");
-    let got = store.list_paged("p/", Some(2)).expect("listing");
-    let keys: Vec<&str> = got.iter().map(|l| l.key.as_str()).collect();
-    assert_eq!(
-        keys,
-        ["p/k0", "p/k1", "p/k2", "p/k3", "p/k4", "p/k5", "p/k6"]
-    );
-    assert!(got.iter().all(|l| l.size == 1 && l.last_modified.is_some()));
-    // 4 pages of at most 2 keys, one of them asked twice.
-    assert_eq!(proxy.count("list-type=2"), 5, "pages requested");
-    assert_eq!(store.list("").expect("listing").len(), 8);
 }

@@ -196,11 +196,8 @@ fn a_large_dump_goes_as_a_multipart_upload_and_a_5xx_on_one_part_is_retried() {
     assert!(rec["etag"].as_str().unwrap().ends_with("-3"), "{rec}");
     assert_eq!(proxy.count("partNumber=2&"), 2, "part 2 was sent twice");
     assert_eq!(proxy.count("partNumber=1&"), 1, "part 1 was sent once");
-    assert!(
-        o.stderr.contains("HTTP 503"),
-        "the retry is reported: {}",
-        o.stderr
-    );
+    // A blip recovered within a short wait is not announced (d1-core's one retry runner: only
+    // waits of 2 s or more reach stderr), so that cron logs stay quiet.
     assert_eq!(
         moto.object("backups", &name_of(&dump)).unwrap(),
         std::fs::read(&dump).unwrap()

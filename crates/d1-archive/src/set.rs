@@ -1,12 +1,14 @@
 //! A backup's three files taken together: the dump, its checksum and its manifest, put in place
 //! as a set so that every crash point leaves either the old complete set or the new one, never
-//! a dump without its sidecars (`d1_core::atomic::commit_set`).
+//! a dump without its sidecars (`d1_core::atomic::commit_set`); and read back from a store as a
+//! set whose checksum and manifest agree.
 
 use crate::checksum;
-use crate::manifest::Manifest;
-use crate::names::{checksum_path, manifest_path};
+use crate::manifest::{Manifest, MAX_BYTES};
+use crate::names::{checksum_path, manifest_path, Sidecar};
+use crate::store::Store;
 use d1_core::atomic::{self, AtomicFile};
-use d1_core::Result;
+use d1_core::{Error, Result};
 use std::path::PathBuf;
 
 /// Puts a dump written to its temporary file (`dump`) in place with its checksum file and its
@@ -38,6 +40,37 @@ pub fn put_in_place(
     Ok(atomic::commit_set(vec![sha, json, dump], force)?
         .pop()
         .unwrap_or(target))
+}
+
+/// The SHA-256 of the dump `key` in `store` and its manifest, which must agree: the checksum
+/// file names the stored bytes, and the manifest records them as its `sha256` (an encrypted
+/// copy's as `encryption.ciphertext_sha256`, its `sha256` being the plaintext's).
+pub fn read_sidecars(store: &dyn Store, key: &str) -> Result<(String, Manifest)> {
+    let shown = store.shown(key);
+    let read = |sidecar: Sidecar, limit: u64| -> Result<(Vec<u8>, String)> {
+        let k = sidecar.key(key);
+        let shown_side = store.shown(&k);
+        match store.read_small(&k, limit)? {
+            Some(b) => Ok((b, shown_side)),
+            None => Err(Error::failed(format!(
+                "{shown}: no {shown_side} beside it: not a complete backup"
+            ))),
+        }
+    };
+    let (text, at) = read(Sidecar::Checksum, checksum::MAX_BYTES)?;
+    let sha256 = checksum::parse(&text, &at)?;
+    let (bytes, at) = read(Sidecar::Manifest, MAX_BYTES)?;
+    let manifest = Manifest::from_bytes(&bytes, &at)?;
+    let recorded = match manifest.encryption.get() {
+        Some(e) if crate::names::is_encrypted_name(key) => e.ciphertext_sha256.as_deref(),
+        _ => manifest.sha256(),
+    };
+    if recorded != Some(sha256.as_str()) {
+        return Err(Error::failed(format!(
+            "{shown}: the manifest and the .sha256 file disagree; not fetched"
+        )));
+    }
+    Ok((sha256, manifest))
 }
 
 #[cfg(test)]

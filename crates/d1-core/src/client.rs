@@ -164,7 +164,7 @@ impl Client {
                 Ok((result, messages)) => Ok(Answer { result, messages }),
                 // Busy with an export: not retried, whatever the status (busy.rs).
                 Err(api) if crate::busy::is_busy(&api) => Err(Failure::Fatal(api_error(api))),
-                Err(api) if sent.status == 429 || sent.status >= 500 => {
+                Err(api) if crate::retry::retryable_status(sent.status) => {
                     Err(Failure::again(api.describe(), sent.retry_after))
                 }
                 Err(api) => Err(Failure::Fatal(api_error(api))),

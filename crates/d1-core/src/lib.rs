@@ -23,7 +23,6 @@ pub mod pipe;
 pub mod record;
 pub mod redact;
 pub mod retry;
-pub mod s3;
 pub mod signal;
 pub mod sniff;
 pub mod time;

@@ -187,6 +187,14 @@ impl Policy {
     }
 }
 
+/// Whether an HTTP status is worth another attempt, for every caller: 429 (slow down) and the
+/// 5xx (the server's trouble). Any other 4xx is the request's own fault and fails at once;
+/// a 408 is not retried either (no server the tools talk to sends one for a request it wants
+/// again).
+pub fn retryable_status(status: u16) -> bool {
+    status == 429 || (500..=599).contains(&status)
+}
+
 /// A uniform number in [0, 1).
 fn jitter() -> f64 {
     let mut b = [0u8; 4];

@@ -78,6 +78,13 @@ impl Utc {
     }
 }
 
+/// Now, in seconds since the epoch (a clock before 1970 reads as the epoch).
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`,
 /// public domain; the inverse of [`Utc::from_unix`]).
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {

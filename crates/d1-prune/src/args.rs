@@ -1,10 +1,10 @@
 //! d1-prune's command line (lexopt), and its help text beside the parser.
 
 use crate::policy::{Policy, Within};
+use d1_archive::s3::{Options, S3Url};
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common};
 use d1_core::{Error, ExitCode, Result};
-use d1_upload::store::{Options, S3Url};
 use lexopt::prelude::*;
 use std::path::PathBuf;
 

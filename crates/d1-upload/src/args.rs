@@ -1,12 +1,13 @@
 //! The command line of d1-upload (lexopt), and its help text.
 
-use crate::store::{Options, ENV_HELP};
+use d1_archive::s3::upload::{MAX_PART, MIN_PART};
+use d1_archive::s3::{Options, ENV_HELP};
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common};
 use d1_core::{Error, ExitCode, Result};
 use lexopt::prelude::*;
 
-pub const DEFAULT_PART_SIZE: u64 = 64 << 20;
+pub use d1_archive::s3::prefix::DEFAULT_PART_SIZE;
 
 fn help() -> String {
     format!(
@@ -160,7 +161,7 @@ pub fn parse_size(v: &str) -> Result<u64> {
         }
     };
     let size = n.saturating_mul(mult);
-    if !(crate::upload::MIN_PART..=crate::upload::MAX_PART).contains(&size) {
+    if !(MIN_PART..=MAX_PART).contains(&size) {
         return Err(Error::usage(format!(
             "--part-size: {v} is outside S3's limits (5MiB to 5GiB)"
         )));

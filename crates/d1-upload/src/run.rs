@@ -5,21 +5,22 @@
 
 use crate::args::Args;
 use crate::manifest;
-use crate::store::{S3Url, Store};
-use crate::upload;
 use d1_archive::manifest::{Encryption, Upload};
-use d1_archive::{checksum, names, Field};
+use d1_archive::names::{self, Sidecar};
+use d1_archive::s3::{Client, Prefix, S3Url};
+use d1_archive::store::{Source, Store};
+use d1_archive::{checksum, folder, Field};
 use d1_core::pipe::{self, Failure, Tally};
 use d1_core::record::{self, Record};
 use d1_core::time::Utc;
 use d1_core::{msg, Error, ExitCode, Result};
 use serde_json::json;
 use std::path::Path;
+use std::sync::Arc;
 
 struct Run<'a> {
     args: &'a Args,
-    store: Store,
-    prefix: String,
+    store: Prefix,
     uploaded: usize,
 }
 
@@ -28,21 +29,17 @@ struct Run<'a> {
 pub fn run(args: Args) -> Result<ExitCode> {
     pipe::set_json(args.common.json);
     let dest = S3Url::parse(&args.destination)?;
-    let mut prefix = dest.key.clone();
-    if !prefix.is_empty() && !prefix.ends_with('/') {
-        prefix.push('/');
-    }
     // Credentials and endpoint first: a wrong setup fails before any input is read.
-    let store = Store::from_env(
+    let client = Client::new(
         &args.store,
         &dest.bucket,
         args.common.policy(),
         args.common.deadline(),
     )?;
+    let store = Prefix::new(Arc::new(client), &dest.prefix(), false).with_part_size(args.part_size);
     let mut run = Run {
         args: &args,
         store,
-        prefix,
         uploaded: 0,
     };
     let worst = if args.paths.is_empty() {
@@ -68,11 +65,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     if run.uploaded > 0 {
         msg::info(&format!(
-            "{} dump{} uploaded to s3://{}/{}",
+            "{} dump{} uploaded to {}",
             run.uploaded,
             if run.uploaded == 1 { "" } else { "s" },
-            run.store.bucket_name,
-            run.prefix
+            run.store.location()
         ));
     }
     Ok(worst)
@@ -153,25 +149,31 @@ impl Run<'_> {
             None
         };
         let object_name = if encrypted {
-            format!("{name}.age")
+            names::encrypted_name(&name)
         } else {
             name.clone()
         };
-        let key = format!("{}{object_name}", self.prefix);
+        let key = self.store.key(&object_name);
         let recipient_texts: Vec<String> = recipients.keys().to_vec();
         let (stored, sha_file, manifest_bytes) = match &sealed {
             None => (
-                upload::file(&self.store, dump, &key, &sha256, self.args.part_size)?,
-                upload::read_small(&names::checksum_path(dump), checksum::MAX_BYTES)?,
-                upload::read_small(&names::manifest_path(dump), manifest::MAX_BYTES)?,
+                self.store.write(
+                    &object_name,
+                    Source::File {
+                        path: dump,
+                        sha256: &sha256,
+                    },
+                )?,
+                local_sidecar(&names::checksum_path(dump), checksum::MAX_BYTES)?,
+                local_sidecar(&names::manifest_path(dump), manifest::MAX_BYTES)?,
             ),
             Some(s) => {
-                let stored = upload::file(
-                    &self.store,
-                    s.file.path(),
-                    &key,
-                    &s.ciphertext_sha256,
-                    self.args.part_size,
+                let stored = self.store.write(
+                    &object_name,
+                    Source::File {
+                        path: s.file.path(),
+                        sha256: &s.ciphertext_sha256,
+                    },
                 )?;
                 let mut m = m.clone();
                 m.encryption = Field::Set(Encryption {
@@ -188,15 +190,18 @@ impl Run<'_> {
         };
         // The sidecars go after the dump, the manifest last: a listing that finds KEY.json finds
         // a complete copy.
-        upload::bytes(&self.store, &format!("{key}.sha256"), &sha_file)?;
-        upload::bytes(&self.store, &format!("{key}.json"), &manifest_bytes)?;
-        let url = self.store.shown(&key);
+        let checksum_key = Sidecar::Checksum.key(&object_name);
+        self.store.write(&checksum_key, Source::Bytes(&sha_file))?;
+        let manifest_key = Sidecar::Manifest.key(&object_name);
+        self.store
+            .write(&manifest_key, Source::Bytes(&manifest_bytes))?;
+        let url = self.store.shown(&object_name);
         let text = |v: &str| Field::Set(v.to_string());
         let entry = Upload {
             url: text(&url),
-            bucket: text(&self.store.bucket_name),
+            bucket: text(self.store.client().bucket_name()),
             key: text(&key),
-            endpoint: text(&self.store.endpoint),
+            endpoint: text(self.store.client().endpoint()),
             etag: text(stored.etag.trim_matches('"')),
             size: Field::Set(stored.size),
             sha256: text(&sha256),
@@ -222,4 +227,10 @@ impl Run<'_> {
             record::emit(&[&field(&who.0), &field(&who.1), &url])
         }
     }
+}
+
+/// A sidecar of the local dump, as it is (it is copied byte for byte).
+fn local_sidecar(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    folder::read_small(path, limit)?
+        .ok_or_else(|| Error::failed(format!("reading {}: no such file", path.display())))
 }
