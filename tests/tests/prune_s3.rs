@@ -3,8 +3,8 @@
 //! dated and verified (or failed) by the test, and uploaded with d1-upload, so that the bucket
 //! holds exactly what d1-upload puts there: `KEY`, `KEY.sha256`, `KEY.json`.
 
-use d1_tests::s3::{Moto, ACCESS_KEY, SECRET_KEY};
-use d1_tests::{sha256_hex, tool, Emulator, Tool};
+use d1_tests::s3::{s3_tool, Moto};
+use d1_tests::{sha256_hex, tool, Emulator};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -88,18 +88,6 @@ fn night(dir: &Path, db: &str, name: &str, i: i64, ok: bool) -> String {
     )
     .unwrap();
     file
-}
-
-fn s3_tool(name: &str, endpoint: &str) -> Tool {
-    tool(name)
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_ENDPOINT_URL_S3")
-        .env_remove("AWS_PROFILE")
-        .env_remove("R2_ACCOUNT_ID")
-        .env_remove("AWS_REGION")
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_ENDPOINT_URL", endpoint)
 }
 
 /// The bucket after d1-upload: database A (prod) has 7 nights, the two newest failed

@@ -5,7 +5,7 @@
 //! d1-verify writes its verdict into the manifest (contract.md, "verification"); a build where
 //! it does not yet gets it written here, after d1-verify printed OK for the dump.
 
-use d1_tests::s3::{copy_dump, Fault, FaultProxy, Moto, ACCESS_KEY, SECRET_KEY};
+use d1_tests::s3::{copy_dump, s3_tool, Fault, FaultProxy, Moto, SECRET_KEY};
 use d1_tests::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -99,19 +99,6 @@ fn write_manifest(dump: &Path, m: &Value) {
 
 fn name_of(p: &Path) -> String {
     p.file_name().unwrap().to_string_lossy().into_owned()
-}
-
-/// d1-upload or d1-fetch with the S3 settings for `endpoint` and nothing of the developer's.
-fn s3_tool(name: &str, endpoint: &str) -> Tool {
-    tool(name)
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_ENDPOINT_URL_S3")
-        .env_remove("AWS_PROFILE")
-        .env_remove("R2_ACCOUNT_ID")
-        .env_remove("AWS_REGION")
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_ENDPOINT_URL", endpoint)
 }
 
 fn assert_no_s3_secret(o: &Outcome) {

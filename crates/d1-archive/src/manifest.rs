@@ -248,8 +248,7 @@ impl Manifest {
 
 fn too_large(shown: &str) -> Error {
     Error::failed(format!(
-        "{shown}: larger than {} KiB: not a manifest of these tools",
-        MAX_BYTES >> 10
+        "{shown}: larger than {MAX_BYTES} bytes: not a manifest of these tools"
     ))
 }
 
@@ -375,11 +374,15 @@ mod tests {
         let e = m.to_text("big.json").unwrap_err();
         assert_eq!(
             e.message,
-            "big.json: larger than 1024 KiB: not a manifest of these tools"
+            "big.json: larger than 1048576 bytes: not a manifest of these tools"
         );
         let big = format!("{{\"padding\": \"{}\"}}", "x".repeat(MAX_BYTES as usize));
         let e = Manifest::from_bytes(big.as_bytes(), "big.json").unwrap_err();
-        assert!(e.message.contains("larger than 1024 KiB"), "{}", e.message);
+        assert!(
+            e.message.contains("larger than 1048576 bytes"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
