@@ -74,15 +74,38 @@ fn hidden_temporaries(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Dates a file a day and an hour back: what a temporary of a run that died long ago looks like.
-fn age_a_day(p: &Path) {
+/// Runs the tool `make` gives for an endpoint through a proxy that holds the `method` request
+/// whose target contains `needle`, and SIGKILLs it once that request is on its way: a run
+/// killed mid-transfer, its temporary file on disk. Returns the temporary files left in `dir`,
+/// dated a day and an hour back (what a run that died long ago leaves).
+fn killed_mid_transfer(
+    moto: &Moto,
+    method: &'static str,
+    needle: &str,
+    dir: &Path,
+    make: impl Fn(&str) -> d1_tests::Tool,
+) -> Vec<PathBuf> {
+    let proxy = FaultProxy::start(&moto.url);
+    proxy.add(method, needle, Fault::Delay(Duration::from_secs(60)), 1);
+    let child = make(&proxy.url).spawn();
+    let end = Instant::now() + Duration::from_secs(60);
+    while proxy.count(needle) == 0 {
+        assert!(Instant::now() < end, "the transfer never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&child, 9);
+    let _ = wait(child, Duration::from_secs(10));
     let then = std::time::SystemTime::now() - Duration::from_secs(25 * 3600);
-    std::fs::File::options()
-        .write(true)
-        .open(p)
-        .unwrap()
-        .set_modified(then)
-        .unwrap();
+    let left = hidden_temporaries(dir);
+    for p in &left {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(then)
+            .unwrap();
+    }
+    left
 }
 
 #[test]
@@ -237,47 +260,32 @@ fn straying_listing(extra_outside: &[(&str, &[u8])]) -> (Moto, FaultProxy) {
 }
 
 #[test]
-fn d10_a_listing_that_strays_outside_the_prefix_never_removes_what_is_outside() {
-    let (moto, proxy) = straying_listing(&[]);
-    let o = s3_tool("d1-prune", &proxy.url)
-        .args(["--keep-last", "1", "--allow-empty", "s3://bucket/p/"])
-        .stdin("")
-        .run();
-    assert_eq!(o.code, 0, "{o:?}");
-    assert!(
-        o.stderr.contains("the listing of s3://bucket/p/ returned s3://bucket/q/b-1.sql, which is outside it: ignored"),
-        "{}",
-        o.stderr
-    );
-    assert_eq!(
-        moto.keys("bucket", "q/").len(),
-        9,
-        "nothing outside the prefix is touched"
-    );
-    // Inside, the policy ran: the newest of A kept, the two older removed.
-    assert_eq!(
-        moto.keys("bucket", "p/"),
-        ["p/a-3.sql", "p/a-3.sql.json", "p/a-3.sql.sha256"]
-    );
-    assert_eq!(o.stdout_lines().len(), 2, "{o:?}");
-}
-
-#[test]
-fn d11_a_listed_key_that_splits_a_character_at_the_prefix_is_warned_about_not_a_panic() {
-    // "aé.sql": 'é' takes bytes 1 and 2, and the prefix "p/" is 2 bytes long.
+fn d10_d11_a_listing_that_strays_outside_the_prefix_is_warned_about_and_never_acted_on() {
+    // "aé.sql" (D11): 'é' takes bytes 1 and 2, and the prefix "p/" is 2 bytes long.
     let (moto, proxy) = straying_listing(&[("a%C3%A9.sql", b"x")]);
     let o = s3_tool("d1-prune", &proxy.url)
         .args(["--keep-last", "1", "--allow-empty", "s3://bucket/p/"])
         .stdin("")
         .run();
     assert_eq!(o.code, 0, "{o:?}");
-    assert!(
-        o.stderr
-            .contains("a\u{e9}.sql, which is outside it: ignored"),
-        "{}",
-        o.stderr
+    for outside in ["s3://bucket/q/b-1.sql", "s3://bucket/a\u{e9}.sql"] {
+        let warning = format!(
+            "warning: the listing of s3://bucket/p/ returned {outside}, which is outside it: ignored"
+        );
+        assert!(o.stderr.contains(&warning), "{warning}: {}", o.stderr);
+    }
+    assert_eq!(
+        moto.keys("bucket", "q/").len(),
+        9,
+        "nothing outside the prefix is touched"
     );
     assert!(moto.object("bucket", "a%C3%A9.sql").is_some());
+    // Inside, the policy ran: the newest of A kept, the two older removed.
+    assert_eq!(
+        moto.keys("bucket", "p/"),
+        ["p/a-3.sql", "p/a-3.sql.json", "p/a-3.sql.sha256"]
+    );
+    assert_eq!(o.stdout_lines().len(), 2, "{o:?}");
 }
 
 #[test]
@@ -312,34 +320,17 @@ fn d16_a_manifest_over_the_one_limit_is_refused_and_nothing_goes_up() {
 fn d24_the_ciphertext_of_a_killed_encrypting_upload_is_removed_by_the_next_run() {
     let moto = Moto::start();
     moto.bucket("bucket");
-    let proxy = FaultProxy::start(&moto.url);
-    // The upload of the ciphertext hangs: the run is killed with it on disk.
-    proxy.add(
-        "PUT",
-        "/bucket/p/a.sql.age?",
-        Fault::Delay(Duration::from_secs(60)),
-        1,
-    );
     let dir = tempfile::tempdir().unwrap();
     let dump = verified_dump(dir.path(), "a.sql", DB, 9, small_sql(), json!({}));
-    let child = s3_tool("d1-upload", &proxy.url)
-        .args(["--encrypt-to", NOBODY, "s3://bucket/p/"])
-        .arg(&dump)
-        .spawn();
-    let end = Instant::now() + Duration::from_secs(60);
-    while proxy.count("/bucket/p/a.sql.age?") == 0 {
-        assert!(Instant::now() < end, "the upload never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    signal(&child, 9);
-    let _ = wait(child, Duration::from_secs(10));
-    let left = hidden_temporaries(dir.path());
+    let upload = |endpoint: &str| {
+        s3_tool("d1-upload", endpoint)
+            .args(["--encrypt-to", NOBODY, "s3://bucket/p/"])
+            .arg(&dump)
+    };
+    // The upload of the ciphertext hangs: the run is killed with it on disk.
+    let left = killed_mid_transfer(&moto, "PUT", "/bucket/p/a.sql.age?", dir.path(), upload);
     assert_eq!(left.len(), 1, "the killed run's ciphertext: {left:?}");
-    age_a_day(&left[0]);
-    let o = s3_tool("d1-upload", &moto.url)
-        .args(["--encrypt-to", NOBODY, "s3://bucket/p/"])
-        .arg(&dump)
-        .run();
+    let o = upload(&moto.url).run();
     assert_eq!(o.code, 0, "{o:?}");
     assert!(!left[0].exists(), "{} was left for ever", left[0].display());
 }
@@ -366,13 +357,6 @@ fn a_decrypting_fetch_killed_mid_download_leaves_a_temporary_the_next_run_remove
         .arg(&dump)
         .run();
     assert_eq!(o.code, 0, "{o:?}");
-    let proxy = FaultProxy::start(&moto.url);
-    proxy.add(
-        "GET",
-        "/bucket/p/a.sql.age?",
-        Fault::Delay(Duration::from_secs(60)),
-        1,
-    );
     let restore = tempfile::tempdir().unwrap();
     let fetch = |endpoint: &str| {
         s3_tool("d1-fetch", endpoint)
@@ -381,17 +365,8 @@ fn a_decrypting_fetch_killed_mid_download_leaves_a_temporary_the_next_run_remove
             .args(["-o", &format!("{}/", restore.path().display())])
             .arg("s3://bucket/p/a.sql.age")
     };
-    let child = fetch(&proxy.url).spawn();
-    let end = Instant::now() + Duration::from_secs(60);
-    while proxy.count("/bucket/p/a.sql.age?") == 0 {
-        assert!(Instant::now() < end, "the download never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    signal(&child, 9);
-    let _ = wait(child, Duration::from_secs(10));
-    let left = hidden_temporaries(restore.path());
+    let left = killed_mid_transfer(&moto, "GET", "/bucket/p/a.sql.age?", restore.path(), fetch);
     assert_eq!(left.len(), 1, "the killed run's ciphertext: {left:?}");
-    age_a_day(&left[0]);
     let o = fetch(&moto.url).run();
     assert_eq!(o.code, 0, "{o:?}");
     assert!(!left[0].exists(), "{} was left for ever", left[0].display());

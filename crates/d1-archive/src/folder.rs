@@ -3,17 +3,15 @@
 
 use crate::store::{Entry, EntryKind, Lock, Source, Store, Written, LOCK_NAME};
 use d1_core::atomic::{self, AtomicFile};
+use d1_core::hashing::Hashing;
 use d1_core::retry::Deadline;
 use d1_core::{Error, Result};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-const BUF: usize = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Folder {
@@ -249,34 +247,38 @@ impl Store for Folder {
 /// Copies `src` to `target` atomically, hashing on the way: bytes that are not `sha256`'s are
 /// refused and nothing is left at the target.
 fn copy_checked(src: &Path, target: &Path, sha256: &str) -> Result<u64> {
-    let mut input =
-        File::open(src).map_err(|e| Error::io(format!("opening {}", src.display()), e))?;
-    let mut out = AtomicFile::create(target, true)?;
-    let mut sha = Sha256::new();
-    let mut buf = vec![0u8; BUF];
-    let mut size = 0u64;
-    loop {
-        d1_core::signal::check()?;
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(format!("reading {}", src.display()), e)),
-        };
-        sha.update(&buf[..n]);
-        out.write_all(&buf[..n])
-            .map_err(|e| Error::io(format!("writing {}", target.display()), e))?;
-        size += n as u64;
-    }
-    let got = hex::encode(sha.finalize());
+    let input = File::open(src).map_err(|e| Error::io(format!("opening {}", src.display()), e))?;
+    let mut out = Hashing::new(AtomicFile::create(target, true)?);
+    std::io::copy(&mut StopAtSignal(input), &mut out).map_err(|e| {
+        Error::io(
+            format!("copying {} to {}", src.display(), target.display()),
+            e,
+        )
+    })?;
+    let (file, size, got) = out
+        .finish()
+        .map_err(|e| Error::io(format!("writing {}", target.display()), e))?;
     if got != sha256 {
         return Err(Error::failed(format!(
             "{}: its SHA-256 is {got} but the manifest says {sha256}: the file changed since it was verified; not copied",
             src.display()
         )));
     }
-    out.commit(true)?;
+    file.commit(true)?;
     Ok(size)
+}
+
+/// A reader that stops between two reads once SIGINT, SIGTERM or SIGHUP arrived (the error
+/// becomes exit 130: `Error::io` looks at the signal).
+struct StopAtSignal<R>(R);
+
+impl<R: Read> Read for StopAtSignal<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if d1_core::signal::interrupted() {
+            return Err(std::io::Error::other("interrupted"));
+        }
+        self.0.read(buf)
+    }
 }
 
 #[cfg(test)]

@@ -227,7 +227,7 @@ impl Client {
                 .map_err(|e| Error::failed(format!("{what}: {e}")))?;
             let waits = self.waits();
             let agent = self.agent.clone();
-            let got = interruptibly(move || {
+            let got = d1_core::signal::interruptibly(move || {
                 agent.run(waits.apply(agent.configure_request(req)).build())
             })?;
             match got {
@@ -249,6 +249,15 @@ impl Client {
 
     /// Deletes an object; one that is not there is already deleted.
     pub fn delete(&self, key: &str) -> Result<()> {
+        self.delete_as(key, false)
+    }
+
+    /// Deletes an object as a clean-up (a lock being released: see [`Client::cleanup`]).
+    pub fn cleanup_delete(&self, key: &str) -> Result<()> {
+        self.delete_as(key, true)
+    }
+
+    fn delete_as(&self, key: &str, cleanup: bool) -> Result<()> {
         let t = &self.target;
         let mut r = Request::new(
             format!("deleting {}", self.shown(key)),
@@ -256,10 +265,12 @@ impl Client {
             &Body::Empty,
         );
         r.accept = &[404];
-        self.send(&r, || {
-            self.sign(t.bucket.delete_object(Some(&t.creds), key), &[])
-        })
-        .map(|_| ())
+        let sign = || self.sign(t.bucket.delete_object(Some(&t.creds), key), &[]);
+        if cleanup {
+            self.cleanup(&r, sign)
+        } else {
+            self.send(&r, sign).map(|_| ())
+        }
     }
 
     /// One page of a listing (ListObjectsV2) of the keys under `prefix`.
@@ -389,20 +400,6 @@ impl Client {
         })
     }
 
-    /// Deletes an object as a clean-up (a lock being released).
-    pub fn cleanup_delete(&self, key: &str) -> Result<()> {
-        let t = &self.target;
-        let mut r = Request::new(
-            format!("deleting {}", self.shown(key)),
-            "DELETE",
-            &Body::Empty,
-        );
-        r.accept = &[404];
-        self.cleanup(&r, || {
-            self.sign(t.bucket.delete_object(Some(&t.creds), key), &[])
-        })
-    }
-
     /// Sends a clean-up request: it runs even after SIGINT/SIGTERM (the signal is set aside for
     /// its few quick attempts, and raised again after), within [`CLEANUP`].
     fn cleanup(&self, r: &Request, sign: impl Fn() -> String) -> Result<()> {
@@ -519,7 +516,7 @@ impl Client {
         let agent = self.agent.clone();
         let (method, limit) = (r.method, r.limit);
         let waits = self.waits();
-        interruptibly(move || {
+        d1_core::signal::interruptibly(move || {
             let mut resp = if declared {
                 // S3 refuses chunked uploads (411): the length is declared.
                 let req = builder
@@ -554,23 +551,6 @@ impl Waits {
             .timeout_recv_response(wait)
             .timeout_per_read(wait)
             .timeout_per_write(wait)
-    }
-}
-
-/// Runs `f` on a helper thread and waits for it in short slices, answering signals.
-fn interruptibly<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(r) => return Ok(r),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => d1_core::signal::check()?,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(Error::failed("the request ended without an answer"))
-            }
-        }
     }
 }
 
