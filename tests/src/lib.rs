@@ -26,6 +26,7 @@ pub const TOOLS: &[&str] = &[
     "d1-import",
     "d1-upload",
     "d1-prune",
+    "d1-ls",
     "d1-emulator",
 ];
 
@@ -531,6 +532,22 @@ pub fn download(url: &str) -> Vec<u8> {
         .limit(u64::MAX)
         .read_to_vec()
         .expect("download body")
+}
+
+/// A new age identity in `path` (the age CLI's `age-keygen`); returns its public key.
+pub fn age_keygen(path: &Path) -> String {
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(path)
+        .output()
+        .expect("age-keygen (Debian package age; .ci/run installs it)");
+    assert!(out.status.success(), "age-keygen: {out:?}");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("public key line")
+        .to_string()
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {

@@ -10,7 +10,7 @@
 //! - D24 and `.age.part`: temporaries of killed runs that no clean-up knew.
 
 use d1_tests::s3::{s3_tool, Fault, FaultProxy, Listener, Moto};
-use d1_tests::{sha256_hex, signal, wait, PROXY_VARS};
+use d1_tests::{age_keygen, sha256_hex, signal, wait, PROXY_VARS};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -341,16 +341,7 @@ fn a_decrypting_fetch_killed_mid_download_leaves_a_temporary_the_next_run_remove
     moto.bucket("bucket");
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key.txt");
-    let made = std::process::Command::new("age-keygen")
-        .arg("-o")
-        .arg(&key)
-        .output()
-        .expect("age-keygen (Debian package age; .ci/run installs it)");
-    assert!(made.status.success(), "{made:?}");
-    let public = String::from_utf8_lossy(&made.stderr)
-        .trim()
-        .trim_start_matches("Public key: ")
-        .to_string();
+    let public = age_keygen(&key);
     let dump = verified_dump(dir.path(), "a.sql", DB, 9, small_sql(), json!({}));
     let o = s3_tool("d1-upload", &moto.url)
         .args(["--encrypt-to", &public, "s3://bucket/p/"])

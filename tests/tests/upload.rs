@@ -454,21 +454,6 @@ fn bytes_changed_on_the_way_or_in_the_bucket_are_caught_and_exit_1() {
 }
 
 /// `age-keygen -o PATH`; returns the public key (`age1…`).
-fn age_keygen(path: &Path) -> String {
-    let out = std::process::Command::new("age-keygen")
-        .arg("-o")
-        .arg(path)
-        .output()
-        .expect("age-keygen (Debian package age; .ci/run installs it)");
-    assert!(out.status.success(), "age-keygen: {out:?}");
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .expect("public key line")
-        .to_string()
-}
-
 /// Runs the age CLI with `args`, feeding `input`; returns stdout.
 fn age_cli(args: &[&std::ffi::OsStr], input: &[u8]) -> Vec<u8> {
     use std::io::Write;

@@ -26,6 +26,7 @@ pub mod retry;
 pub mod signal;
 pub mod sniff;
 pub mod time;
+pub mod upstream;
 pub mod url;
 
 pub use config::Config;

@@ -117,7 +117,7 @@ pub fn parse_from(mut p: lexopt::Parser) -> Result<Args> {
     while let Some(arg) = p.next()? {
         let owned = OwnedArg::from(arg);
         let arg = owned.as_arg();
-        if a.common.parse(&arg, &mut p, &help)? {
+        if a.common.parse(&arg, &mut p, &help)? || a.store.parse(&arg, &mut p)? {
             continue;
         }
         match arg {
@@ -142,9 +142,6 @@ pub fn parse_from(mut p: lexopt::Parser) -> Result<Args> {
             Long("keep-unverified") => a.keep_unverified = true,
             Short('r') | Long("recursive") => a.recursive = true,
             Short('n') | Long("dry-run") => a.dry_run = true,
-            Long("endpoint") => a.store.endpoint = Some(p.value()?.string()?),
-            Long("region") => a.store.region = Some(p.value()?.string()?),
-            Long("r2") => a.store.r2 = true,
             Value(v) if v.to_str().is_some_and(|s| s.starts_with("s3://")) => {
                 a.buckets.push(S3Url::parse(&v.string()?)?)
             }

@@ -6,7 +6,6 @@
 
 pub mod args;
 pub mod calendar;
-pub mod input;
 pub mod plan;
 pub mod policy;
 pub mod remove;

@@ -3,35 +3,15 @@
 //! print the plan), summarise. A folder and a bucket prefix go through the same steps.
 
 use crate::args::Args;
-use crate::input;
 use crate::plan::{self, Backup as Entry, Decision};
 use crate::remove::{self, Gone};
 use crate::report::{self, Counts};
 use d1_archive::catalog::{Backup, Catalog, Orphan, Skipped};
-use d1_archive::s3::{Client, Prefix, S3Url};
+use d1_archive::s3::Prefix;
 use d1_archive::{folder, Store};
+use d1_core::upstream;
 use d1_core::{msg, Error, ExitCode, Result};
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::os::fd::AsFd;
-use std::os::unix::fs::FileTypeExt;
-use std::sync::Arc;
-
-/// Whether stdin carries records: not a terminal, and not a character device such as
-/// /dev/null (systemd units and `</dev/null` mean "run alone").
-fn stdin_has_records() -> bool {
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        return false;
-    }
-    let is_char_device = stdin
-        .as_fd()
-        .try_clone_to_owned()
-        .map(std::fs::File::from)
-        .and_then(|f| f.metadata())
-        .is_ok_and(|m| m.file_type().is_char_device());
-    !is_char_device
-}
 
 /// One database's decisions.
 struct DbPlan {
@@ -210,26 +190,11 @@ fn prune(args: &Args, stores: &[Box<dyn Store>], label: Option<String>) -> Resul
     Ok(out)
 }
 
-/// A bucket prefix as a store.
-fn bucket(args: &Args, url: &S3Url) -> Result<Box<dyn Store>> {
-    let client = Client::new(
-        &args.store,
-        &url.bucket,
-        args.common.policy(),
-        args.common.deadline(),
-    )?;
-    Ok(Box::new(Prefix::new(
-        Arc::new(client),
-        &url.prefix(),
-        args.recursive,
-    )))
-}
-
 /// Runs d1-prune; returns the worst outcome (upstream failures included).
 pub fn run(args: Args) -> Result<ExitCode> {
     let mut worst = ExitCode::Ok;
-    let upstream = if stdin_has_records() {
-        Some(input::read(std::io::stdin().lock())?)
+    let from_upstream = if upstream::stdin_has_records() {
+        Some(upstream::read(std::io::stdin().lock())?)
     } else {
         None
     };
@@ -243,7 +208,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         done.push(prune(&args, &stores, None)?);
     }
     for url in &args.buckets {
-        let store = bucket(&args, url)?;
+        let store: Box<dyn Store> = Box::new(Prefix::open(
+            &args.store,
+            url,
+            args.common.policy(),
+            args.common.deadline(),
+            args.recursive,
+        )?);
         let label = store.location();
         done.push(prune(&args, &[store], Some(label))?);
     }
@@ -263,8 +234,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "{databases} database(s): {}",
         total.summary(args.dry_run)
     ));
-    if let Some(up) = upstream {
-        worst = worst.worst(input::finish(up, args.common.allow_empty)?);
+    if let Some(up) = from_upstream {
+        worst = worst.worst(upstream::finish(
+            up,
+            args.common.allow_empty,
+            "pruned anyway",
+        )?);
     }
     Ok(worst)
 }

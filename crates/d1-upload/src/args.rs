@@ -97,14 +97,11 @@ pub fn parse_from(mut parser: lexopt::Parser) -> Result<Args> {
     while let Some(arg) = parser.next()? {
         let owned = OwnedArg::from(arg);
         let arg = owned.as_arg();
-        if common.parse(&arg, &mut parser, &help)? {
+        if common.parse(&arg, &mut parser, &help)? || store.parse(&arg, &mut parser)? {
             continue;
         }
         match arg {
             Long("part-size") => part_size = parse_size(&parser.value()?.string()?)?,
-            Long("endpoint") => store.endpoint = Some(parser.value()?.string()?),
-            Long("region") => store.region = Some(parser.value()?.string()?),
-            Long("r2") => store.r2 = true,
             Long("allow-unverified") => allow_unverified = true,
             Long("encrypt-to") => recipients.add(&parser.value()?.string()?)?,
             Long("recipients-file") => {

@@ -7,7 +7,7 @@ use crate::args::Args;
 use crate::manifest;
 use d1_archive::manifest::{Encryption, Upload};
 use d1_archive::names::{self, Sidecar};
-use d1_archive::s3::{Client, Prefix, S3Url};
+use d1_archive::s3::{Prefix, S3Url};
 use d1_archive::store::{Source, Store};
 use d1_archive::{checksum, folder, Field};
 use d1_core::pipe::{self, Failure, Tally};
@@ -16,7 +16,6 @@ use d1_core::time::Utc;
 use d1_core::{msg, Error, ExitCode, Result};
 use serde_json::json;
 use std::path::Path;
-use std::sync::Arc;
 
 struct Run<'a> {
     args: &'a Args,
@@ -30,13 +29,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     pipe::set_json(args.common.json);
     let dest = S3Url::parse(&args.destination)?;
     // Credentials and endpoint first: a wrong setup fails before any input is read.
-    let client = Client::new(
+    let store = Prefix::open(
         &args.store,
-        &dest.bucket,
+        &dest,
         args.common.policy(),
         args.common.deadline(),
-    )?;
-    let store = Prefix::new(Arc::new(client), &dest.prefix(), false).with_part_size(args.part_size);
+        false,
+    )?
+    .with_part_size(args.part_size);
     let mut run = Run {
         args: &args,
         store,

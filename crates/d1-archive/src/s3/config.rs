@@ -17,6 +17,21 @@ pub struct Options {
     pub r2: bool,
 }
 
+impl Options {
+    /// Consumes `arg` if it is one of the object store's options; `Ok(false)` leaves it to the
+    /// tool.
+    pub fn parse(&mut self, arg: &lexopt::Arg, parser: &mut lexopt::Parser) -> Result<bool> {
+        use lexopt::prelude::*;
+        match arg {
+            Long("endpoint") => self.endpoint = Some(parser.value()?.string()?),
+            Long("region") => self.region = Some(parser.value()?.string()?),
+            Long("r2") => self.r2 = true,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// The help lines for [`Options`] and the variables, shared by every tool that reaches a bucket.
 pub const ENV_HELP: &str = "\
 Environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (optional), AWS_REGION,

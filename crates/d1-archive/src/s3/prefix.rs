@@ -3,10 +3,12 @@
 //! whatever the server returns: nothing is ever done to such a key.
 
 use super::client::Client;
+use super::config::Options;
 use super::lease;
 use super::upload;
+use super::url::S3Url;
 use crate::store::{Entry, EntryKind, Lock, Source, Store, Written};
-use d1_core::retry::Deadline;
+use d1_core::retry::{Deadline, Policy};
 use d1_core::{msg, Error, Result};
 use std::io::Read;
 use std::sync::Arc;
@@ -34,6 +36,19 @@ impl Prefix {
             page: None,
             part_size: DEFAULT_PART_SIZE,
         }
+    }
+
+    /// The prefix `url` names (as a folder: `S3Url::prefix`), with a client of its bucket
+    /// configured from `opts` and the environment.
+    pub fn open(
+        opts: &Options,
+        url: &S3Url,
+        policy: Policy,
+        deadline: Deadline,
+        recursive: bool,
+    ) -> Result<Prefix> {
+        let client = Client::new(opts, &url.bucket, policy, deadline)?;
+        Ok(Prefix::new(Arc::new(client), &url.prefix(), recursive))
     }
 
     /// At most `n` keys per listing request (the server's default, 1000, otherwise).
