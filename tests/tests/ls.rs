@@ -38,18 +38,10 @@ fn made() -> &'static [Made; 2] {
         let emu = Emulator::start_in(data.path(), &[]);
         let out = tempfile::tempdir().unwrap();
         ["prod", "analytics"].map(|name| {
-            let (id, url) = emu.export_url(name);
-            let o = tool("d1-fetch")
-                .args(["-q", "-o", &format!("{}/", out.path().display())])
-                .stdin(format!("{id} {name} {url}\n"))
-                .run();
-            assert_eq!(o.code, 0, "{o:?}");
-            let path = PathBuf::from(o.stdout.split_whitespace().last().expect("a path"));
-            let v = tool("d1-verify").arg(&path).run();
-            assert_eq!(v.code, 0, "{v:?}");
+            let path = fetch_verified(&emu, name, out.path());
             let text = std::fs::read_to_string(format!("{}.json", path.display())).unwrap();
             Made {
-                id,
+                id: emu.db_id(name),
                 name,
                 dump: std::fs::read(&path).unwrap(),
                 manifest: serde_json::from_str(&text).unwrap(),

@@ -4,7 +4,7 @@
 //! holds exactly what d1-upload puts there: `KEY`, `KEY.sha256`, `KEY.json`.
 
 use d1_tests::s3::{s3_tool, Moto};
-use d1_tests::{sha256_hex, tool, Emulator};
+use d1_tests::{fetch_verified, sha256_hex, Emulator};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -26,16 +26,8 @@ fn template() -> &'static Template {
     static T: OnceLock<Template> = OnceLock::new();
     T.get_or_init(|| {
         let emu = Emulator::start(&[]);
-        let (id, url) = emu.export_url("sample");
         let dir = tempfile::tempdir().unwrap();
-        let out = tool("d1-fetch")
-            .args(["-q", "-o", &format!("{}/", dir.path().display())])
-            .stdin(format!("{id} {url}\n"))
-            .run();
-        assert_eq!(out.code, 0, "{out:?}");
-        let path = PathBuf::from(out.stdout.split_whitespace().last().expect("a path"));
-        let verified = tool("d1-verify").arg(&path).run();
-        assert_eq!(verified.code, 0, "{verified:?}");
+        let path = fetch_verified(&emu, "sample", dir.path());
         let text = std::fs::read_to_string(format!("{}.json", path.display())).unwrap();
         Template {
             dump: std::fs::read(&path).unwrap(),

@@ -8,6 +8,7 @@ pub mod field;
 pub mod folder;
 pub mod manifest;
 pub mod names;
+pub mod places;
 pub mod s3;
 pub mod select;
 pub mod set;

@@ -1,11 +1,11 @@
 //! d1-ls's command line (lexopt), and its help text beside the parser.
 
-use d1_archive::s3::{Options, S3Url};
+use d1_archive::places::Places;
+use d1_archive::s3::Options;
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common};
 use d1_core::{Error, ExitCode, Result};
 use lexopt::prelude::*;
-use std::path::PathBuf;
 use std::time::Duration;
 
 pub const HELP: &str = "\
@@ -114,8 +114,7 @@ pub struct Args {
     pub databases: Vec<String>,
     pub max_age: Option<Duration>,
     pub format: Format,
-    pub dirs: Vec<PathBuf>,
-    pub buckets: Vec<S3Url>,
+    pub places: Places,
 }
 
 /// `--at`: an RFC 3339 time, or a date (`2026-11-22`) meaning the end of that day, UTC.
@@ -145,8 +144,7 @@ pub fn parse_from(mut p: lexopt::Parser) -> Result<Args> {
         databases: Vec::new(),
         max_age: None,
         format: Format::Auto,
-        dirs: Vec::new(),
-        buckets: Vec::new(),
+        places: Places::default(),
     };
     let help = help();
     let mut chosen = Vec::new();
@@ -174,10 +172,7 @@ pub fn parse_from(mut p: lexopt::Parser) -> Result<Args> {
             }
             Long("records") => a.format = Format::Records,
             Long("table") => a.format = Format::Table,
-            Value(v) if v.to_str().is_some_and(|s| s.starts_with("s3://")) => {
-                a.buckets.push(S3Url::parse(&v.string()?)?)
-            }
-            Value(v) => a.dirs.push(PathBuf::from(v)),
+            Value(v) => a.places.add(v)?,
             _ => return Err(cli::unexpected(arg)),
         }
     }
@@ -189,17 +184,14 @@ pub fn parse_from(mut p: lexopt::Parser) -> Result<Args> {
     if a.common.json {
         a.format = Format::Json;
     }
-    if a.dirs.is_empty() && a.buckets.is_empty() {
-        return Err(Error::usage(
-            "nothing to list: name backup folders or s3://BUCKET/PREFIX/ (try --help)",
-        ));
-    }
+    a.places.check()?;
     Ok(a)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn parse(args: &[&str]) -> Result<Args> {
         parse_from(lexopt::Parser::from_args(args.iter().copied()))
@@ -218,8 +210,8 @@ mod tests {
         .unwrap();
         assert_eq!(a.select, Select::Latest);
         assert!(a.recursive);
-        assert_eq!(a.dirs, [PathBuf::from("b/")]);
-        assert_eq!(a.buckets[0].prefix(), "p/");
+        assert_eq!(a.places.dirs, [PathBuf::from("b/")]);
+        assert_eq!(a.places.buckets[0].prefix(), "p/");
         assert_eq!(a.databases, ["prod"]);
         let a = parse(&["--at", "2026-11-22", "--max-age", "26h", "--json", "b"]).unwrap();
         assert_eq!(a.select, Select::At(1_795_391_999));

@@ -5,8 +5,7 @@ use crate::args::{Args, Format, Select};
 use crate::listing::{self, when, Database};
 use crate::show;
 use d1_archive::catalog::Catalog;
-use d1_archive::s3::Prefix;
-use d1_archive::{folder, Store};
+use d1_archive::Store;
 use d1_core::pipe::Failure;
 use d1_core::{msg, upstream, ExitCode, Result};
 use std::io::IsTerminal;
@@ -14,21 +13,12 @@ use std::io::IsTerminal;
 /// The stores the arguments name: the folders (with `-r`, each one below them), then each
 /// bucket prefix, in the order given.
 fn stores(args: &Args) -> Result<Vec<Box<dyn Store>>> {
-    let mut out: Vec<Box<dyn Store>> = Vec::new();
-    if !args.dirs.is_empty() {
-        for f in folder::folders(&args.dirs, args.recursive)? {
-            out.push(Box::new(f));
-        }
-    }
-    for url in &args.buckets {
-        out.push(Box::new(Prefix::open(
-            &args.store,
-            url,
-            args.common.policy(),
-            args.common.deadline(),
-            args.recursive,
-        )?));
-    }
+    let mut out = args.places.folders(args.recursive)?;
+    let (policy, deadline) = (args.common.policy(), args.common.deadline());
+    out.extend(
+        args.places
+            .buckets(&args.store, policy, deadline, args.recursive)?,
+    );
     Ok(out)
 }
 

@@ -7,8 +7,7 @@ use crate::plan::{self, Backup as Entry, Decision};
 use crate::remove::{self, Gone};
 use crate::report::{self, Counts};
 use d1_archive::catalog::{Backup, Catalog, Orphan, Skipped};
-use d1_archive::s3::Prefix;
-use d1_archive::{folder, Store};
+use d1_archive::Store;
 use d1_core::upstream;
 use d1_core::{msg, Error, ExitCode, Result};
 use std::collections::BTreeMap;
@@ -200,21 +199,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
 
     let mut done = Vec::new();
-    if !args.dirs.is_empty() {
-        let stores: Vec<Box<dyn Store>> = folder::folders(&args.dirs, args.recursive)?
-            .into_iter()
-            .map(|f| Box::new(f) as Box<dyn Store>)
-            .collect();
-        done.push(prune(&args, &stores, None)?);
+    let folders = args.places.folders(args.recursive)?;
+    if !folders.is_empty() {
+        done.push(prune(&args, &folders, None)?);
     }
-    for url in &args.buckets {
-        let store: Box<dyn Store> = Box::new(Prefix::open(
-            &args.store,
-            url,
-            args.common.policy(),
-            args.common.deadline(),
-            args.recursive,
-        )?);
+    let (policy, deadline) = (args.common.policy(), args.common.deadline());
+    for store in args
+        .places
+        .buckets(&args.store, policy, deadline, args.recursive)?
+    {
         let label = store.location();
         done.push(prune(&args, &[store], Some(label))?);
     }
