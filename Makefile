@@ -1,7 +1,7 @@
 # d1-tools: the two commands a new user needs are `make demo` and `make test`.
 CARGO ?= cargo
 PREFIX ?= /usr/local
-BINS := d1-export-start d1-export-wait d1-fetch d1-import d1-verify d1-upload d1-prune d1-emulator
+BINS := d1-export-start d1-export-wait d1-fetch d1-import d1-verify d1-upload d1-prune d1-ls d1-emulator
 
 .PHONY: all build release test lint fmt demo bench fuzz man completions install clean
 

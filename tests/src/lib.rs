@@ -26,6 +26,7 @@ pub const TOOLS: &[&str] = &[
     "d1-import",
     "d1-upload",
     "d1-prune",
+    "d1-ls",
     "d1-emulator",
 ];
 
@@ -531,6 +532,37 @@ pub fn download(url: &str) -> Vec<u8> {
         .limit(u64::MAX)
         .read_to_vec()
         .expect("download body")
+}
+
+/// Exports `name` from `emu`, fetches it into `dir` with d1-fetch and checks that d1-verify
+/// passes it: a real backup (dump, `.sha256`, manifest with its verdict). Returns the dump.
+pub fn fetch_verified(emu: &Emulator, name: &str, dir: &Path) -> PathBuf {
+    let (id, url) = emu.export_url(name);
+    let o = tool("d1-fetch")
+        .args(["-q", "-o", &format!("{}/", dir.display())])
+        .stdin(format!("{id} {name} {url}\n"))
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    let path = PathBuf::from(o.stdout.split_whitespace().last().expect("a path"));
+    let v = tool("d1-verify").arg(&path).run();
+    assert_eq!(v.code, 0, "{v:?}");
+    path
+}
+
+/// A new age identity in `path` (the age CLI's `age-keygen`); returns its public key.
+pub fn age_keygen(path: &Path) -> String {
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(path)
+        .output()
+        .expect("age-keygen (Debian package age; .ci/run installs it)");
+    assert!(out.status.success(), "age-keygen: {out:?}");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("public key line")
+        .to_string()
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {

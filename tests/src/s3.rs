@@ -230,6 +230,11 @@ pub enum Fault {
     CorruptBody,
     /// Answer 403 InvalidAccessKeyId unless the presigned URL's credential is this key.
     RequireKey(String),
+    /// Answer this status with an S3 error body of this code, without forwarding.
+    Error(u16, &'static str),
+    /// Forward with this text of the request target replaced by that one (a listing asked
+    /// for one prefix answered for another, as a buggy server or proxy would).
+    Rewrite(&'static str, &'static str),
 }
 
 /// A rule: requests whose method is `method` and whose target contains `needle` get `fault`,
@@ -323,7 +328,7 @@ fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io
     reader.read_exact(&mut body)?;
     let mut parts = request_line.split_whitespace();
     let method = parts.next().unwrap_or_default().to_string();
-    let target = parts.next().unwrap_or_default().to_string();
+    let mut target = parts.next().unwrap_or_default().to_string();
     let fault = {
         let mut st = state.lock().unwrap();
         st.seen.push(format!("{method} {target}"));
@@ -362,6 +367,10 @@ fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io
                 );
             }
         }
+        Some(Fault::Error(status, code)) => {
+            return answer(&mut client, status, code, "injected by the test proxy");
+        }
+        Some(Fault::Rewrite(from, to)) => target = target.replace(from, to),
         Some(Fault::Delay(d)) => std::thread::sleep(d),
         Some(Fault::CorruptBody) => {
             if let Some(b) = body.get_mut(length / 2) {
@@ -414,6 +423,56 @@ fn answer(client: &mut TcpStream, status: u16, code: &str, message: &str) -> std
     client.write_all(head.as_bytes())?;
     client.write_all(body.as_bytes())?;
     client.flush()
+}
+
+/// A TCP listener on loopback that counts the connections it accepts and then either closes
+/// them at once or holds them without ever answering (a hung server).
+pub struct Listener {
+    pub url: String,
+    accepted: Arc<Mutex<usize>>,
+}
+
+impl Listener {
+    /// `silent`: hold every connection open, read what comes, answer nothing.
+    pub fn start(silent: bool) -> Listener {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind listener");
+        let url = format!(
+            "http://{}",
+            listener.local_addr().expect("listener address")
+        );
+        let accepted = Arc::new(Mutex::new(0));
+        let count = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                *count.lock().unwrap() += 1;
+                if silent {
+                    std::thread::spawn(move || {
+                        let mut sink = [0u8; 65536];
+                        while conn.read(&mut sink).is_ok_and(|n| n > 0) {}
+                    });
+                }
+            }
+        });
+        Listener { url, accepted }
+    }
+
+    pub fn accepted(&self) -> usize {
+        *self.accepted.lock().unwrap()
+    }
+}
+
+/// A tool with the S3 settings for `endpoint` and nothing of the developer's.
+pub fn s3_tool(name: &str, endpoint: &str) -> crate::Tool {
+    crate::tool(name)
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_ENDPOINT_URL_S3")
+        .env_remove("AWS_PROFILE")
+        .env_remove("R2_ACCOUNT_ID")
+        .env_remove("AWS_REGION")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_ENDPOINT_URL", endpoint)
 }
 
 /// Files of a dump (DUMP, DUMP.sha256, DUMP.json) copied into `dir`; returns the new DUMP.

@@ -622,3 +622,38 @@ fn an_output_that_is_neither_a_folder_nor_a_dump_file_name_is_refused_before_dow
         download(&url)
     );
 }
+
+#[test]
+fn the_exports_bookmark_goes_into_the_manifest_when_the_record_carries_it() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let start = tool("d1-export-start")
+        .env_from(&emu)
+        .args(["--json", "sample"])
+        .run();
+    assert_eq!(start.code, 0, "{start:?}");
+    let bookmark = serde_json::from_str::<Value>(start.stdout.trim()).unwrap()["bookmark"].clone();
+    let wait = tool("d1-export-wait")
+        .env_from(&emu)
+        .arg("--json")
+        .stdin(&start.stdout)
+        .run();
+    assert_eq!(wait.code, 0, "{wait:?}");
+    let o = tool("d1-fetch")
+        .args(["-o", &format!("{}/", dir.path().display())])
+        .stdin(&wait.stdout)
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    let path = PathBuf::from(o.stdout.split_whitespace().last().expect("a path"));
+    assert!(bookmark.is_string(), "{start:?}");
+    assert_eq!(manifest(&path)["bookmark"], bookmark);
+    // A plain record carries none: nothing is invented.
+    let (id, url) = emu.export_url("sample");
+    let o = tool("d1-fetch")
+        .args(["-o", &format!("{}/again/", dir.path().display())])
+        .stdin(format!("{id} sample {url}\n"))
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    let path = PathBuf::from(o.stdout.split_whitespace().last().expect("a path"));
+    assert!(manifest(&path).get("bookmark").is_none());
+}

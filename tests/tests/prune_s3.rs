@@ -3,8 +3,8 @@
 //! dated and verified (or failed) by the test, and uploaded with d1-upload, so that the bucket
 //! holds exactly what d1-upload puts there: `KEY`, `KEY.sha256`, `KEY.json`.
 
-use d1_tests::s3::{Fault, FaultProxy, Moto, ACCESS_KEY, SECRET_KEY};
-use d1_tests::{sha256_hex, tool, Emulator, Tool};
+use d1_tests::s3::{s3_tool, Moto};
+use d1_tests::{fetch_verified, sha256_hex, Emulator};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -26,16 +26,8 @@ fn template() -> &'static Template {
     static T: OnceLock<Template> = OnceLock::new();
     T.get_or_init(|| {
         let emu = Emulator::start(&[]);
-        let (id, url) = emu.export_url("sample");
         let dir = tempfile::tempdir().unwrap();
-        let out = tool("d1-fetch")
-            .args(["-q", "-o", &format!("{}/", dir.path().display())])
-            .stdin(format!("{id} {url}\n"))
-            .run();
-        assert_eq!(out.code, 0, "{out:?}");
-        let path = PathBuf::from(out.stdout.split_whitespace().last().expect("a path"));
-        let verified = tool("d1-verify").arg(&path).run();
-        assert_eq!(verified.code, 0, "{verified:?}");
+        let path = fetch_verified(&emu, "sample", dir.path());
         let text = std::fs::read_to_string(format!("{}.json", path.display())).unwrap();
         Template {
             dump: std::fs::read(&path).unwrap(),
@@ -88,18 +80,6 @@ fn night(dir: &Path, db: &str, name: &str, i: i64, ok: bool) -> String {
     )
     .unwrap();
     file
-}
-
-fn s3_tool(name: &str, endpoint: &str) -> Tool {
-    tool(name)
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_ENDPOINT_URL_S3")
-        .env_remove("AWS_PROFILE")
-        .env_remove("R2_ACCOUNT_ID")
-        .env_remove("AWS_REGION")
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_ENDPOINT_URL", endpoint)
 }
 
 /// The bucket after d1-upload: database A (prod) has 7 nights, the two newest failed
@@ -340,39 +320,4 @@ fn encrypted_copies_are_dumps_judged_by_their_ciphertext_size() {
         expect.extend([k.clone(), format!("{k}.sha256"), format!("{k}.json")]);
     }
     assert_eq!(left, expect);
-}
-
-#[test]
-fn the_listing_pages_through_continuation_tokens_and_retries_a_page() {
-    use d1_core::retry::{Deadline, Policy};
-    use d1_upload::store::{Options, Store};
-    let moto = Moto::start();
-    moto.bucket("bucket");
-    for i in 0..7 {
-        put(&moto, &format!("p/k{i}"), b"x");
-    }
-    put(&moto, "q/other", b"x");
-    // Through the fault proxy: it counts the pages, and one page answers 503 once (retried).
-    let proxy = FaultProxy::start(&moto.url);
-    proxy.add("GET", "continuation-token", Fault::Status(503), 1);
-    let opts = Options {
-        endpoint: Some(proxy.url.clone()),
-        ..Options::default()
-    };
-    // from_env reads the keys from the environment; every other test passes its own to the
-    // tools it spawns.
-    std::env::set_var("AWS_ACCESS_KEY_ID", ACCESS_KEY);
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
-    let store =
-        Store::from_env(&opts, "bucket", Policy::default(), Deadline::none()).expect("store");
-    let got = store.list_paged("p/", Some(2)).expect("listing");
-    let keys: Vec<&str> = got.iter().map(|l| l.key.as_str()).collect();
-    assert_eq!(
-        keys,
-        ["p/k0", "p/k1", "p/k2", "p/k3", "p/k4", "p/k5", "p/k6"]
-    );
-    assert!(got.iter().all(|l| l.size == 1 && l.last_modified.is_some()));
-    // 4 pages of at most 2 keys, one of them asked twice.
-    assert_eq!(proxy.count("list-type=2"), 5, "pages requested");
-    assert_eq!(store.list("").expect("listing").len(), 8);
 }

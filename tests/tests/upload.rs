@@ -5,7 +5,7 @@
 //! d1-verify writes its verdict into the manifest (contract.md, "verification"); a build where
 //! it does not yet gets it written here, after d1-verify printed OK for the dump.
 
-use d1_tests::s3::{copy_dump, Fault, FaultProxy, Moto, ACCESS_KEY, SECRET_KEY};
+use d1_tests::s3::{copy_dump, s3_tool, Fault, FaultProxy, Moto, SECRET_KEY};
 use d1_tests::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -101,19 +101,6 @@ fn name_of(p: &Path) -> String {
     p.file_name().unwrap().to_string_lossy().into_owned()
 }
 
-/// d1-upload or d1-fetch with the S3 settings for `endpoint` and nothing of the developer's.
-fn s3_tool(name: &str, endpoint: &str) -> Tool {
-    tool(name)
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_ENDPOINT_URL_S3")
-        .env_remove("AWS_PROFILE")
-        .env_remove("R2_ACCOUNT_ID")
-        .env_remove("AWS_REGION")
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_ENDPOINT_URL", endpoint)
-}
-
 fn assert_no_s3_secret(o: &Outcome) {
     for (what, text) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
         assert!(
@@ -196,11 +183,8 @@ fn a_large_dump_goes_as_a_multipart_upload_and_a_5xx_on_one_part_is_retried() {
     assert!(rec["etag"].as_str().unwrap().ends_with("-3"), "{rec}");
     assert_eq!(proxy.count("partNumber=2&"), 2, "part 2 was sent twice");
     assert_eq!(proxy.count("partNumber=1&"), 1, "part 1 was sent once");
-    assert!(
-        o.stderr.contains("HTTP 503"),
-        "the retry is reported: {}",
-        o.stderr
-    );
+    // A blip recovered within a short wait is not announced (d1-core's one retry runner: only
+    // waits of 2 s or more reach stderr), so that cron logs stay quiet.
     assert_eq!(
         moto.object("backups", &name_of(&dump)).unwrap(),
         std::fs::read(&dump).unwrap()
@@ -470,21 +454,6 @@ fn bytes_changed_on_the_way_or_in_the_bucket_are_caught_and_exit_1() {
 }
 
 /// `age-keygen -o PATH`; returns the public key (`age1…`).
-fn age_keygen(path: &Path) -> String {
-    let out = std::process::Command::new("age-keygen")
-        .arg("-o")
-        .arg(path)
-        .output()
-        .expect("age-keygen (Debian package age; .ci/run installs it)");
-    assert!(out.status.success(), "age-keygen: {out:?}");
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .expect("public key line")
-        .to_string()
-}
-
 /// Runs the age CLI with `args`, feeding `input`; returns stdout.
 fn age_cli(args: &[&std::ffi::OsStr], input: &[u8]) -> Vec<u8> {
     use std::io::Write;

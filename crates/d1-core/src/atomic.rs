@@ -38,19 +38,11 @@ impl AtomicFile {
         if target.is_dir() {
             return Err(Error::usage(format!("{} is a directory", target.display())));
         }
-        let dir = parent_dir(target);
-        clean_once(&dir);
         let name = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let temp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".part")
-            .rand_bytes(RANDOM_LEN)
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
+        let temp = scratch(&parent_dir(target), &name)?;
         Ok(AtomicFile {
             temp,
             target: target.to_path_buf(),
@@ -156,17 +148,35 @@ impl Write for AtomicFile {
     }
 }
 
+/// A temporary file for `name` in `dir`, named by the one rule (`.NAME.XXXXXX.part`), mode
+/// 0600, removed when dropped. [`AtomicFile`] renames it into place; a file that only passes
+/// through the disk (a ciphertext on its way to a bucket, a download waiting to be decrypted)
+/// uses it as it is, and is cleaned up like any other when a killed run leaves it.
+pub fn scratch(dir: &Path, name: &str) -> Result<tempfile::NamedTempFile> {
+    clean_once(dir);
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".part")
+        .rand_bytes(RANDOM_LEN)
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))
+}
+
+/// The name a temporary file of ours stands for: `.NAME.XXXXXX.part` gives `NAME`; `None` for
+/// any other name.
+pub fn temp_target(name: &str) -> Option<&str> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".part")?;
+    let (stem, random) = inner.rsplit_once('.')?;
+    let ok = !stem.is_empty()
+        && random.len() == RANDOM_LEN
+        && random.bytes().all(|b| b.is_ascii_alphanumeric());
+    ok.then_some(stem)
+}
+
 /// Whether `name` is one of our temporary names: `.NAME.XXXXXX.part`.
 pub fn is_temp_name(name: &str) -> bool {
-    let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".part")) else {
-        return false;
-    };
-    let Some((stem, random)) = inner.rsplit_once('.') else {
-        return false;
-    };
-    !stem.is_empty()
-        && random.len() == RANDOM_LEN
-        && random.bytes().all(|b| b.is_ascii_alphanumeric())
+    temp_target(name).is_some()
 }
 
 /// Removes our stale temporary files in `dir` (see the module comment); returns how many.
@@ -215,7 +225,8 @@ fn clean_once(dir: &Path) {
     }
 }
 
-fn parent_dir(p: &Path) -> PathBuf {
+/// The folder of `p` (`.` for a bare name).
+pub fn parent_dir(p: &Path) -> PathBuf {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -327,6 +338,10 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(is_temp_name(&name), "{name}");
+        assert_eq!(temp_target(&name), Some("new.sql"));
+        let s = scratch(dir.path(), "x.sql.age").unwrap();
+        let name = s.path().file_name().unwrap().to_str().unwrap();
+        assert_eq!(temp_target(name), Some("x.sql.age"));
     }
 
     #[test]

@@ -164,7 +164,7 @@ impl Client {
                 Ok((result, messages)) => Ok(Answer { result, messages }),
                 // Busy with an export: not retried, whatever the status (busy.rs).
                 Err(api) if crate::busy::is_busy(&api) => Err(Failure::Fatal(api_error(api))),
-                Err(api) if sent.status == 429 || sent.status >= 500 => {
+                Err(api) if crate::retry::retryable_status(sent.status) => {
                     Err(Failure::again(api.describe(), sent.retry_after))
                 }
                 Err(api) => Err(Failure::Fatal(api_error(api))),
@@ -181,24 +181,12 @@ impl Client {
         body: Option<&Value>,
         timeout: Duration,
     ) -> Result<SendResult> {
-        let (tx, rx) = std::sync::mpsc::channel();
         let agent = self.agent.clone();
         let auth = self.auth.clone();
         let is_get = method == "GET";
         let url = url.to_string();
         let body = body.map(Value::to_string);
-        std::thread::spawn(move || {
-            let _ = tx.send(send(&agent, &auth, is_get, &url, body, timeout));
-        });
-        loop {
-            match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(r) => return Ok(r),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => crate::signal::check()?,
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(Error::failed("the request ended without an answer"))
-                }
-            }
-        }
+        crate::signal::interruptibly(move || send(&agent, &auth, is_get, &url, body, timeout))
     }
 }
 

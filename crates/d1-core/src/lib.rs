@@ -17,17 +17,16 @@ pub mod fuzzing;
 pub mod hashing;
 pub mod http;
 pub mod import;
-pub mod manifest;
 pub mod metrics;
 pub mod msg;
 pub mod pipe;
 pub mod record;
 pub mod redact;
 pub mod retry;
-pub mod s3;
 pub mod signal;
 pub mod sniff;
 pub mod time;
+pub mod upstream;
 pub mod url;
 
 pub use config::Config;

@@ -177,9 +177,11 @@ pub const BOOKMARK: Kind = Kind {
     what: "bookmark",
     json_keys: &["bookmark"],
 };
+/// d1-fetch's input: d1-export-wait's signed URL, or an off-site copy's `s3://` URL (the
+/// `"url"` of d1-upload's and d1-ls's JSON records).
 pub const SIGNED_URL: Kind = Kind {
     what: "signed URL",
-    json_keys: &["signed_url"],
+    json_keys: &["signed_url", "url"],
 };
 pub const PATH: Kind = Kind {
     what: "path",

@@ -187,6 +187,14 @@ impl Policy {
     }
 }
 
+/// Whether an HTTP status is worth another attempt, for every caller: 429 (slow down) and the
+/// 5xx (the server's trouble). Any other 4xx is the request's own fault and fails at once;
+/// a 408 is not retried either (no server the tools talk to sends one for a request it wants
+/// again).
+pub fn retryable_status(status: u16) -> bool {
+    status == 429 || (500..=599).contains(&status)
+}
+
 /// A uniform number in [0, 1).
 fn jitter() -> f64 {
     let mut b = [0u8; 4];
@@ -226,7 +234,7 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(secs.min(1e9)))
 }
 
-/// Parses `--timeout` values: `90`, `90s`, `500ms`, `5m`, `1h`.
+/// Parses `--timeout` values: `90`, `90s`, `500ms`, `5m`, `1h`, `2d` (up to 30 days).
 pub fn parse_duration(v: &str) -> Result<Duration> {
     let v = v.trim();
     let (num, unit) = match v.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
@@ -241,9 +249,10 @@ pub fn parse_duration(v: &str) -> Result<Duration> {
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86_400.0,
         _ => {
             return Err(Error::usage(format!(
-                "invalid duration unit in {v:?} (use ms, s, m or h)"
+                "invalid duration unit in {v:?} (use ms, s, m, h or d)"
             )))
         }
     };
@@ -278,6 +287,7 @@ mod tests {
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172_800));
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("5 parsecs").is_err());
         assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));

@@ -50,3 +50,25 @@ pub fn check() -> crate::Result<()> {
         Ok(())
     }
 }
+
+/// Runs `f` (a blocking call: an HTTP request) on a helper thread and waits for it in short
+/// slices, so that SIGINT/SIGTERM/SIGHUP is answered within a fraction of a second whatever
+/// the call is doing. The call itself is abandoned, not stopped: the process is ending.
+pub fn interruptibly<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> crate::Result<T> {
+    use std::sync::mpsc::RecvTimeoutError;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(r) => return Ok(r),
+            Err(RecvTimeoutError::Timeout) => check()?,
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(crate::Error::failed("the request ended without an answer"))
+            }
+        }
+    }
+}

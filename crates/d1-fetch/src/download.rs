@@ -224,9 +224,9 @@ fn once<W: Write>(
                 head.location.as_deref(),
             )))
         }
-        429 | 500..=599 => {
+        status if retry::retryable_status(status) => {
             return Err(retry(
-                format!("HTTP {}{}", head.status, s3_detail(&head.error_body)),
+                format!("HTTP {status}{}", s3_detail(&head.error_body)),
                 head.retry_after,
                 false,
             ))
@@ -329,7 +329,7 @@ fn refused(body: &str) -> Error {
 
 /// ` Code: Message` from an S3 XML error body, or nothing.
 fn s3_detail(body: &str) -> String {
-    d1_core::s3::error_summary(body)
+    d1_archive::s3::xml::error_summary(body)
         .map(|d| format!(" {d}"))
         .unwrap_or_default()
 }

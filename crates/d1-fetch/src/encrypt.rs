@@ -1,15 +1,19 @@
-//! `--encrypt-to` / `--recipients-file`: the dump is encrypted (age) after compression and
+//! age, both ways. `--encrypt-to` / `--recipients-file`: the dump is encrypted after compression and
 //! before it reaches the disk, so that no plaintext is ever written on a backup host that is
 //! not trusted (docs/encryption.md). The file gets `.age`; the checksum sidecar and the
 //! manifest's `sha256` are the ciphertext's (what is stored and moved), `plaintext_sha256` is
-//! the decrypted file's (what a restore checks).
+//! the decrypted file's (what a restore checks). `--identity`: an encrypted off-site copy is
+//! decrypted on its way back (`d1-fetch s3://….age`).
 
 use crate::output::Output;
 use crate::sink::{Digests, Encrypted};
+use d1_archive::manifest::{Encryption, Manifest};
+use d1_archive::Field;
+pub use d1_core::age::Identities;
 use d1_core::age::{EncryptWriter, Recipients};
 use d1_core::{Error, Result};
-use serde_json::{json, Value};
-use std::io::{self, Write};
+use sha2::{Digest, Sha256};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 /// The sink's output: as it is, or encrypted on its way.
@@ -102,10 +106,55 @@ pub fn check_output(output: &Output, encrypting: bool) -> Result<()> {
 }
 
 /// The manifest's fields for an encrypted dump.
-pub fn manifest_fields(m: &mut Value, e: &Encrypted) {
-    m["encryption"] = json!({"format": "age", "recipients": e.recipients});
-    m["plaintext_bytes"] = json!(e.plaintext_bytes);
-    m["plaintext_sha256"] = json!(e.plaintext_sha256);
+pub fn manifest_fields(m: &mut Manifest, e: &Encrypted) {
+    m.encryption = Field::Set(Encryption {
+        format: Field::Set("age".into()),
+        recipients: Field::Set(e.recipients.clone()),
+        ..Encryption::default()
+    });
+    m.plaintext_bytes = Field::Set(e.plaintext_bytes);
+    m.plaintext_sha256 = Field::Set(e.plaintext_sha256.clone());
+}
+
+/// The age identities that decrypt `s3://….age` copies (`--identity PATH`).
+pub fn identities(path: &std::path::Path) -> Result<Identities> {
+    Identities::read(path)
+}
+
+/// Decrypts chunk by chunk, with flat memory.
+const BUF: usize = 1 << 20;
+
+/// Decrypts `input` into `out`; returns the plaintext's SHA-256 and size. A wrong key, a
+/// truncated or tampered ciphertext: exit 1 with a message that says which.
+pub fn open(
+    input: impl Read,
+    out: &mut impl Write,
+    ids: &Identities,
+    what: &str,
+) -> Result<(String, u64)> {
+    let mut reader = ids
+        .decrypt(input)
+        .map_err(|e| e.context(format!("{what} (nothing written)")))?;
+    let mut sha = Sha256::new();
+    let mut bytes = 0u64;
+    let mut buf = vec![0u8; BUF];
+    loop {
+        d1_core::signal::check()?;
+        let n = match reader.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // The payload's chunks are authenticated: a changed or missing byte fails here.
+            Err(e) => return Err(Error::failed(format!("{what}: {e}; nothing written"))),
+        };
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+        bytes += n as u64;
+        out.write_all(&buf[..n])
+            .map_err(|e| Error::io(format!("{what}: writing the plaintext"), e))?;
+    }
+    Ok((hex::encode(sha.finalize()), bytes))
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use crate::manifest::{self, Export, Facts};
 use crate::output::{self, Output, Paths};
 use crate::sink::{Digests, Sink};
 use crate::writeback::Writeback;
-use d1_core::atomic::{self, AtomicFile};
+use d1_archive::Manifest;
+use d1_core::atomic::AtomicFile;
 use d1_core::error::Context;
 use d1_core::pipe;
 use d1_core::record::{self, Record};
@@ -151,28 +152,13 @@ impl Run {
             zstd: self.args.zstd,
             fetched_at: now,
             md5_checked: served.etag_md5.is_some(),
+            bookmark: rec
+                .json
+                .as_ref()
+                .and_then(|j| j.get("bookmark"))
+                .and_then(serde_json::Value::as_str),
         });
-        // Nothing is renamed until the dump and both sidecars are written and fsynced; the
-        // dump goes in place last. A failure before leaves the previous backup as it was.
-        let [sha, json] = manifest::sidecars(paths, &manifest, &digests.stored_sha256, force)
-            .map_err(|e| e.context("writing the checksum and manifest (nothing was replaced)"))?;
-        let path = atomic::commit_set(vec![sha, json, file], force)?
-            .pop()
-            .unwrap_or_else(|| paths.dump.clone());
-        if self.args.common.json {
-            let mut m = manifest;
-            m["path"] = path.display().to_string().into();
-            record::emit_json(&m)?;
-        } else {
-            let path = path.display().to_string();
-            match rec.database.as_deref() {
-                Some(id) => {
-                    let name = rec.name.as_deref().map_or("-".into(), pipe::safe_field);
-                    record::emit(&[id, &name, &path])?
-                }
-                None => record::emit(&[&path])?,
-            }
-        }
+        finish(&self.args, file, &manifest, &digests.stored_sha256)?;
         Ok(digests)
     }
 
@@ -191,6 +177,23 @@ impl Run {
             digests.stored_sha256
         ));
         Ok(digests)
+    }
+}
+
+/// Puts a fetched dump in place with its checksum and manifest (the dump last) and prints its
+/// record: how every download ends, a signed URL's or an off-site copy's.
+pub fn finish(args: &Args, file: AtomicFile, manifest: &Manifest, sha256: &str) -> Result<()> {
+    let path = d1_archive::set::put_in_place(file, manifest, sha256, args.force)?;
+    let path = path.display().to_string();
+    if args.common.json {
+        let mut m = manifest.to_value();
+        m["path"] = path.into();
+        return record::emit_json(&m);
+    }
+    let field = |v: Option<&str>| v.map_or("-".into(), pipe::safe_field);
+    match manifest.database_id() {
+        Some(id) => record::emit(&[&field(Some(id)), &field(manifest.database_name()), &path]),
+        None => record::emit(&[&path]),
     }
 }
 

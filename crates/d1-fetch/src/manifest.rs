@@ -1,14 +1,11 @@
-//! The two files written beside every dump: `DUMP.sha256` in `sha256sum` format (so that
-//! `sha256sum -c` works from the folder) and `DUMP.json`, a manifest saying what the file is and
-//! where it came from. The URL is kept without its query: the signature is a secret.
+//! The manifest of a dump fetched from a signed URL: what the file is and where it came from
+//! (d1_archive writes it beside the dump with the checksum file). The URL is kept without its
+//! query: the signature is a secret.
 
-use crate::output::Paths;
 use crate::sink::Digests;
-use d1_core::atomic::{self, AtomicFile};
+use d1_archive::{Field, Manifest};
 use d1_core::time::Utc;
-use d1_core::Result;
-use serde_json::{json, Value};
-use std::path::Path;
+use serde_json::Value;
 
 /// Scheme, host and path of a URL; no credentials, query or fragment.
 pub fn url_without_query(url: &str) -> String {
@@ -64,70 +61,42 @@ pub struct Facts<'a> {
     pub zstd: Option<i32>,
     pub fetched_at: &'a Utc,
     pub md5_checked: bool,
+    /// The export's Time Travel bookmark, when the input record carried one.
+    pub bookmark: Option<&'a str>,
 }
 
-pub fn build(f: &Facts) -> Value {
+pub fn build(f: &Facts) -> Manifest {
     let d = f.digests;
-    let mut m = json!({
-        "database_id": f.database,
-        "database_name": f.name,
-        "source_filename": source_filename(f.url),
-        "url": url_without_query(f.url),
-        "stored_bytes": d.stored_bytes,
-        "sql_bytes": d.sql_bytes,
-        "sha256": d.stored_sha256,
-        "sql_sha256": d.sql_sha256,
-        "compression": if f.zstd.is_some() { "zstd" } else { "none" },
-        "etag_md5_checked": f.md5_checked,
-        "fetched_at": f.fetched_at.rfc3339(),
+    let text = |s: &str| Field::Set(s.to_string());
+    let mut m = Manifest {
+        database_id: f.database.map(str::to_string).into(),
+        database_name: f.name.map(str::to_string).into(),
+        source_filename: Field::Set(source_filename(f.url)),
+        url: Field::Set(url_without_query(f.url)),
+        stored_bytes: Field::Set(d.stored_bytes),
+        sql_bytes: Field::Set(d.sql_bytes),
+        sha256: text(&d.stored_sha256),
+        sql_sha256: text(&d.sql_sha256),
+        compression: text(if f.zstd.is_some() { "zstd" } else { "none" }),
+        etag_md5_checked: Field::Set(f.md5_checked),
+        fetched_at: Field::Set(f.fetched_at.rfc3339()),
         // The signed URL is fetched the moment the export completes (the pipeline flows), so
         // this is when the backup's data was taken; d1-prune orders backups by it.
-        "exported_at": f.fetched_at.rfc3339(),
-        "d1_fetch_version": env!("CARGO_PKG_VERSION"),
-    });
-    if let Some(level) = f.zstd {
-        m["zstd_level"] = json!(level);
-    }
-    if let Some(s) = f.export.elapsed_seconds {
-        m["export_elapsed_seconds"] = json!(s);
-    }
-    if let Some(n) = f.export.polls {
-        m["export_polls"] = json!(n);
-    }
-    if let Some(n) = f.export.file_size {
-        m["database_file_size"] = json!(n);
+        exported_at: Field::Set(f.fetched_at.rfc3339()),
+        d1_fetch_version: text(env!("CARGO_PKG_VERSION")),
+        zstd_level: f.zstd.map(i64::from).map_or(Field::Absent, Field::Set),
+        export_elapsed_seconds: f.export.elapsed_seconds.map_or(Field::Absent, Field::Set),
+        export_polls: f.export.polls.map_or(Field::Absent, Field::Set),
+        database_file_size: f.export.file_size.map_or(Field::Absent, Field::Set),
+        ..Manifest::default()
+    };
+    if let Some(b) = f.bookmark {
+        m.set_bookmark(b);
     }
     if let Some(e) = &d.encrypted {
         crate::encrypt::manifest_fields(&mut m, e);
     }
     m
-}
-
-/// `HEX  NAME\n`, NAME without its folder.
-pub fn sha256_line(hex: &str, dump: &Path) -> String {
-    let name = dump
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!("{hex}  {name}\n")
-}
-
-/// Writes both sidecars to their temporary names, not yet in place: the caller commits them
-/// with the dump (`atomic::commit_set`), the dump last.
-pub fn sidecars(
-    paths: &Paths,
-    manifest: &Value,
-    stored_sha256: &str,
-    force: bool,
-) -> Result<[AtomicFile; 2]> {
-    let sha = atomic::small(
-        &paths.sha256,
-        sha256_line(stored_sha256, &paths.dump).as_bytes(),
-        force,
-    )?;
-    let mut text = serde_json::to_string_pretty(manifest).unwrap_or_default();
-    text.push('\n');
-    Ok([sha, atomic::small(&paths.manifest, text.as_bytes(), force)?])
 }
 
 #[cfg(test)]
@@ -144,10 +113,5 @@ mod tests {
         assert_eq!(source_filename(u), "a%20b.sql");
         assert_eq!(source_filename("http://127.0.0.1:9/x.sql?sig=1"), "x.sql");
         assert_eq!(source_filename("http://127.0.0.1:9"), "");
-    }
-
-    #[test]
-    fn checksum_line_is_sha256sum_format() {
-        assert_eq!(sha256_line("ab", Path::new("backups/x.sql")), "ab  x.sql\n");
     }
 }

@@ -108,14 +108,9 @@ pub struct Paths {
 
 impl Paths {
     pub fn for_dump(dump: PathBuf) -> Paths {
-        let with = |ext: &str| {
-            let mut s = dump.clone().into_os_string();
-            s.push(ext);
-            PathBuf::from(s)
-        };
         Paths {
-            sha256: with(".sha256"),
-            manifest: with(".json"),
+            sha256: d1_archive::names::checksum_path(&dump),
+            manifest: d1_archive::names::manifest_path(&dump),
             dump,
         }
     }

@@ -1,30 +1,43 @@
 //! `d1-fetch s3://BUCKET/KEY`: the way back from an off-site copy (d1-upload). The object's
-//! `.sha256` and `.json` are fetched first and must agree; the dump is then streamed through
-//! the same resuming download as a signed URL (a GET presigned with the AWS_* credentials,
-//! d1_upload::store), and written only if its SHA-256 is the one the sidecars name. The
-//! manifest written beside it is the uploaded one (with its verification verdict), plus where
-//! it was restored from.
+//! `.sha256` and `.json` are read first and must agree (d1_archive::set); the dump is then
+//! streamed through the same resuming download as a signed URL (a GET presigned with the AWS_*
+//! credentials), and written only if its SHA-256 is the one the sidecars name. The manifest
+//! written beside it is the uploaded one (with its verification verdict), plus where it was
+//! restored from.
 
 use crate::args::Args;
 use crate::download;
 use crate::output::{self, Output, Paths};
 use crate::sink::{Digests, Sink};
 use crate::writeback::Writeback;
-use d1_core::atomic::{self, AtomicFile};
+use d1_archive::s3::{Client, Options, Prefix, S3Url};
+use d1_archive::{names, Field, Manifest};
+use d1_core::atomic::AtomicFile;
 use d1_core::error::Context;
-use d1_core::pipe;
-use d1_core::record::{self, Record};
+use d1_core::record::Record;
 use d1_core::retry::{Deadline, Policy};
 use d1_core::time::Utc;
 use d1_core::{msg, Error, Result};
-use d1_upload::crypt;
-use d1_upload::store::{Options, S3Url, Store};
-use serde_json::{json, Value};
 use std::io::Write;
+use std::sync::Arc;
 
 /// Whether a record's value is an object-store URL rather than a signed HTTPS one.
 pub fn is_s3(value: &str) -> bool {
     value.starts_with("s3://")
+}
+
+/// The object to fetch, and the client that reaches it.
+struct Copy {
+    store: Prefix,
+    key: String,
+    url: String,
+}
+
+impl Copy {
+    /// The presigned GET of the object (the resuming download takes it as a signed URL).
+    fn get_url(&self) -> String {
+        self.store.client().presigned_get(&self.key)
+    }
 }
 
 /// Fetches one `s3://` record to `output`.
@@ -49,57 +62,36 @@ pub fn fetch(
     }
     // An encrypted copy (d1-upload --encrypt-to) needs the identity: read it before anything
     // is downloaded (a missing or unreadable one is exit 3).
-    let ids = if u.key.ends_with(".age") {
+    let ids = if names::is_encrypted_name(&u.key) {
         let p = args.identity.as_deref().ok_or_else(|| {
             Error::usage(format!(
                 "{}: an encrypted copy: give --identity PATH (its age identity file)",
                 rec.value
             ))
         })?;
-        Some(d1_core::age::Identities::read(p)?)
+        Some(crate::encrypt::identities(p)?)
     } else {
         None
     };
-    let store = Store::from_env(&Options::default(), &u.bucket, *policy, *deadline)?;
-    let url = u.url();
-    let sha_text = store
-        .get_small(&format!("{}.sha256", u.key))
-        .ctx(|| format!("{url}: its checksum file"))?;
-    let want = String::from_utf8_lossy(&sha_text)
-        .split_whitespace()
-        .next()
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_ascii_lowercase)
-        .ok_or_else(|| Error::failed(format!("{url}.sha256: not a sha256sum line")))?;
-    let manifest_bytes = store
-        .get_small(&format!("{}.json", u.key))
-        .ctx(|| format!("{url}: its manifest"))?;
-    let manifest: Value = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| Error::failed(format!("{url}.json: not a JSON manifest: {e}")))?;
-    // For an encrypted copy the .sha256 is the ciphertext's; the manifest's sha256 is the
-    // plaintext's, checked after decryption.
-    let listed = match ids {
-        Some(_) => manifest["encryption"]["ciphertext_sha256"].as_str(),
-        None => manifest["sha256"].as_str(),
+    let client = Client::new(&Options::default(), &u.bucket, *policy, *deadline)?;
+    let copy = Copy {
+        store: Prefix::new(Arc::new(client), "", false),
+        url: u.url(),
+        key: u.key.clone(),
     };
-    if listed != Some(want.as_str()) {
-        return Err(Error::failed(format!(
-            "{url}: the manifest and the .sha256 file disagree; not fetched"
-        )));
-    }
-    let name = u.key.rsplit('/').next().unwrap_or(&u.key);
-    let name = name.strip_suffix(".age").unwrap_or(name).to_string();
+    let (want, manifest) = d1_archive::set::read_sidecars(&copy.store, &copy.key)?;
+    let name = names::clear_name(names::base_name(&u.key)).to_string();
     if let Some(ids) = &ids {
-        let plain = manifest["sha256"]
-            .as_str()
-            .ok_or_else(|| Error::failed(format!("{url}.json: no sha256")))?
+        let plain = manifest
+            .sha256()
+            .ok_or_else(|| Error::failed(format!("{}.json: no sha256", copy.url)))?
             .to_string();
         return encrypted(
-            args, output, policy, deadline, &store, &u, &want, &plain, ids, manifest, &name,
+            args, output, policy, deadline, &copy, &want, &plain, ids, manifest, &name,
         );
     }
     let paths = match output {
-        Output::Stdout => return to_stdout(&store, &u, &want, policy, deadline),
+        Output::Stdout => return to_stdout(&copy, &want, policy, deadline),
         Output::File(f) => Paths::for_dump(f.clone()),
         Output::Dir(d) => {
             output::prepare_dir(d)?;
@@ -107,47 +99,25 @@ pub fn fetch(
         }
     };
     paths.check_free(args.force)?;
-    let force = args.force;
-    let file = AtomicFile::create(&paths.dump, force)?;
+    let file = AtomicFile::create(&paths.dump, args.force)?;
     let writing = format!("writing {}", file.temp_path().display());
     let out = Writeback::new(file).map_err(|e| Error::io(&writing, e))?;
-    let (file, digests) = download_checked(&store, &u, out, &writing, &want, policy, deadline)?;
-    finish(args, &paths, manifest, &url, &want, file.into_inner())?;
+    let (file, digests) = download_checked(&copy, out, &writing, &want, policy, deadline)?;
+    finish(args, manifest, &copy.url, &want, file.into_inner())?;
     Ok(digests)
 }
 
-/// Writes the sidecars, commits the set (the dump in place last) and prints the record.
+/// The copy's manifest, with where it was restored from, put in place with the dump.
 fn finish(
     args: &Args,
-    paths: &Paths,
-    mut manifest: Value,
+    mut manifest: Manifest,
     url: &str,
     sha256: &str,
     file: AtomicFile,
 ) -> Result<()> {
-    let force = args.force;
-    manifest["restored_from"] = json!(url);
-    manifest["restored_at"] = json!(Utc::now().rfc3339());
-    // As for a signed URL (fetch.rs): nothing is renamed until the dump and both sidecars are
-    // written and fsynced, and the dump goes in place last.
-    let [sha, json_file] = crate::manifest::sidecars(paths, &manifest, sha256, force)
-        .map_err(|e| e.context("writing the checksum and manifest (nothing was replaced)"))?;
-    let path = atomic::commit_set(vec![sha, json_file, file], force)?
-        .pop()
-        .unwrap_or_else(|| paths.dump.clone());
-    if args.common.json {
-        manifest["path"] = path.display().to_string().into();
-        record::emit_json(&manifest)?;
-    } else {
-        // The same record as for a signed URL: `DATABASE_ID NAME PATH`.
-        let field = |k: &str| manifest[k].as_str().map_or("-".into(), pipe::safe_field);
-        let path = path.display().to_string();
-        match manifest["database_id"].as_str() {
-            Some(_) => record::emit(&[&field("database_id"), &field("database_name"), &path])?,
-            None => record::emit(&[&path])?,
-        }
-    }
-    Ok(())
+    manifest.restored_from = Field::Set(url.to_string());
+    manifest.restored_at = Field::Set(Utc::now().rfc3339());
+    crate::fetch::finish(args, file, &manifest, sha256)
 }
 
 /// An encrypted copy: the ciphertext is downloaded into a temporary file beside the target and
@@ -159,24 +129,20 @@ fn encrypted(
     output: &Output,
     policy: &Policy,
     deadline: &Deadline,
-    store: &Store,
-    u: &S3Url,
+    copy: &Copy,
     want: &str,
     plain: &str,
-    ids: &d1_core::age::Identities,
-    manifest: Value,
+    ids: &crate::encrypt::Identities,
+    manifest: Manifest,
     name: &str,
 ) -> Result<Digests> {
-    let url = u.url();
+    let url = &copy.url;
     let (paths, dir) = match output {
         Output::Stdout => (None, std::env::temp_dir()),
-        Output::File(f) => {
-            let dir = match f.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                _ => std::path::PathBuf::from("."),
-            };
-            (Some(Paths::for_dump(f.clone())), dir)
-        }
+        Output::File(f) => (
+            Some(Paths::for_dump(f.clone())),
+            d1_core::atomic::parent_dir(f),
+        ),
         Output::Dir(d) => {
             output::prepare_dir(d)?;
             (Some(Paths::for_dump(d.join(name))), d.clone())
@@ -185,25 +151,21 @@ fn encrypted(
     if let Some(p) = &paths {
         p.check_free(args.force)?;
     }
-    let ct = tempfile::Builder::new()
-        .prefix(".d1-fetch.")
-        .suffix(".age.part")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
+    // Named by the one temporary-file rule: a killed run's is cleaned up by the next.
+    let ct = d1_core::atomic::scratch(&dir, &names::encrypted_name(name))?;
     let writing = format!("writing {}", ct.path().display());
     let out = ct
         .as_file()
         .try_clone()
         .map_err(|e| Error::io(&writing, e))?;
-    download_checked(store, u, out, &writing, want, policy, deadline)?;
+    download_checked(copy, out, &writing, want, policy, deadline)?;
     let input = std::io::BufReader::new(
         std::fs::File::open(ct.path()).map_err(|e| Error::io(&writing, e))?,
     );
     let (sha, bytes) = match &paths {
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let r = crypt::open(input, &mut out, ids, &url)?;
+            let r = crate::encrypt::open(input, &mut out, ids, url)?;
             out.flush()
                 .map_err(|e| Error::io("writing to standard output", e))?;
             r
@@ -212,7 +174,7 @@ fn encrypted(
             let mut file = AtomicFile::create(&p.dump, args.force)?;
             let r = {
                 let mut w = std::io::BufWriter::new(file.file());
-                let r = crypt::open(input, &mut w, ids, &url)?;
+                let r = crate::encrypt::open(input, &mut w, ids, url)?;
                 w.flush()
                     .map_err(|e| Error::io("writing the plaintext", e))?;
                 r
@@ -223,7 +185,7 @@ fn encrypted(
                     r.0
                 )));
             }
-            finish(args, p, manifest, &url, plain, file)?;
+            finish(args, manifest, url, plain, file)?;
             r
         }
     };
@@ -242,31 +204,24 @@ fn encrypted(
     })
 }
 
-fn to_stdout(
-    store: &Store,
-    u: &S3Url,
-    want: &str,
-    policy: &Policy,
-    deadline: &Deadline,
-) -> Result<Digests> {
-    let url = u.url();
+fn to_stdout(copy: &Copy, want: &str, policy: &Policy, deadline: &Deadline) -> Result<Digests> {
     let out = std::io::stdout().lock();
     // Checked after the bytes went out: too late to take them back, but not too late to fail.
     let writing = "writing to standard output";
-    let (_, digests) = download_checked(store, u, out, writing, want, policy, deadline)?;
+    let (_, digests) = download_checked(copy, out, writing, want, policy, deadline)?;
     msg::info(&format!(
-        "wrote {} from {url} to standard output, sha256 {want}",
-        msg::human_bytes(digests.stored_bytes)
+        "wrote {} from {} to standard output, sha256 {want}",
+        msg::human_bytes(digests.stored_bytes),
+        copy.url
     ));
     Ok(digests)
 }
 
-/// Streams object `u` into `out` through the resuming download and a [`Sink`] (sizes and
+/// Streams the object into `out` through the resuming download and a [`Sink`] (sizes and
 /// digests of what arrived), then checks that against the server's length and the `.sha256`
 /// (`want`): the one way each of the three destinations (file, encrypted, stdout) is filled.
 fn download_checked<W: Write>(
-    store: &Store,
-    u: &S3Url,
+    copy: &Copy,
     out: W,
     writing: &str,
     want: &str,
@@ -274,9 +229,9 @@ fn download_checked<W: Write>(
     deadline: &Deadline,
 ) -> Result<(W, Digests)> {
     let mut sink = Sink::new(out, None).map_err(|e| Error::io("starting the download", e))?;
-    let served = download::download(&store.get_url(&u.key), &mut sink, writing, policy, deadline)?;
+    let served = download::download(&copy.get_url(), &mut sink, writing, policy, deadline)?;
     let (out, digests) = sink.finish().ctx(|| writing.to_string())?;
-    check(&u.url(), &served, &digests, want)?;
+    check(&copy.url, &served, &digests, want)?;
     Ok((out, digests))
 }
 

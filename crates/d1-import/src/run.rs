@@ -67,11 +67,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
 
 /// The database id and name of the manifest beside the record's dump, if any.
 fn from_manifest(rec: &mut d1_core::record::Record) {
-    let side = d1_core::manifest::path_for(Path::new(&rec.value));
-    if let Ok(Some(m)) = d1_core::manifest::read(&side) {
-        let s = |k: &str| m[k].as_str().filter(|v| !v.is_empty()).map(str::to_string);
-        rec.database = s("database_id");
-        rec.name = rec.name.take().or_else(|| s("database_name"));
+    let side = d1_archive::names::manifest_path(Path::new(&rec.value));
+    if let Ok(Some(m)) = d1_archive::Manifest::load(&side) {
+        rec.database = m.database_id().map(str::to_string);
+        rec.name = rec
+            .name
+            .take()
+            .or_else(|| m.database_name().map(str::to_string));
     }
 }
 

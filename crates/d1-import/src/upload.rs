@@ -74,7 +74,7 @@ pub fn upload(url: &str, src: &Source, deadline: &Deadline, policy: Policy) -> R
                         .unwrap_or_else(|| "no ETag".to_string())
                 )))),
             },
-            Ok(Sent::Status(status, what, ra)) if status == 429 || status >= 500 => Err(
+            Ok(Sent::Status(status, what, ra)) if retry::retryable_status(status) => Err(
                 Failure::again(format!("upload to {shown} failed: HTTP {status}{what}"), ra),
             ),
             Ok(Sent::Redirect(status, location)) => Err(Failure::Fatal(
@@ -135,7 +135,7 @@ fn send(
         .limit(64 * 1024)
         .read_to_string()
         .unwrap_or_default();
-    let what = d1_core::s3::error_summary(&text)
+    let what = d1_archive::s3::xml::error_summary(&text)
         .map(|w| format!(" ({w})"))
         .unwrap_or_default();
     Ok(match status {

@@ -1,12 +1,12 @@
 //! d1-prune's command line (lexopt), and its help text beside the parser.
 
 use crate::policy::{Policy, Within};
+use d1_archive::places::Places;
+use d1_archive::s3::Options;
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common};
 use d1_core::{Error, ExitCode, Result};
-use d1_upload::store::{Options, S3Url};
 use lexopt::prelude::*;
-use std::path::PathBuf;
 
 pub const HELP: &str = "\
 d1-prune: remove old D1 backups by policy, per database, never the last verified one
@@ -84,9 +84,8 @@ pub struct Args {
     pub keep_unverified: bool,
     pub recursive: bool,
     pub dry_run: bool,
-    pub dirs: Vec<PathBuf>,
-    /// `s3://BUCKET/PREFIX` arguments, in order.
-    pub buckets: Vec<S3Url>,
+    /// The folders and `s3://BUCKET/PREFIX` arguments.
+    pub places: Places,
     pub store: Options,
 }
 
@@ -109,15 +108,14 @@ pub fn parse_from(mut p: lexopt::Parser) -> Result<Args> {
         keep_unverified: false,
         recursive: false,
         dry_run: false,
-        dirs: Vec::new(),
-        buckets: Vec::new(),
+        places: Places::default(),
         store: Options::default(),
     };
     let help = help();
     while let Some(arg) = p.next()? {
         let owned = OwnedArg::from(arg);
         let arg = owned.as_arg();
-        if a.common.parse(&arg, &mut p, &help)? {
+        if a.common.parse(&arg, &mut p, &help)? || a.store.parse(&arg, &mut p)? {
             continue;
         }
         match arg {
@@ -142,13 +140,7 @@ pub fn parse_from(mut p: lexopt::Parser) -> Result<Args> {
             Long("keep-unverified") => a.keep_unverified = true,
             Short('r') | Long("recursive") => a.recursive = true,
             Short('n') | Long("dry-run") => a.dry_run = true,
-            Long("endpoint") => a.store.endpoint = Some(p.value()?.string()?),
-            Long("region") => a.store.region = Some(p.value()?.string()?),
-            Long("r2") => a.store.r2 = true,
-            Value(v) if v.to_str().is_some_and(|s| s.starts_with("s3://")) => {
-                a.buckets.push(S3Url::parse(&v.string()?)?)
-            }
-            Value(v) => a.dirs.push(PathBuf::from(v)),
+            Value(v) => a.places.add(v)?,
             _ => return Err(cli::unexpected(arg)),
         }
     }
@@ -158,17 +150,14 @@ pub fn parse_from(mut p: lexopt::Parser) -> Result<Args> {
              d1-prune never removes everything (try --help)",
         ));
     }
-    if a.dirs.is_empty() && a.buckets.is_empty() {
-        return Err(Error::usage(
-            "no folder given: name the backup folders or s3://BUCKET/PREFIX/ (try --help)",
-        ));
-    }
+    a.places.check()?;
     Ok(a)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn parse(args: &[&str]) -> Result<Args> {
         parse_from(lexopt::Parser::from_args(args.iter().copied()))
@@ -180,10 +169,10 @@ mod tests {
         assert_eq!(a.policy.daily, Some(7));
         assert_eq!(a.policy.weekly, Some(4));
         assert!(a.recursive && a.dry_run);
-        assert_eq!(a.dirs, [PathBuf::from("b/")]);
+        assert_eq!(a.places.dirs, [PathBuf::from("b/")]);
         let a = parse(&["--keep-daily", "3", "s3://bucket/p/", "--r2", "c"]).unwrap();
-        assert_eq!(a.buckets[0].key, "p/");
-        assert_eq!(a.dirs, [PathBuf::from("c")]);
+        assert_eq!(a.places.buckets[0].key, "p/");
+        assert_eq!(a.places.dirs, [PathBuf::from("c")]);
         assert!(a.store.r2);
         let e = parse(&["--keep-daily", "3", "s3://Bad_Bucket/p/"]).unwrap_err();
         assert_eq!(e.code(), d1_core::ExitCode::Usage);

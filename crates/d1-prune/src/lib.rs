@@ -1,17 +1,13 @@
 //! d1-prune: retention for D1 backups. The policy ([`policy`], restic's rules) and the
-//! verification-aware plan ([`plan`]) are pure functions over `(id, time)` entries, so that a
-//! bucket prefix can be pruned by the same rules as a folder; [`scan`] and [`remove`] are the
-//! local-folder side, [`report`] what is printed; [`run`] ties them together for the binary.
+//! verification-aware plan ([`plan`]) are pure functions over `(id, time)` entries; the backups
+//! come from d1_archive's catalog of a store (a folder or a bucket prefix alike), [`remove`]
+//! takes them away through the store, [`report`] says what happened; [`run`] ties them
+//! together for the binary.
 
 pub mod args;
 pub mod calendar;
-pub mod input;
-pub mod lock;
-pub mod manifest;
 pub mod plan;
 pub mod policy;
 pub mod remove;
 pub mod report;
 pub mod run;
-pub mod s3;
-pub mod scan;

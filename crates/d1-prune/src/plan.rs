@@ -79,31 +79,33 @@ pub fn decide<K>(
     keep_unverified: bool,
     now: i64,
 ) -> Vec<Decision<K>> {
+    // The newest good backup, chosen as d1-ls chooses it (d1_archive::select).
+    let newest = d1_archive::select::newest_good(&backups, None, |b| b.time, |b| b.good);
+    let newest_good = newest.map(|i| backups[i].time);
     let mut good = Vec::new();
     let mut other = Vec::new();
-    for b in backups {
+    for (i, b) in backups.into_iter().enumerate() {
         if b.good {
-            good.push((b.id, b.time));
+            good.push(((i, b.id), b.time));
         } else {
             other.push((b.id, b.time));
         }
     }
     let verdicts = policy::apply(policy, good, now);
-    // Newest first, so the first good verdict is the newest good backup.
-    let newest_good = verdicts.first().map(|v| v.time);
     let mut out: Vec<Decision<K>> = verdicts
         .into_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let why = if v.kept() {
+        .map(|v| {
+            let kept = v.kept();
+            let (i, id) = v.id;
+            let why = if kept {
                 Why::Policy(v.reasons)
-            } else if i == 0 {
+            } else if Some(i) == newest {
                 Why::NewestGood
             } else {
                 Why::NotKept
             };
             Decision {
-                id: v.id,
+                id,
                 time: v.time,
                 good: true,
                 why,

@@ -3,7 +3,7 @@
 
 use crate::calendar;
 use crate::plan::Decision;
-use crate::scan::Dump;
+use d1_archive::catalog::Backup;
 use d1_core::msg::human_bytes;
 use d1_core::pipe::safe_field;
 use d1_core::{record, Result};
@@ -39,31 +39,30 @@ fn plain_name(name: Option<&str>) -> String {
     name.map_or_else(|| "-".to_string(), safe_field)
 }
 
-fn details(d: &Decision<Dump>, name: Option<&str>) -> serde_json::Value {
+fn details(d: &Decision<Backup>, name: Option<&str>) -> serde_json::Value {
     json!({
-        "database_id": d.id.manifest.database_id,
+        "database_id": d.id.database_id,
         "database_name": name,
-        "path": d.id.path.display().to_string(),
+        "path": d.id.shown,
         "exported_at": calendar::format(d.time),
-        "verification": d.id.verdict.describe(),
+        "verification": d.id.verdict.to_string(),
         "bytes": d.id.bytes,
         "reason": d.why.to_string(),
     })
 }
 
 /// A removed dump: `DATABASE_ID NAME PATH`, or its JSON.
-pub fn removed(d: &Decision<Dump>, name: Option<&str>, json_out: bool) -> Result<()> {
+pub fn removed(d: &Decision<Backup>, name: Option<&str>, json_out: bool) -> Result<()> {
     if json_out {
         let mut v = details(d, name);
         v["removed"] = json!(true);
         return record::emit_json(&v);
     }
-    let path = d.id.path.display().to_string();
-    record::emit(&[&d.id.manifest.database_id, &plain_name(name), &path])
+    record::emit(&[&d.id.database_id, &plain_name(name), &d.id.shown])
 }
 
 /// A line of the plan: `keep|remove DATABASE_ID NAME PATH EXPORTED_AT REASON`.
-pub fn plan(d: &Decision<Dump>, name: Option<&str>, json_out: bool) -> Result<()> {
+pub fn plan(d: &Decision<Backup>, name: Option<&str>, json_out: bool) -> Result<()> {
     let action = if d.keep() { "keep" } else { "remove" };
     if json_out {
         let mut v = details(d, name);
@@ -73,14 +72,13 @@ pub fn plan(d: &Decision<Dump>, name: Option<&str>, json_out: bool) -> Result<()
     let why = if d.good {
         d.why.to_string()
     } else {
-        format!("{}; {}", d.id.verdict.describe(), d.why)
+        format!("{}; {}", d.id.verdict, d.why)
     };
-    let path = d.id.path.display().to_string();
     record::emit(&[
         action,
-        &d.id.manifest.database_id,
+        &d.id.database_id,
         &plain_name(name),
-        &path,
+        &d.id.shown,
         &calendar::format(d.time),
         &why,
     ])

@@ -1,68 +1,47 @@
-//! One d1-prune run: read upstream records, lock and scan the folders, decide per database,
-//! remove in two passes (or print the plan), summarise.
+//! One d1-prune run: read upstream records, lock and read each location's stores (the folders
+//! given, pooled; each bucket prefix on its own), decide per database, remove in two passes (or
+//! print the plan), summarise. A folder and a bucket prefix go through the same steps.
 
 use crate::args::Args;
-use crate::plan::{self, Backup, Decision};
+use crate::plan::{self, Backup as Entry, Decision};
+use crate::remove::{self, Gone};
 use crate::report::{self, Counts};
-use crate::scan::{self, Dump, Orphan};
-use crate::{input, lock, remove, s3};
+use d1_archive::catalog::{Backup, Catalog, Orphan, Skipped};
+use d1_archive::Store;
+use d1_core::upstream;
 use d1_core::{msg, Error, ExitCode, Result};
-use d1_upload::store::{S3Url, Store};
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::os::fd::AsFd;
-use std::os::unix::fs::FileTypeExt;
-use std::path::{Path, PathBuf};
-
-/// Whether stdin carries records: not a terminal, and not a character device such as
-/// /dev/null (systemd units and `</dev/null` mean "run alone").
-fn stdin_has_records() -> bool {
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        return false;
-    }
-    let is_char_device = stdin
-        .as_fd()
-        .try_clone_to_owned()
-        .map(std::fs::File::from)
-        .and_then(|f| f.metadata())
-        .is_ok_and(|m| m.file_type().is_char_device());
-    !is_char_device
-}
 
 /// One database's decisions.
 struct DbPlan {
     /// `name (id)` for messages.
     label: String,
     name: Option<String>,
-    decisions: Vec<Decision<Dump>>,
+    decisions: Vec<Decision<Backup>>,
     counts: Counts,
 }
 
-/// Groups the dumps by database and decides each group.
-fn decide_all(dumps: Vec<Dump>, args: &Args, now: i64) -> Vec<DbPlan> {
-    let mut by_db: BTreeMap<String, Vec<Dump>> = BTreeMap::new();
-    for d in dumps {
-        by_db
-            .entry(d.manifest.database_id.clone())
-            .or_default()
-            .push(d);
+/// Groups the backups by database and decides each group.
+fn decide_all(backups: Vec<Backup>, args: &Args, now: i64) -> Vec<DbPlan> {
+    let mut by_db: BTreeMap<String, Vec<Backup>> = BTreeMap::new();
+    for b in backups {
+        by_db.entry(b.database_id.clone()).or_default().push(b);
     }
     let mut plans = Vec::new();
-    for (db, dumps) in by_db {
-        let backups = dumps
+    for (db, backups) in by_db {
+        let entries = backups
             .into_iter()
-            .map(|d| Backup {
-                time: d.manifest.time,
-                good: d.good(),
-                id: d,
+            .map(|b| Entry {
+                time: b.time,
+                good: b.good(),
+                id: b,
             })
             .collect();
-        let decisions = plan::decide(&args.policy, backups, args.keep_unverified, now);
+        let decisions = plan::decide(&args.policy, entries, args.keep_unverified, now);
         // The newest dump's name speaks for the database (a database can be renamed).
         let name = decisions
             .iter()
-            .find_map(|d| d.id.manifest.database_name.clone());
+            .find_map(|d| d.id.database_name().map(str::to_string));
         let label = match &name {
             Some(n) => format!("{n} ({db})"),
             None => db,
@@ -86,19 +65,16 @@ fn decide_all(dumps: Vec<Dump>, args: &Args, now: i64) -> Vec<DbPlan> {
 /// What pass 1 did: the dumps it removed, and the error that stopped it early, if any.
 #[derive(Default)]
 struct PassOne {
-    gone: Vec<PathBuf>,
+    gone: Gone,
     stop: Option<Error>,
     worst: Option<ExitCode>,
 }
 
 /// Pass 1: removes (or, in a dry run, prints) each dump that is not kept, printing a record for
-/// each. Stops early only between two dumps: on a signal, or when stdout is closed.
-fn pass_one(
-    plans: &mut [DbPlan],
-    dry_run: bool,
-    json_out: bool,
-    remove: &dyn Fn(&Path) -> Result<()>,
-) -> PassOne {
+/// each. Stops early only between two dumps: on a signal, when stdout is closed, or when the
+/// store refuses or stops answering.
+fn pass_one(plans: &mut [DbPlan], stores: &[Box<dyn Store>], args: &Args) -> PassOne {
+    let (dry_run, json_out) = (args.dry_run, args.common.json);
     let mut out = PassOne::default();
     for p in plans.iter_mut() {
         for d in &p.decisions {
@@ -116,22 +92,14 @@ fn pass_one(
                 p.counts.freed += d.id.bytes;
                 report::plan(d, p.name.as_deref(), json_out)
             } else {
-                match remove(&d.id.path) {
+                match remove::remove_dump(stores, d) {
                     Ok(()) => {
                         p.counts.removed += 1;
                         p.counts.freed += d.id.bytes;
-                        out.gone.push(d.id.path.clone());
+                        out.gone.push((d.id.store, d.id.key.clone()));
                         report::removed(d, p.name.as_deref(), json_out)
                     }
-                    // The store's credentials, deadline or a signal: the rest would fail alike.
-                    Err(e)
-                        if matches!(
-                            e.code(),
-                            ExitCode::Credentials | ExitCode::Temporary | ExitCode::Interrupted
-                        ) =>
-                    {
-                        Err(e)
-                    }
+                    Err(e) if remove::stops(&e) => Err(e),
                     Err(e) => {
                         msg::error(&e.message);
                         out.worst = Some(ExitCode::Failed);
@@ -149,62 +117,6 @@ fn pass_one(
     out
 }
 
-fn folder_of(p: &Path) -> PathBuf {
-    p.parent().map(PathBuf::from).unwrap_or_default()
-}
-
-/// The dumps' removal is made durable (one fsync per folder) before any of their sidecars
-/// goes (pass 2); then the sidecars of removals an earlier run left unfinished, unless the run
-/// is stopping. A folder that cannot be synced keeps its sidecars (a later run finishes them).
-/// Returns whether all went well and the bytes of the finished orphans.
-fn pass_two(gone: &[PathBuf], orphans: &[Orphan], with_orphans: bool) -> (bool, u64) {
-    let mut ok = true;
-    let mut synced: BTreeMap<PathBuf, bool> = BTreeMap::new();
-    for p in gone {
-        let dir = folder_of(p);
-        if let std::collections::btree_map::Entry::Vacant(slot) = synced.entry(dir) {
-            let done = remove::sync(slot.key())
-                .map_err(|e| msg::error(&e.message))
-                .is_ok();
-            ok &= done;
-            slot.insert(done);
-        }
-    }
-    for p in gone {
-        if synced.get(&folder_of(p)) == Some(&true) {
-            if let Err(e) = remove::finish(p) {
-                msg::error(&e.message);
-                ok = false;
-            }
-        }
-    }
-    let mut freed = 0;
-    for o in orphans.iter().filter(|_| with_orphans) {
-        let what = format!(
-            "the sidecars of {} (its removal was interrupted)",
-            o.dump.display()
-        );
-        match remove::finish(&o.dump) {
-            Ok(()) => {
-                msg::info(&format!("finished removing {what}"));
-                freed += o.bytes;
-                synced.insert(folder_of(&o.dump), true);
-            }
-            Err(e) => {
-                msg::error(&e.message);
-                ok = false;
-            }
-        }
-    }
-    for dir in synced.iter().filter(|(_, s)| **s).map(|(d, _)| d) {
-        if let Err(e) = remove::sync(dir) {
-            msg::error(&e.message);
-            ok = false;
-        }
-    }
-    (ok, freed)
-}
-
 /// One location's pruning: its plans, and what went wrong.
 struct Pruned {
     plans: Vec<DbPlan>,
@@ -213,9 +125,9 @@ struct Pruned {
     worst: ExitCode,
 }
 
-fn report_skipped(skipped: &[scan::Skipped]) {
+fn report_skipped(skipped: &[Skipped]) {
     for s in skipped {
-        let text = format!("left alone: {}: {}", s.path.display(), s.why);
+        let text = format!("left alone: {}: {}", s.shown, s.why);
         if s.warn {
             msg::warn(&text);
         } else {
@@ -224,84 +136,39 @@ fn report_skipped(skipped: &[scan::Skipped]) {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// The local folders.
-fn prune_folders(args: &Args) -> Result<Pruned> {
-    let dirs = scan::folders(&args.dirs, args.recursive)?;
-    // A dry run changes nothing and so takes no lock: it may show a plan another run is
-    // carrying out.
-    let _locks = if args.dry_run {
-        None
-    } else {
-        Some(lock::lock_all(&dirs, &args.common.deadline())?)
-    };
-    let mut found = scan::Scan::default();
-    for d in &dirs {
-        scan::scan_folder(d, &mut found)?;
-    }
-    report_skipped(&found.skipped);
-    let mut plans = decide_all(found.dumps, args, now());
-    let one = pass_one(&mut plans, args.dry_run, args.common.json, &|p| {
-        remove::remove_dump_file(p)
-    });
-    let mut out = Pruned {
-        plans: Vec::new(),
-        freed: 0,
-        worst: one.worst.unwrap_or(ExitCode::Ok),
-    };
-    if args.dry_run {
-        say_unfinished(&found.orphans);
-    } else {
-        let (ok, freed) = pass_two(&one.gone, &found.orphans, one.stop.is_none());
-        if !ok {
-            out.worst = out.worst.worst(ExitCode::Failed);
-        }
-        out.freed = freed;
-    }
-    if let Some(e) = one.stop {
-        return Err(e);
-    }
-    out.plans = plans;
-    Ok(out)
-}
-
-/// `--dry-run`: the removals an earlier run left half done (a folder's or a prefix's), which a
-/// real run would finish.
-fn say_unfinished(orphans: &[scan::Orphan]) {
+/// `--dry-run`: the removals an earlier run left half done, which a real run would finish.
+fn say_unfinished(orphans: &[Orphan]) {
     for o in orphans {
         msg::info(&format!(
             "would finish removing the sidecars of {} (its removal was interrupted)",
-            o.dump.display()
+            o.shown
         ));
     }
 }
 
-/// One bucket prefix: listed, decided by the same plan, removed in the same order (every dump
-/// first, then each one's `.sha256` and `.json`). There is no lock: S3 has none; two runs
-/// deciding alike remove the same objects, and deleting a deleted object succeeds.
-fn prune_bucket(args: &Args, url: &S3Url) -> Result<Pruned> {
-    let store = Store::from_env(
-        &args.store,
-        &url.bucket,
-        args.common.policy(),
-        args.common.deadline(),
-    )?;
-    let where_ = format!("s3://{}/{}", url.bucket, s3::prefix_of(url));
-    let found = s3::scan(&store, url, args.recursive)?;
-    report_skipped(&found.skipped);
-    let mut plans = decide_all(found.dumps, args, now());
-    for p in &mut plans {
-        p.label = format!("{where_}: {}", p.label);
+/// One location: its stores locked (not for a dry run: it changes nothing, and may show a
+/// plan another run is carrying out), read, decided as one pool, and pruned. `label` prefixes
+/// each database's summary (a bucket prefix's location).
+fn prune(args: &Args, stores: &[Box<dyn Store>], label: Option<String>) -> Result<Pruned> {
+    let _locks = if args.dry_run {
+        None
+    } else {
+        let deadline = args.common.deadline();
+        let locks: Result<Vec<_>> = stores.iter().map(|s| s.lock(&deadline)).collect();
+        Some(locks?)
+    };
+    let mut found = Catalog::default();
+    for (i, s) in stores.iter().enumerate() {
+        found.scan(i, s.as_ref())?;
     }
-    let one = pass_one(&mut plans, args.dry_run, args.common.json, &|p| {
-        s3::remove_dump(&store, p)
-    });
+    report_skipped(&found.skipped);
+    let mut plans = decide_all(found.backups, args, d1_core::time::unix_now());
+    if let Some(where_) = label {
+        for p in &mut plans {
+            p.label = format!("{where_}: {}", p.label);
+        }
+    }
+    let one = pass_one(&mut plans, stores, args);
     let mut out = Pruned {
         plans: Vec::new(),
         freed: 0,
@@ -310,31 +177,10 @@ fn prune_bucket(args: &Args, url: &S3Url) -> Result<Pruned> {
     if args.dry_run {
         say_unfinished(&found.orphans);
     } else {
-        let orphans = found.orphans.iter().filter(|_| one.stop.is_none());
-        let mut finished = Vec::new();
-        for p in &one.gone {
-            finished.push((p, None));
-        }
-        for o in orphans {
-            finished.push((&o.dump, Some(o.bytes)));
-        }
-        for (p, orphan_bytes) in finished {
-            match s3::finish(&store, p) {
-                Ok(()) => {
-                    if let Some(b) = orphan_bytes {
-                        msg::info(&format!(
-                            "finished removing the sidecars of {} (its removal was interrupted)",
-                            p.display()
-                        ));
-                        out.freed += b;
-                    }
-                }
-                Err(e) => {
-                    msg::error(&e.message);
-                    out.worst = out.worst.worst(e.code());
-                }
-            }
-        }
+        let (worst, freed) =
+            remove::finish_all(stores, &one.gone, &found.orphans, one.stop.is_none());
+        out.worst = out.worst.worst(worst);
+        out.freed = freed;
     }
     if let Some(e) = one.stop {
         return Err(e);
@@ -346,18 +192,24 @@ fn prune_bucket(args: &Args, url: &S3Url) -> Result<Pruned> {
 /// Runs d1-prune; returns the worst outcome (upstream failures included).
 pub fn run(args: Args) -> Result<ExitCode> {
     let mut worst = ExitCode::Ok;
-    let upstream = if stdin_has_records() {
-        Some(input::read(std::io::stdin().lock())?)
+    let from_upstream = if upstream::stdin_has_records() {
+        Some(upstream::read(std::io::stdin().lock())?)
     } else {
         None
     };
 
     let mut done = Vec::new();
-    if !args.dirs.is_empty() {
-        done.push(prune_folders(&args)?);
+    let folders = args.places.folders(args.recursive)?;
+    if !folders.is_empty() {
+        done.push(prune(&args, &folders, None)?);
     }
-    for url in &args.buckets {
-        done.push(prune_bucket(&args, url)?);
+    let (policy, deadline) = (args.common.policy(), args.common.deadline());
+    for store in args
+        .places
+        .buckets(&args.store, policy, deadline, args.recursive)?
+    {
+        let label = store.location();
+        done.push(prune(&args, &[store], Some(label))?);
     }
 
     let mut total = Counts::default();
@@ -375,8 +227,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "{databases} database(s): {}",
         total.summary(args.dry_run)
     ));
-    if let Some(up) = upstream {
-        worst = worst.worst(input::finish(up, args.common.allow_empty)?);
+    if let Some(up) = from_upstream {
+        worst = worst.worst(upstream::finish(
+            up,
+            args.common.allow_empty,
+            "pruned anyway",
+        )?);
     }
     Ok(worst)
 }

@@ -1,12 +1,13 @@
 //! The command line of d1-upload (lexopt), and its help text.
 
-use crate::store::{Options, ENV_HELP};
+use d1_archive::s3::upload::{MAX_PART, MIN_PART};
+use d1_archive::s3::{Options, ENV_HELP};
 use d1_core::argv::OwnedArg;
 use d1_core::cli::{self, Common};
 use d1_core::{Error, ExitCode, Result};
 use lexopt::prelude::*;
 
-pub const DEFAULT_PART_SIZE: u64 = 64 << 20;
+pub use d1_archive::s3::prefix::DEFAULT_PART_SIZE;
 
 fn help() -> String {
     format!(
@@ -96,14 +97,11 @@ pub fn parse_from(mut parser: lexopt::Parser) -> Result<Args> {
     while let Some(arg) = parser.next()? {
         let owned = OwnedArg::from(arg);
         let arg = owned.as_arg();
-        if common.parse(&arg, &mut parser, &help)? {
+        if common.parse(&arg, &mut parser, &help)? || store.parse(&arg, &mut parser)? {
             continue;
         }
         match arg {
             Long("part-size") => part_size = parse_size(&parser.value()?.string()?)?,
-            Long("endpoint") => store.endpoint = Some(parser.value()?.string()?),
-            Long("region") => store.region = Some(parser.value()?.string()?),
-            Long("r2") => store.r2 = true,
             Long("allow-unverified") => allow_unverified = true,
             Long("encrypt-to") => recipients.add(&parser.value()?.string()?)?,
             Long("recipients-file") => {
@@ -160,7 +158,7 @@ pub fn parse_size(v: &str) -> Result<u64> {
         }
     };
     let size = n.saturating_mul(mult);
-    if !(crate::upload::MIN_PART..=crate::upload::MAX_PART).contains(&size) {
+    if !(MIN_PART..=MAX_PART).contains(&size) {
         return Err(Error::usage(format!(
             "--part-size: {v} is outside S3's limits (5MiB to 5GiB)"
         )));

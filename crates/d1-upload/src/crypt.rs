@@ -4,10 +4,10 @@
 //! public-access mistake) would read every row.
 //!
 //! Streaming with flat memory: the dump is encrypted into a temporary file beside it (mode
-//! 0600, removed when dropped), which is then uploaded like any dump; on the way back the
-//! ciphertext is checked, then decrypted chunk by chunk into the target.
+//! 0600, removed when dropped, named by d1_core::atomic's one rule so that the next run's
+//! clean-up removes it when a killed run leaves it), which is then uploaded like any dump.
 
-use d1_core::age::{Identities, Recipients};
+use d1_core::age::Recipients;
 use d1_core::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::io::{BufWriter, Read, Write};
@@ -29,16 +29,11 @@ pub struct Sealed {
 /// Encrypts `src` to `recipients` into a temporary file in `src`'s folder.
 pub fn seal(src: &Path, recipients: &Recipients) -> Result<Sealed> {
     let shown = src.display();
-    let dir = match src.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let temp = tempfile::Builder::new()
-        .prefix(".d1-upload.")
-        .suffix(".age.part")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
+    let name = src
+        .file_name()
+        .map(|n| d1_archive::names::encrypted_name(&n.to_string_lossy()))
+        .unwrap_or_default();
+    let temp = d1_core::atomic::scratch(&d1_core::atomic::parent_dir(src), &name)?;
     let out = temp
         .as_file()
         .try_clone()
@@ -72,37 +67,4 @@ pub fn seal(src: &Path, recipients: &Recipients) -> Result<Sealed> {
         ciphertext_bytes: sealed.bytes,
         plaintext_sha256: hex::encode(plain.finalize()),
     })
-}
-
-/// Decrypts `input` into `out`; returns the plaintext's SHA-256 and size. A wrong key, a
-/// truncated or tampered ciphertext: exit 1 with a message that says which.
-pub fn open(
-    input: impl Read,
-    out: &mut impl Write,
-    ids: &Identities,
-    what: &str,
-) -> Result<(String, u64)> {
-    let mut reader = ids
-        .decrypt(input)
-        .map_err(|e| e.context(format!("{what} (nothing written)")))?;
-    let mut sha = Sha256::new();
-    let mut bytes = 0u64;
-    let mut buf = vec![0u8; BUF];
-    loop {
-        d1_core::signal::check()?;
-        let n = match reader.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            // The payload's chunks are authenticated: a changed or missing byte fails here.
-            Err(e) => return Err(Error::failed(format!("{what}: {e}; nothing written"))),
-        };
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-        bytes += n as u64;
-        out.write_all(&buf[..n])
-            .map_err(|e| Error::io(format!("{what}: writing the plaintext"), e))?;
-    }
-    Ok((hex::encode(sha.finalize()), bytes))
 }

@@ -5,8 +5,11 @@
 
 use crate::args::Args;
 use crate::manifest;
-use crate::store::{S3Url, Store};
-use crate::upload;
+use d1_archive::manifest::{Encryption, Upload};
+use d1_archive::names::{self, Sidecar};
+use d1_archive::s3::{Prefix, S3Url};
+use d1_archive::store::{Source, Store};
+use d1_archive::{checksum, folder, Field};
 use d1_core::pipe::{self, Failure, Tally};
 use d1_core::record::{self, Record};
 use d1_core::time::Utc;
@@ -16,8 +19,7 @@ use std::path::Path;
 
 struct Run<'a> {
     args: &'a Args,
-    store: Store,
-    prefix: String,
+    store: Prefix,
     uploaded: usize,
 }
 
@@ -26,21 +28,18 @@ struct Run<'a> {
 pub fn run(args: Args) -> Result<ExitCode> {
     pipe::set_json(args.common.json);
     let dest = S3Url::parse(&args.destination)?;
-    let mut prefix = dest.key.clone();
-    if !prefix.is_empty() && !prefix.ends_with('/') {
-        prefix.push('/');
-    }
     // Credentials and endpoint first: a wrong setup fails before any input is read.
-    let store = Store::from_env(
+    let store = Prefix::open(
         &args.store,
-        &dest.bucket,
+        &dest,
         args.common.policy(),
         args.common.deadline(),
-    )?;
+        false,
+    )?
+    .with_part_size(args.part_size);
     let mut run = Run {
         args: &args,
         store,
-        prefix,
         uploaded: 0,
     };
     let worst = if args.paths.is_empty() {
@@ -66,11 +65,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     if run.uploaded > 0 {
         msg::info(&format!(
-            "{} dump{} uploaded to s3://{}/{}",
+            "{} dump{} uploaded to {}",
             run.uploaded,
             if run.uploaded == 1 { "" } else { "s" },
-            run.store.bucket_name,
-            run.prefix
+            run.store.location()
         ));
     }
     Ok(worst)
@@ -107,22 +105,25 @@ impl Run<'_> {
             return Err(Error::failed(format!("{path}: no such dump")));
         }
         let m = manifest::read(dump)?;
-        let (id, name) = manifest::database(&m);
-        *who = (id.or(who.0.take()), name.or(who.1.take()));
-        let sha256 = match manifest::good_backup(&m) {
-            Ok(sha) => sha,
-            Err(why) if self.args.allow_unverified => {
+        *who = (
+            m.database_id().map(str::to_string).or(who.0.take()),
+            m.database_name().map(str::to_string).or(who.1.take()),
+        );
+        let verdict = m.verdict();
+        let sha256 = match m.sha256() {
+            Some(sha) if verdict.is_good() => sha.to_string(),
+            Some(sha) if self.args.allow_unverified => {
                 msg::warn(&format!(
-                    "{path}: {why}; uploading anyway (--allow-unverified)"
+                    "{path}: {verdict}; uploading anyway (--allow-unverified)"
                 ));
-                m["sha256"]
-                    .as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| Error::failed(format!("{path}: the manifest has no sha256")))?
+                sha.to_string()
             }
-            Err(why) => {
+            _ if self.args.allow_unverified => {
+                return Err(Error::failed(format!("{path}: the manifest has no sha256")))
+            }
+            _ => {
                 return Err(Error::failed(format!(
-                    "{path}: not uploaded: {why} (--allow-unverified uploads it anyway)"
+                    "{path}: not uploaded: {verdict} (--allow-unverified uploads it anyway)"
                 )))
             }
         };
@@ -148,63 +149,75 @@ impl Run<'_> {
             None
         };
         let object_name = if encrypted {
-            format!("{name}.age")
+            names::encrypted_name(&name)
         } else {
             name.clone()
         };
-        let key = format!("{}{object_name}", self.prefix);
-        let recipient_texts: Vec<&str> = recipients.keys().iter().map(String::as_str).collect();
+        let key = self.store.key(&object_name);
+        let recipient_texts: Vec<String> = recipients.keys().to_vec();
         let (stored, sha_file, manifest_bytes) = match &sealed {
             None => (
-                upload::file(&self.store, dump, &key, &sha256, self.args.part_size)?,
-                upload::read_small(&manifest::sha256_path_for(dump))?,
-                upload::read_small(&manifest::path_for(dump))?,
+                self.store.write(
+                    &object_name,
+                    Source::File {
+                        path: dump,
+                        sha256: &sha256,
+                    },
+                )?,
+                local_sidecar(&names::checksum_path(dump), checksum::MAX_BYTES)?,
+                local_sidecar(&names::manifest_path(dump), manifest::MAX_BYTES)?,
             ),
             Some(s) => {
-                let stored = upload::file(
-                    &self.store,
-                    s.file.path(),
-                    &key,
-                    &s.ciphertext_sha256,
-                    self.args.part_size,
+                let stored = self.store.write(
+                    &object_name,
+                    Source::File {
+                        path: s.file.path(),
+                        sha256: &s.ciphertext_sha256,
+                    },
                 )?;
                 let mut m = m.clone();
-                m["encryption"] = json!({
-                    "format": "age-encryption.org/v1",
-                    "recipients": recipient_texts,
-                    "ciphertext_sha256": s.ciphertext_sha256,
-                    "ciphertext_bytes": s.ciphertext_bytes,
+                m.encryption = Field::Set(Encryption {
+                    format: Field::Set("age-encryption.org/v1".into()),
+                    recipients: Field::Set(recipient_texts.clone()),
+                    ciphertext_sha256: Field::Set(s.ciphertext_sha256.clone()),
+                    ciphertext_bytes: Field::Set(s.ciphertext_bytes),
+                    ..Encryption::default()
                 });
-                let mut text = serde_json::to_string_pretty(&m).unwrap_or_default();
-                text.push('\n');
-                let line = format!("{}  {object_name}\n", s.ciphertext_sha256);
+                let text = m.to_text(&format!("{path}.json"))?;
+                let line = checksum::line(&s.ciphertext_sha256, &object_name);
                 (stored, line.into_bytes(), text.into_bytes())
             }
         };
         // The sidecars go after the dump, the manifest last: a listing that finds KEY.json finds
         // a complete copy.
-        upload::bytes(&self.store, &format!("{key}.sha256"), &sha_file)?;
-        upload::bytes(&self.store, &format!("{key}.json"), &manifest_bytes)?;
-        let url = self.store.shown(&key);
-        let entry = json!({
-            "url": url,
-            "bucket": self.store.bucket_name,
-            "key": key,
-            "endpoint": self.store.endpoint,
-            "etag": stored.etag.trim_matches('"'),
-            "size": stored.size,
-            "sha256": sha256,
-            "parts": stored.parts,
-            "uploaded_at": Utc::now().rfc3339(),
-            "encrypted": encrypted,
-            "recipients": recipient_texts,
-            "ciphertext_sha256": sealed.as_ref().map(|s| s.ciphertext_sha256.clone()),
-            "d1_upload_version": env!("CARGO_PKG_VERSION"),
-        });
-        manifest::add_upload(dump, entry.clone())?;
+        let checksum_key = Sidecar::Checksum.key(&object_name);
+        self.store.write(&checksum_key, Source::Bytes(&sha_file))?;
+        let manifest_key = Sidecar::Manifest.key(&object_name);
+        self.store
+            .write(&manifest_key, Source::Bytes(&manifest_bytes))?;
+        let url = self.store.shown(&object_name);
+        let text = |v: &str| Field::Set(v.to_string());
+        let entry = Upload {
+            url: text(&url),
+            bucket: text(self.store.client().bucket_name()),
+            key: text(&key),
+            endpoint: text(self.store.client().endpoint()),
+            etag: text(stored.etag.trim_matches('"')),
+            size: Field::Set(stored.size),
+            sha256: text(&sha256),
+            parts: Field::Set(u64::from(stored.parts)),
+            uploaded_at: Field::Set(Utc::now().rfc3339()),
+            encrypted: Field::Set(encrypted),
+            recipients: Field::Set(recipient_texts),
+            ciphertext_sha256: sealed.as_ref().map(|s| s.ciphertext_sha256.clone()).into(),
+            d1_upload_version: text(env!("CARGO_PKG_VERSION")),
+            ..Upload::default()
+        };
+        let out = serde_json::to_value(&entry).unwrap_or_default();
+        manifest::add_upload(dump, entry)?;
         self.uploaded += 1;
         if self.args.common.json {
-            let mut out = entry;
+            let mut out = out;
             out["database_id"] = json!(who.0);
             out["database_name"] = json!(who.1);
             out["path"] = json!(path);
@@ -214,4 +227,10 @@ impl Run<'_> {
             record::emit(&[&field(&who.0), &field(&who.1), &url])
         }
     }
+}
+
+/// A sidecar of the local dump, as it is (it is copied byte for byte).
+fn local_sidecar(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    folder::read_small(path, limit)?
+        .ok_or_else(|| Error::failed(format!("reading {}: no such file", path.display())))
 }

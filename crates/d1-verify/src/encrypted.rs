@@ -4,7 +4,7 @@
 //! `plaintext_sha256` when it has one: the sidecar checks the ciphertext, this the content.
 
 use d1_core::age::{self, Identities};
-use d1_core::{manifest, Error, Result};
+use d1_core::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 use std::path::Path;
@@ -34,10 +34,10 @@ pub fn open(
     let plain = ids.decrypt(raw).map_err(|e| e.context(path))?;
     let want = match path {
         "-" => None,
-        p => manifest::read(&manifest::path_for(Path::new(p)))
+        p => d1_archive::Manifest::load(&d1_archive::names::manifest_path(Path::new(p)))
             .ok()
             .flatten()
-            .and_then(|m| m["plaintext_sha256"].as_str().map(str::to_ascii_lowercase)),
+            .and_then(|m| m.plaintext_sha256.as_deref().map(str::to_ascii_lowercase)),
     };
     Ok(match want {
         Some(want) => Box::new(Checked {

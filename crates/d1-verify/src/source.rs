@@ -14,7 +14,7 @@ const BUF: usize = 256 * 1024;
 
 /// Whether the dump has a manifest (`PATH.json`, d1-fetch's) beside it.
 pub fn has_manifest(dump: &str) -> bool {
-    d1_core::manifest::path_for(Path::new(dump)).exists()
+    d1_archive::names::manifest_path(Path::new(dump)).exists()
 }
 
 pub struct Source {
@@ -98,19 +98,18 @@ pub fn check_sidecar(path: &str) -> Result<Sidecar> {
     if path == "-" {
         return Ok(Sidecar::Absent);
     }
-    let side = format!("{path}.sha256");
-    let text = match std::fs::read(&side) {
-        Ok(t) => t,
+    let side = d1_archive::names::checksum_path(Path::new(path));
+    let shown = side.display().to_string();
+    let mut text = Vec::new();
+    match File::open(&side) {
+        Ok(f) => f
+            .take(d1_archive::checksum::MAX_BYTES)
+            .read_to_end(&mut text)
+            .map_err(|e| Error::io(format!("reading {shown}"), e))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Sidecar::Absent),
-        Err(e) => return Err(Error::io(format!("reading {side}"), e)),
+        Err(e) => return Err(Error::io(format!("reading {shown}"), e)),
     };
-    let text = String::from_utf8_lossy(&text[..text.len().min(4096)]).into_owned();
-    let want = text
-        .split_whitespace()
-        .next()
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_ascii_lowercase)
-        .ok_or_else(|| Error::failed(format!("{side}: not a sha256sum line (HEX  NAME)")))?;
+    let want = d1_archive::checksum::parse(&text, &shown)?;
     let mut f = File::open(path).map_err(|e| Error::usage(format!("{path}: {e}")))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; BUF];
@@ -127,7 +126,7 @@ pub fn check_sidecar(path: &str) -> Result<Sidecar> {
     let got = hex::encode(h.finalize());
     if got != want {
         return Err(Error::failed(format!(
-            "checksum mismatch: {side} says {want}, the file's SHA-256 is {got}"
+            "checksum mismatch: {shown} says {want}, the file's SHA-256 is {got}"
         )));
     }
     Ok(Sidecar::Matches(got))

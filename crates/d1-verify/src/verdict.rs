@@ -5,9 +5,10 @@
 //! like a good one.
 
 use crate::verify::Report;
+use d1_archive::manifest::{Manifest, Verification};
+use d1_archive::{names, Field};
 use d1_core::time::Utc;
-use d1_core::{manifest, Result};
-use serde_json::{json, Value};
+use d1_core::Result;
 use std::path::Path;
 
 /// The database's id and name as the manifest records them, for a path given without them.
@@ -15,11 +16,8 @@ pub fn identity(dump: &str) -> (Option<String>, Option<String>) {
     if dump == "-" {
         return (None, None);
     }
-    match manifest::read(&manifest::path_for(Path::new(dump))) {
-        Ok(Some(m)) => {
-            let s = |k: &str| m[k].as_str().map(str::to_string);
-            (s("database_id"), s("database_name"))
-        }
+    match Manifest::load(&names::manifest_path(Path::new(dump))) {
+        Ok(Some(m)) => (m.database_id.cloned(), m.database_name.cloned()),
         _ => (None, None),
     }
 }
@@ -30,30 +28,32 @@ pub fn record(r: &Report) -> Result<()> {
         return Ok(());
     }
     let v = verdict(r, &Utc::now());
-    manifest::update(&manifest::path_for(Path::new(&r.path)), |m| {
-        m["verification"] = v;
+    Manifest::update(&names::manifest_path(Path::new(&r.path)), |m| {
+        m.verification = Field::Set(v);
     })
     .map(|_| ())
 }
 
-fn verdict(r: &Report, now: &Utc) -> Value {
-    let mut v = json!({
-        "status": if r.failure.is_none() { "ok" } else { "failed" },
-        "verified_at": now.rfc3339(),
-        "tool": "d1-verify",
-        "version": env!("CARGO_PKG_VERSION"),
+fn verdict(r: &Report, now: &Utc) -> Verification {
+    let set = |s: &str| Field::Set(s.to_string());
+    Verification {
+        status: set(if r.failure.is_none() { "ok" } else { "failed" }),
+        verified_at: Field::Set(now.rfc3339()),
+        tool: set("d1-verify"),
+        version: set(env!("CARGO_PKG_VERSION")),
         // The bytes this verdict is for: a verdict without a confirmed checksum is for no
-        // bytes in particular and makes no good backup (d1_core::manifest::is_good_backup).
-        "sha256": r.checksum,
-        "tables": r.inventory.tables.len(),
-        "rows": r.total_rows(),
+        // bytes in particular and makes no good backup (d1_archive's Verdict).
+        sha256: r.checksum.clone().into(),
+        tables: Field::Set(r.inventory.tables.len() as u64),
+        rows: Field::Set(r.total_rows()),
         // What the dump passed; for a failure, the check that failed is in `reason`.
-        "checks": r.passed,
-    });
-    if let Some(e) = &r.failure {
-        v["reason"] = json!(e.message);
+        checks: Field::Set(r.passed.iter().map(|c| c.to_string()).collect()),
+        reason: match &r.failure {
+            Some(e) => Field::Set(e.message.clone()),
+            None => Field::Absent,
+        },
+        extra: Default::default(),
     }
-    v
 }
 
 #[cfg(test)]
@@ -70,9 +70,9 @@ mod tests {
             ..Report::default()
         };
         let v = verdict(&r, &Utc::from_unix(0));
-        assert_eq!(v["status"], "failed");
-        assert_eq!(v["reason"], "integrity_check: bad");
-        assert_eq!(v["checks"], json!(["checksum", "restore"]));
-        assert_eq!(v["verified_at"], "1970-01-01T00:00:00Z");
+        assert_eq!(v.status.as_deref(), Some("failed"));
+        assert_eq!(v.reason.as_deref(), Some("integrity_check: bad"));
+        assert_eq!(v.checks.cloned().unwrap(), ["checksum", "restore"]);
+        assert_eq!(v.verified_at.as_deref(), Some("1970-01-01T00:00:00Z"));
     }
 }

@@ -258,8 +258,9 @@ fn expected_sql_bytes(path: &str, compressed: bool) -> Option<u64> {
     if !compressed {
         return std::fs::metadata(path).ok().map(|m| m.len());
     }
-    let m = d1_core::manifest::read(&d1_core::manifest::path_for(std::path::Path::new(path)));
-    m.ok().flatten().and_then(|m| m["sql_bytes"].as_u64())
+    let m = d1_archive::names::manifest_path(std::path::Path::new(path));
+    let m = d1_archive::Manifest::load(&m);
+    m.ok().flatten().and_then(|m| m.sql_bytes.get().copied())
 }
 
 /// A `--schema` file split in two: everything but its triggers, then its triggers.

@@ -1,14 +1,32 @@
-//! Records from the previous tool on stdin (d1-prune can end the nightly pipeline). d1-prune
-//! needs none of their values (it prunes the folders it is given), but it must not lose what
-//! they say: failure records (`d1_core::pipe`) are passed through on stdout in d1-prune's output
-//! mode and counted, so that its exit status is the worst class upstream and `sh` without
-//! `pipefail` still sees a failed backup. Any other line (d1-verify's `OK …`, d1-fetch's
+//! Records from the previous tool on stdin, for a tool whose own input is its arguments and
+//! that may end the nightly pipeline (d1-prune, d1-ls). It needs none of their values, but it
+//! must not lose what they say: failure records (`pipe`) are passed through on stdout in the
+//! tool's output mode and counted, so that its exit status is the worst class upstream and `sh`
+//! without `pipefail` still sees a failed backup. Any other line (d1-verify's `OK …`, d1-fetch's
 //! `DATABASE_ID NAME PATH`, d1-upload's records) only counts as "something arrived".
 
-use d1_core::pipe::{Failure, Tally};
-use d1_core::record::Lines;
-use d1_core::{Error, ExitCode, Result};
-use std::io::BufRead;
+use crate::error::{Error, ExitCode, Result};
+use crate::pipe::{Failure, Tally};
+use crate::record::Lines;
+use std::io::{BufRead, IsTerminal};
+use std::os::fd::AsFd;
+use std::os::unix::fs::FileTypeExt;
+
+/// Whether stdin carries records: not a terminal, and not a character device such as
+/// /dev/null (systemd units and `</dev/null` mean "run alone").
+pub fn stdin_has_records() -> bool {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return false;
+    }
+    let is_char_device = stdin
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata())
+        .is_ok_and(|m| m.file_type().is_char_device());
+    !is_char_device
+}
 
 /// What came down the pipe.
 #[derive(Debug, Default)]
@@ -42,7 +60,7 @@ pub fn read(input: impl BufRead) -> Result<Upstream> {
         up.tally.arrived();
         let (n, text) = match item {
             Ok(x) => x,
-            Err(e) if d1_core::pipe::ends_run(&e) => return Err(e),
+            Err(e) if crate::pipe::ends_run(&e) => return Err(e),
             Err(e) => {
                 up.tally.fail(&e, None)?;
                 continue;
@@ -73,15 +91,18 @@ pub fn read(input: impl BufRead) -> Result<Upstream> {
     Ok(up)
 }
 
-/// The outcome of the input, once the pruning is done: the failures upstream are named again
-/// on stderr (the last lines of a cron mail say what failed), and no input line at all is a
-/// failure unless `allow_empty` (the pipeline before d1-prune printed nothing).
-pub fn finish(mut up: Upstream, allow_empty: bool) -> Result<ExitCode> {
+/// The outcome of the input, once the tool's work is done (`done`: what it did anyway, for the
+/// message): the failures upstream are named again on stderr (the last lines of a cron mail say
+/// what failed), and no input line at all is a failure unless `allow_empty` (the pipeline
+/// before printed nothing).
+pub fn finish(mut up: Upstream, allow_empty: bool, done: &str) -> Result<ExitCode> {
     if up.lines == 0 && !allow_empty {
-        let e = Error::failed(
-            "no records on standard input: the pipeline before d1-prune printed nothing \
-             (pruned anyway; --allow-empty when d1-prune runs alone)",
-        );
+        let e = Error::failed(format!(
+            "no records on standard input: the pipeline before {} printed nothing \
+             ({done}; --allow-empty when {} runs alone)",
+            crate::msg::tool(),
+            crate::msg::tool()
+        ));
         up.tally.fail(&e, None)?;
     }
     up.tally.finish(true, "")
@@ -100,18 +121,21 @@ mod tests {
                      db-1 prod backups/prod-20261109T031700Z.sql\n";
         let up = read(input.as_bytes()).unwrap();
         assert_eq!(up.lines, 5);
-        assert_eq!(finish(up, false).unwrap(), ExitCode::Credentials);
+        assert_eq!(
+            finish(up, false, "done anyway").unwrap(),
+            ExitCode::Credentials
+        );
     }
 
     #[test]
     fn no_record_is_a_failure_unless_allowed() {
         let up = read(&b""[..]).unwrap();
-        assert_eq!(finish(up, true).unwrap(), ExitCode::Ok);
+        assert_eq!(finish(up, true, "done anyway").unwrap(), ExitCode::Ok);
         let up = read(&b""[..]).unwrap();
-        assert_eq!(finish(up, false).unwrap(), ExitCode::Failed);
+        assert_eq!(finish(up, false, "done anyway").unwrap(), ExitCode::Failed);
         let up = read(&b"OK a.sql tables=1 rows=1\n\n"[..]).unwrap();
         assert_eq!(
-            finish(up, false).unwrap(),
+            finish(up, false, "done anyway").unwrap(),
             ExitCode::Usage,
             "a blank line is bad input"
         );

@@ -1,6 +1,7 @@
-//! The object store behind signed URLs (R2, S3-compatible) answers errors as XML, not in
-//! Cloudflare's JSON envelope: `<Error><Code>AccessDenied</Code><Message>Request has
-//! expired</Message>…`. d1-fetch (downloads) and d1-import (uploads) both summarise it.
+//! An object store (R2, S3-compatible) answers errors as XML, not in Cloudflare's JSON
+//! envelope: `<Error><Code>AccessDenied</Code><Message>Request has expired</Message>…`. The S3
+//! client reads it, and so do d1-fetch and d1-import for the signed URLs D1 hands out (they
+//! point at R2).
 
 /// The text of the first `<name>…</name>` element of an XML body, trimmed and bounded (the body
 /// comes from a server); `None` when there is none.

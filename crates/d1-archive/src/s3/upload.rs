@@ -1,4 +1,5 @@
-//! One file to one object: a single PUT up to the part size, a multipart upload above it (S3
+//! One file (or a few bytes) to one object, written so that nothing is visible at the key until
+//! it is complete and checked. One file to one object: a single PUT up to the part size, a multipart upload above it (S3
 //! and R2 refuse single PUTs over 5 GiB, and dumps reach 10 GB). Memory stays flat: each part
 //! is read twice from the file (hashed, then streamed), never held whole.
 //!
@@ -9,14 +10,14 @@
 //! success is reported. A failed or interrupted multipart upload is aborted, so that no parts
 //! stay stored; an object found damaged after a single PUT is deleted.
 
-use crate::store::{Body, Store};
+use super::client::{Body, Client};
 use base64_md5::content_md5;
+use d1_core::http::etag_md5 as plain_md5;
 use d1_core::msg::{human_bytes, Progress};
 use d1_core::{Error, Result};
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 /// S3's smallest part (every part but the last).
@@ -41,7 +42,13 @@ pub struct Stored {
 /// Uploads `path` to `key`. `sha256` is what the manifest says the file's SHA-256 is (the
 /// verdict is for those bytes): a file whose bytes no longer match is refused, and nothing is
 /// left in the bucket.
-pub fn file(store: &Store, path: &Path, key: &str, sha256: &str, part_size: u64) -> Result<Stored> {
+pub fn file(
+    store: &Client,
+    path: &Path,
+    key: &str,
+    sha256: &str,
+    part_size: u64,
+) -> Result<Stored> {
     let f = File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
     let size = f
         .metadata()
@@ -138,7 +145,7 @@ pub fn effective_part_size(size: u64, wanted: u64) -> u64 {
 
 #[allow(clippy::too_many_arguments)]
 fn parts(
-    store: &Store,
+    store: &Client,
     f: &File,
     path: &Path,
     key: &str,
@@ -215,8 +222,14 @@ impl Expected {
 
 /// HEAD after the upload: what the server says it stores must be what we sent. A mismatch
 /// deletes the object (nothing damaged stays under the final key) and fails.
-fn read_back(store: &Store, key: &str, size: u64, sha256: &str, expected: &Expected) -> Result<()> {
-    let a = store.head(key)?;
+fn read_back(
+    store: &Client,
+    key: &str,
+    size: u64,
+    sha256: &str,
+    expected: &Expected,
+) -> Result<()> {
+    let a = store.head(key)?.unwrap_or_default();
     let shown = store.shown(key);
     let mut problems = Vec::new();
     if a.length != Some(size) {
@@ -263,12 +276,6 @@ fn md5_shaped(etag: &str) -> bool {
         && n.parse::<u32>().is_ok()
 }
 
-/// An ETag that is a plain MD5 (single PUT, one part), lowercase, without quotes.
-fn plain_md5(etag: &str) -> Option<String> {
-    let e = etag.trim().trim_matches('"');
-    (e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit())).then(|| e.to_ascii_lowercase())
-}
-
 fn check_sha(got: &str, want: &str, path: &Path) -> Result<()> {
     if got != want {
         return Err(Error::failed(format!(
@@ -310,7 +317,7 @@ fn hash_region(f: &File, offset: u64, len: u64, sha: &mut Sha256, path: &Path) -
 }
 
 /// Small bytes (a sidecar) to `key`, with Content-MD5 and the ETag checked.
-pub fn bytes(store: &Store, key: &str, data: &[u8]) -> Result<String> {
+pub fn bytes(store: &Client, key: &str, data: &[u8]) -> Result<String> {
     let md5: [u8; 16] = Md5::digest(data).into();
     let headers = [("content-md5", content_md5(&md5))];
     let a = store.put(key, &headers, &Body::Bytes(data.to_vec()))?;
@@ -325,15 +332,6 @@ pub fn bytes(store: &Store, key: &str, data: &[u8]) -> Result<String> {
         }
     }
     Ok(etag)
-}
-
-/// Reads a whole small file.
-pub fn read_small(path: &Path) -> Result<Vec<u8>> {
-    let mut v = Vec::new();
-    File::open(path)
-        .and_then(|f| f.take(16 << 20).read_to_end(&mut v))
-        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    Ok(v)
 }
 
 mod base64_md5 {
