@@ -145,6 +145,7 @@ impl Run {
         let manifest = manifest::build(&Facts {
             database: rec.database.as_deref(),
             name: rec.name.as_deref(),
+            bookmark: rec.bookmark.as_deref(),
             export,
             url: &rec.value,
             digests: &digests,

@@ -58,6 +58,7 @@ impl Export {
 pub struct Facts<'a> {
     pub database: Option<&'a str>,
     pub name: Option<&'a str>,
+    pub bookmark: Option<&'a str>,
     pub export: &'a Export,
     pub url: &'a str,
     pub digests: &'a Digests,
@@ -71,6 +72,7 @@ pub fn build(f: &Facts) -> Value {
     let mut m = json!({
         "database_id": f.database,
         "database_name": f.name,
+        "bookmark": f.bookmark,
         "source_filename": source_filename(f.url),
         "url": url_without_query(f.url),
         "stored_bytes": d.stored_bytes,
