@@ -162,23 +162,28 @@ impl History {
     }
 
     /// The oldest moment still remembered: `window` before `now`, or later when the history
-    /// starts later (a fresh emulator, a `forget` fault).
+    /// starts later (a fresh emulator: the whole second of its first look, as D1's timestamps
+    /// are seconds; a `forget` fault).
     pub fn start(&self, now: u64, window: Duration) -> u64 {
-        let first = self.entries.first().map_or(now, |e| e.tick);
+        let first = self
+            .entries
+            .first()
+            .map_or(now, |e| e.tick / 1_000_000 * 1_000_000);
         now.saturating_sub(window.as_micros() as u64)
             .max(self.since)
             .max(first)
     }
 
-    /// Drops entries older than `start` (the live version's last entry always stays), and
-    /// copies no entry names any more.
+    /// Drops the entries whose state had ended before `start`: an entry stays while its state
+    /// lasted into the window (the next entry is at or after `start`, or there is none, as for
+    /// the live version's), and so do the copies the entries left still name.
     pub fn prune(&mut self, start: u64) {
         let keep_from = self
             .entries
             .iter()
             .position(|e| e.tick >= start)
             .unwrap_or(self.entries.len())
-            .min(self.entries.len().saturating_sub(1));
+            .saturating_sub(1);
         self.entries.drain(..keep_from);
         let named: std::collections::BTreeSet<u64> =
             self.entries.iter().map(|e| e.version).collect();
@@ -190,9 +195,14 @@ impl History {
         self.entries.iter().find(|e| e.bookmark == bookmark)
     }
 
-    /// The latest entry at or before `tick`.
+    /// The latest entry at or before `tick`; the first when `tick` lies in the second of the
+    /// history's start, before its first entry.
     pub fn at_or_before(&self, tick: u64) -> Option<&Entry> {
-        self.entries.iter().rev().find(|e| e.tick <= tick)
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.tick <= tick)
+            .or_else(|| self.entries.first())
     }
 
     /// Counts a restore made at `now` against `limit` per `window`; `Err(seconds)` to wait.
@@ -312,7 +322,8 @@ mod tests {
             h.find(&now).is_some(),
             "the live version's last bookmark stays"
         );
-        assert_eq!(h.start(later, Duration::from_secs(1)), later - 1);
+        assert!(h.start(later, Duration::from_secs(1)) <= h.entries[0].tick);
+        assert_eq!(h.start(later, Duration::ZERO), later);
     }
 
     #[test]
