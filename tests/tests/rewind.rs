@@ -228,7 +228,6 @@ fn into_a_database_deleted_and_created_again_the_bookmark_is_refused_and_the_dum
     let emu = Emulator::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let (old, record) = shop_backed_up(&emu, dir.path());
-    let dump = record.split(' ').nth(2).unwrap().to_string();
     let (status, body) = emu.api(
         "DELETE",
         &format!("/accounts/{ACCOUNT}/d1/database/{old}"),
