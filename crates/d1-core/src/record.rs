@@ -163,11 +163,15 @@ pub fn parse(line: usize, text: &str, what: &str) -> Result<Record> {
     }
 }
 
-/// D1's bookmarks are hex digits and dashes (`00000085-0000024c-00004c6d-8e61…`), `-` when
-/// unknown: a third field of any other shape is not one, and a four-field line with it stays
-/// refused (a path split by a space must not pass as a bookmark and a shorter path).
+/// D1's bookmarks are long runs of hex digits joined by dashes
+/// (`00000085-0000024c-00004c6d-8e61…`), `-` when unknown: a third field of any other shape is
+/// not one, and a four-field line with it stays refused (a path split by a space must not pass
+/// as a bookmark and a shorter path).
 pub fn looks_like_bookmark(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 1024 && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+    s == "-"
+        || ((16..=1024).contains(&s.len())
+            && s.contains('-')
+            && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
 }
 
 /// Writes one record line to stdout and flushes it at once, so the next tool in the pipeline
@@ -226,6 +230,14 @@ mod tests {
         );
         let e = parse(7, "id name my dump.sql", "path").unwrap_err();
         assert!(e.message.ends_with("got 4 fields"), "{}", e.message);
+        assert!(
+            parse(7, "a b c d", "path").is_err(),
+            "one hex digit is no bookmark"
+        );
+        assert!(
+            parse(7, "a b deadbeefdeadbeef d", "path").is_err(),
+            "no dash"
+        );
         let r = parse(8, "id prod-db u", "signed URL").unwrap();
         assert_eq!(r.name.as_deref(), Some("prod-db"));
         assert_eq!(r.bookmark, None);
