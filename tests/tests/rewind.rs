@@ -210,7 +210,7 @@ fn once_the_window_has_passed_the_same_command_imports_the_dump_and_says_so() {
         "{o:?}"
     );
     let undo = f[6].strip_prefix("undo=").unwrap().to_string();
-    assert_eq!(emu.requests("import") > 0, true, "{o:?}");
+    assert!(emu.requests("import") > 0, "{o:?}");
     assert_eq!(tables(&emu, &id), the_backup());
     assert_equals_backup(&emu, dir.path(), &dump);
 
