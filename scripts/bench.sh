@@ -6,6 +6,8 @@
 #   BENCH_SIZES="100M 1G"   dump sizes (default); BENCH_SIZES=20M for a quick run
 #   BENCH_RUNS=7            timed runs of a quick command (median); long ones get fewer
 #   BENCH_NO_INSTALL=1      never apt-get; say what is missing instead
+#   BENCH_TIMETRAVEL=0      leave out the Time Travel restore against a dump import (at the end;
+#                           alone: scripts/bench-timetravel.sh)
 #   BENCH_IMPORT_SIZES=100M sizes whose import through the emulator is measured (default: the
 #                           smallest; "100M 1G" adds about two minutes for the 1 GB import and
 #                           its sqlite3 reference)
@@ -468,4 +470,10 @@ done
 } >"$BENCH/results.md"
 cat "$BENCH/results.md"
 say "table also in $BENCH/results.md"
+# Time Travel restore against a dump import of the same database (docs/bad-day.md): a script of
+# its own, runnable alone (scripts/bench-timetravel.sh), on a copy of the first size's database;
+# BENCH_TIMETRAVEL=0 leaves it out.
+if [ "${BENCH_TIMETRAVEL:-1}" != 0 ]; then
+  BENCH_TT_SIZE=$first_size scripts/bench-timetravel.sh || { say "the Time Travel figures failed"; FAILS=$((FAILS + 1)); }
+fi
 [ "$FAILS" = 0 ] || { say "$FAILS figure(s) missed a target or are missing"; exit 1; }

@@ -161,6 +161,7 @@ impl Emulator {
         let auth = format!("Bearer {TOKEN}");
         let mut resp = match method {
             "GET" => agent.get(&url).header("Authorization", &auth).call(),
+            "DELETE" => agent.delete(&url).header("Authorization", &auth).call(),
             _ => agent
                 .post(&url)
                 .header("Authorization", &auth)

@@ -84,13 +84,14 @@ fn wait_on(emu: &Emulator, args: &[&str], stdin: &str) -> Outcome {
     o
 }
 
-/// Checks a `DATABASE_ID NAME SIGNED_URL` line for database `db` named `name` and returns the
-/// dump it serves.
+/// Checks a `DATABASE_ID NAME BOOKMARK SIGNED_URL` line for database `db` named `name` and
+/// returns the dump it serves.
 fn dump_of(line: &str, db: &str, name: &str) -> String {
     let fields: Vec<&str> = line.split(' ').collect();
-    assert_eq!(fields.len(), 3, "three fields: {line}");
+    assert_eq!(fields.len(), 4, "four fields: {line}");
     assert_eq!(fields[..2], [db, name], "{line}");
-    let url = fields[2];
+    assert!(d1_core::record::looks_like_bookmark(fields[2]), "{line}");
+    let url = fields[3];
     assert!(
         url.starts_with("http://127.0.0.1:") && url.contains("X-Amz-Signature="),
         "{url}"
@@ -307,6 +308,10 @@ fn an_export_that_needs_many_polls_completes_and_json_counts_them() {
     assert_eq!(d["database_id"], id.as_str());
     assert_eq!(d["database_name"], "sample");
     assert_eq!(d["bookmark"], started[0]["bookmark"]);
+    assert_eq!(
+        d["at_bookmark"], started[0]["bookmark"],
+        "D1 keeps it for the export"
+    );
     // The start answer is the first of six active answers: five polls stay active, the sixth
     // completes.
     assert_eq!(d["polls"], 6);
@@ -316,7 +321,8 @@ fn an_export_that_needs_many_polls_completes_and_json_counts_them() {
     let elapsed = d["elapsed_seconds"].as_f64().unwrap_or(0.0);
     assert!((1.0..5.0).contains(&elapsed), "{d}");
     let url = d["signed_url"].as_str().unwrap_or_default();
-    dump_of(&format!("{id} sample {url}"), &id, "sample");
+    let bm = d["at_bookmark"].as_str().unwrap_or_default();
+    dump_of(&format!("{id} sample {bm} {url}"), &id, "sample");
     assert_eq!(emu.state()["exports"][0]["polls"], 6);
 }
 
@@ -339,6 +345,11 @@ fn a_bookmark_that_changes_on_every_poll_is_followed() {
     assert!(
         !s.stdout.contains(final_bookmark),
         "the bookmark never changed"
+    );
+    assert_eq!(
+        w.stdout_lines()[0].split(' ').nth(2),
+        Some(final_bookmark),
+        "the record carries the latest bookmark, the one the dump holds"
     );
 }
 

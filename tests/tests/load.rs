@@ -54,12 +54,12 @@ fn fifty_exports_polled_at_once_all_complete_and_none_is_lost() {
         "every database started is completed, once"
     );
 
-    // Every record is `DATABASE_ID NAME SIGNED_URL`, and every URL serves its own database's
-    // dump (database dbNN holds the row 'db NN-1').
+    // Every record is `DATABASE_ID NAME BOOKMARK SIGNED_URL`, and every URL serves its own
+    // database's dump (database dbNN holds the row 'db NN-1').
     for line in &lines {
         let fields: Vec<&str> = line.split(' ').collect();
-        assert_eq!(fields.len(), 3, "{line}");
-        let (name, url) = (fields[1], fields[2]);
+        assert_eq!(fields.len(), 4, "{line}");
+        let (name, url) = (fields[1], fields[3]);
         let n: usize = name
             .strip_prefix("db")
             .and_then(|n| n.parse().ok())

@@ -149,7 +149,12 @@ fn a_table_filter_that_leaves_out_the_virtual_table_passes_the_preflight() {
         .run();
     assert_eq!(waited.code, 0, "{waited:?}");
     assert!(
-        waited.stdout.starts_with(&format!("{id} fts http://")),
+        waited.stdout.starts_with(&format!("{id} fts "))
+            && waited
+                .stdout
+                .split(' ')
+                .nth(3)
+                .is_some_and(|u| u.starts_with("http://")),
         "{}",
         waited.stdout
     );

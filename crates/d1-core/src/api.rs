@@ -283,6 +283,77 @@ pub fn export(
     Ok(ExportAnswer::from_json(ans.result))
 }
 
+/// `GET …/time_travel/bookmark[?timestamp=]`: the database's current bookmark, or the one at
+/// or before `timestamp` (RFC 3339 or Unix seconds).
+pub fn bookmark(c: &Client, uuid: &str, timestamp: Option<&str>) -> Result<String> {
+    let mut url = format!("{}/{uuid}/time_travel/bookmark", c.d1_url());
+    if let Some(t) = timestamp {
+        url.push_str(&format!("?timestamp={}", encode(t)));
+    }
+    let ans = c.get(&url)?;
+    let b = ans.result["bookmark"]
+        .as_str()
+        .ok_or_else(|| Error::failed("the Time Travel answer has no bookmark"))?;
+    bookmark_of(b, "the Time Travel answer")?;
+    Ok(b.to_string())
+}
+
+/// What a Time Travel restore answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    /// The database's bookmark after the restore.
+    pub bookmark: String,
+    /// Its bookmark before: restoring to it undoes the restore.
+    pub previous_bookmark: Option<String>,
+    pub message: Option<String>,
+}
+
+/// `POST …/time_travel/restore?bookmark=…`: rewinds the database in place. `Ok(Err(reason))`
+/// when D1 refused the bookmark itself (outside the window, unknown: a 4xx other than
+/// credentials, not found and rate limit), so that the caller can take another way back.
+pub fn restore(c: &Client, uuid: &str, bookmark: &str) -> Result<Result<Restored, String>> {
+    let url = format!(
+        "{}/{uuid}/time_travel/restore?bookmark={}",
+        c.d1_url(),
+        encode(bookmark)
+    );
+    let ans = match c.call("POST", &url, None) {
+        Ok(a) => a,
+        Err(e) if refused(&e) => return Ok(Err(e.message)),
+        Err(e) => return Err(e),
+    };
+    let s = |k: &str| ans.result[k].as_str().map(str::to_string);
+    let new = s("bookmark").ok_or_else(|| Error::failed("the restore answer has no bookmark"))?;
+    for b in [Some(&new), s("previous_bookmark").as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        bookmark_of(b, "the restore answer")?;
+    }
+    Ok(Ok(Restored {
+        bookmark: new,
+        previous_bookmark: s("previous_bookmark"),
+        message: s("message"),
+    }))
+}
+
+/// A bookmark from a Time Travel answer: it travels as one field of a record line.
+fn bookmark_of(b: &str, what: &str) -> Result<()> {
+    if b != "-" && crate::record::looks_like_bookmark(b) {
+        return Ok(());
+    }
+    Err(Error::failed(format!(
+        "{what} holds {:?}, which is not a D1 bookmark",
+        crate::msg::printable(b)
+    )))
+}
+
+/// A 4xx answer that is about the request (the client's `api_error` makes those `Failed`, with
+/// the envelope's `HTTP 4xx: …` description), not about credentials, existence or pace.
+fn refused(e: &Error) -> bool {
+    e.kind == crate::Kind::Failed && e.message.starts_with("HTTP 4")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -213,10 +213,8 @@ pub fn parse(line: usize, text: &str, kind: Kind) -> Result<Item> {
     if let Some(path) = verified_line(text) {
         return Ok(Item::Record(Record {
             line,
-            database: None,
-            name: None,
             value: path.to_string(),
-            json: None,
+            ..Record::default()
         }));
     }
     record::parse(line, text, kind.what).map(Item::Record)
@@ -271,6 +269,9 @@ fn from_json(line: usize, v: Value, kind: Kind) -> Result<Record> {
         line,
         database: s("database_id").or_else(|| s("database")),
         name: s("database_name").or_else(|| s("name")),
+        bookmark: s("at_bookmark")
+            .or_else(|| s("bookmark"))
+            .filter(|b| record::looks_like_bookmark(b)),
         value,
         json: Some(v),
     })

@@ -16,6 +16,9 @@ pub struct Record {
     pub database: Option<String>,
     /// The database's name, travelling with its id to file names, manifests and messages.
     pub name: Option<String>,
+    /// The export's `at_bookmark` (d1-export-wait's `DATABASE_ID NAME BOOKMARK SIGNED_URL`, or
+    /// its `--json` line): the point in the database's Time Travel history the dump holds.
+    pub bookmark: Option<String>,
     pub value: String,
     /// The whole line when it was the previous tool's `--json` object (for its other fields).
     pub json: Option<serde_json::Value>,
@@ -108,8 +111,8 @@ impl<R: BufRead> Iterator for Lines<R> {
     }
 }
 
-/// Parses `VALUE`, `DATABASE_ID VALUE` or `DATABASE_ID NAME VALUE` (`-` for an unknown name).
-/// `what` names the value for messages ("bookmark").
+/// Parses `VALUE`, `DATABASE_ID VALUE`, `DATABASE_ID NAME VALUE` (`-` for an unknown name) or
+/// `DATABASE_ID NAME BOOKMARK VALUE`. `what` names the value for messages ("bookmark").
 pub fn parse(line: usize, text: &str, what: &str) -> Result<Record> {
     if text.trim().is_empty() {
         return Err(Error::usage(format!(
@@ -142,6 +145,14 @@ pub fn parse(line: usize, text: &str, what: &str) -> Result<Record> {
             value: value.to_string(),
             ..Record::default()
         }),
+        [db, name, bookmark, value] if looks_like_bookmark(bookmark) => Ok(Record {
+            line,
+            database: Some(db.to_string()),
+            name: (*name != "-").then(|| name.to_string()),
+            bookmark: (*bookmark != "-").then(|| bookmark.to_string()),
+            value: value.to_string(),
+            ..Record::default()
+        }),
         _ => {
             let v = what.to_uppercase().replace(' ', "_");
             Err(Error::usage(format!(
@@ -150,6 +161,17 @@ pub fn parse(line: usize, text: &str, what: &str) -> Result<Record> {
             )))
         }
     }
+}
+
+/// D1's bookmarks are long runs of hex digits joined by dashes
+/// (`00000085-0000024c-00004c6d-8e61…`), `-` when unknown: a third field of any other shape is
+/// not one, and a four-field line with it stays refused (a path split by a space must not pass
+/// as a bookmark and a shorter path).
+pub fn looks_like_bookmark(s: &str) -> bool {
+    s == "-"
+        || ((16..=1024).contains(&s.len())
+            && s.contains('-')
+            && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
 }
 
 /// Writes one record line to stdout and flushes it at once, so the next tool in the pipeline
@@ -199,15 +221,38 @@ mod tests {
     }
 
     #[test]
-    fn four_fields_name_the_line() {
-        let e = parse(7, "a b c d", "signed URL").unwrap_err();
+    fn five_fields_or_four_without_a_bookmark_name_the_line() {
+        let e = parse(7, "a b c d e", "signed URL").unwrap_err();
         assert_eq!(e.code(), ExitCode::Usage);
         assert_eq!(
             e.message,
-            "line 7: expected 'DATABASE_ID NAME SIGNED_URL', 'DATABASE_ID SIGNED_URL' or 'SIGNED_URL', got 4 fields"
+            "line 7: expected 'DATABASE_ID NAME SIGNED_URL', 'DATABASE_ID SIGNED_URL' or 'SIGNED_URL', got 5 fields"
+        );
+        let e = parse(7, "id name my dump.sql", "path").unwrap_err();
+        assert!(e.message.ends_with("got 4 fields"), "{}", e.message);
+        assert!(
+            parse(7, "a b c d", "path").is_err(),
+            "one hex digit is no bookmark"
+        );
+        assert!(
+            parse(7, "a b deadbeefdeadbeef d", "path").is_err(),
+            "no dash"
         );
         let r = parse(8, "id prod-db u", "signed URL").unwrap();
         assert_eq!(r.name.as_deref(), Some("prod-db"));
+        assert_eq!(r.bookmark, None);
+    }
+
+    #[test]
+    fn four_fields_carry_the_bookmark_before_the_value() {
+        let bm = "00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683";
+        let r = parse(2, &format!("id prod-db {bm} https://x/d.sql"), "signed URL").unwrap();
+        assert_eq!(r.database.as_deref(), Some("id"));
+        assert_eq!(r.name.as_deref(), Some("prod-db"));
+        assert_eq!(r.bookmark.as_deref(), Some(bm));
+        assert_eq!(r.value, "https://x/d.sql");
+        let r = parse(3, "id - - u", "signed URL").unwrap();
+        assert_eq!((r.name, r.bookmark), (None, None));
     }
 
     #[test]

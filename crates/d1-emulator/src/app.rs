@@ -89,6 +89,9 @@ pub struct App {
     pub dbs: Databases,
     pub signer: Signer,
     state: Mutex<State>,
+    /// Every database's Time Travel history (timetravel.rs); its own lock, since keeping a
+    /// state copies a database.
+    pub travel: Mutex<crate::history::Histories>,
 }
 
 /// Counted endpoint names, reported (zeros included) by `/__emulator/state`.
@@ -102,6 +105,9 @@ const COUNTED: &[Endpoint] = &[
     Endpoint::Download,
     Endpoint::Import,
     Endpoint::Upload,
+    Endpoint::Bookmark,
+    Endpoint::Restore,
+    Endpoint::Delete,
     Endpoint::Other,
 ];
 
@@ -113,6 +119,9 @@ enum Route {
     Query(String),
     Export(String),
     Import(String),
+    Bookmark(String),
+    Restore(String),
+    Delete(String),
     Download,
     Upload,
     Verify,
@@ -145,6 +154,7 @@ impl App {
             dbs,
             signer: Signer::new(),
             state: Mutex::new(state),
+            travel: Mutex::new(Default::default()),
         })
     }
 
@@ -193,6 +203,9 @@ impl App {
                 }
             }
             Route::Import(_) => Endpoint::Import,
+            Route::Bookmark(_) => Endpoint::Bookmark,
+            Route::Restore(_) => Endpoint::Restore,
+            Route::Delete(_) => Endpoint::Delete,
             Route::Download => Endpoint::Download,
             Route::Upload => Endpoint::Upload,
             Route::Verify | Route::NotFound | Route::BadMethod => Endpoint::Other,
@@ -260,6 +273,11 @@ impl App {
             Route::Query(id) => self.with_db(&id, |db| self.query(db, req)),
             Route::Export(id) => self.with_db(&id, |db| self.export(db, req, fault.as_ref())),
             Route::Import(id) => self.with_db(&id, |db| self.import(db, req, fault.as_ref())),
+            Route::Bookmark(id) => {
+                self.with_db(&id, |db| self.tt_bookmark(db, req, fault.as_ref()))
+            }
+            Route::Restore(id) => self.with_db(&id, |db| self.tt_restore(db, req, fault.as_ref())),
+            Route::Delete(id) => self.with_db(&id, |db| self.delete_db(db)),
             _ => envelope::error(404, 7000, "No route for that URI"),
         }
     }
@@ -432,10 +450,21 @@ impl App {
             Ok(c) => c,
             Err(e) => return envelope::error(500, 7500, &e.to_string()),
         };
-        match crate::query::run(&mut conn, sql, &params) {
+        let writes = crate::history::may_write(&conn, sql);
+        if writes {
+            if let Err(e) = self.before_write(db) {
+                return envelope::error(500, 7500, &e);
+            }
+        }
+        let answer = match crate::query::run(&mut conn, sql, &params) {
             Ok((result, _)) => envelope::ok_raw(&result),
             Err(f) => envelope::error(400, 7500, &f.message),
+        };
+        drop(conn);
+        if writes {
+            self.after_write(db);
         }
+        answer
     }
 
     fn control(&self, what: &str, req: &Request) -> Response {
@@ -641,6 +670,14 @@ fn route(req: &Request) -> (Route, Option<String>) {
             _ => Route::BadMethod,
         },
         ["accounts", _, "d1", "database", id] if m == "GET" => Route::Get(id.to_string()),
+        ["accounts", _, "d1", "database", id] if m == "DELETE" => Route::Delete(id.to_string()),
+        ["accounts", _, "d1", "database", id, "time_travel", "bookmark"] if m == "GET" => {
+            Route::Bookmark(id.to_string())
+        }
+        ["accounts", _, "d1", "database", id, "time_travel", "restore"] if m == "POST" => {
+            Route::Restore(id.to_string())
+        }
+        ["accounts", _, "d1", "database", _, "time_travel", _] => Route::BadMethod,
         ["accounts", _, "d1", "database", id, "query"] if m == "POST" => {
             Route::Query(id.to_string())
         }

@@ -30,6 +30,12 @@ OPTIONS:
                             exports of that database this long (default 2000)
     --url-ttl SECS          signed URL lifetime (default 3600)
     --legacy-dump           older dump form: INSERTs without columns, Infinity/-Infinity
+    --time-travel-window SECS
+                            how long Time Travel history is kept (default 2592000: D1's 30
+                            days; 604800 is the free plan's 7)
+    --time-travel-snapshots N
+                            copies of past states kept per database, the oldest dropped first
+                            (default 32; 0: no history, nothing is ever copied)
     --fault SPEC            arm a fault, ENDPOINT:FAULT[:key=val,...] (repeatable)
     --rate-limit LIMIT      the account rate limit, LIMIT = REQUESTS/SECONDS: after REQUESTS
                             API calls in a window of SECONDS, 429 (code 971) with Retry-After
@@ -73,6 +79,8 @@ pub struct Options {
     pub export_lock_ms: u64,
     pub url_ttl: u64,
     pub legacy_dump: bool,
+    pub time_travel_window: u64,
+    pub time_travel_snapshots: usize,
     pub faults: Vec<Fault>,
     pub rate_limit: Option<crate::ratelimit::Limit>,
     pub verbose: bool,
@@ -94,6 +102,8 @@ impl Default for Options {
             export_lock_ms: 2000,
             url_ttl: 3600,
             legacy_dump: false,
+            time_travel_window: 30 * 86_400,
+            time_travel_snapshots: 32,
             faults: Vec::new(),
             rate_limit: None,
             verbose: false,
@@ -164,6 +174,12 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
                 }
             }
             Long("legacy-dump") => o.legacy_dump = true,
+            Long("time-travel-window") => {
+                o.time_travel_window = num(&mut p, "--time-travel-window")?
+            }
+            Long("time-travel-snapshots") => {
+                o.time_travel_snapshots = num(&mut p, "--time-travel-snapshots")?
+            }
             Long("fault") => o.faults.push(faults::parse(&text(&mut p)?)?),
             Long("rate-limit") => o.rate_limit = Some(crate::ratelimit::parse(&text(&mut p)?)?),
             Short('v') | Long("verbose") => o.verbose = true,

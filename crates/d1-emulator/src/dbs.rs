@@ -1,5 +1,7 @@
 //! The databases: `DIR/NAME.sqlite` files, each with a UUID derived from its name so that a
-//! restart on the same folder gives the same ids.
+//! restart on the same folder gives the same ids. A database deleted through the API leaves
+//! `DIR/.NAME.generation` behind, and one created again under that name gets an id of its own
+//! (as in D1, where the new database is another database).
 
 use d1_core::time::Utc;
 use rusqlite::{Connection, OpenFlags};
@@ -70,7 +72,7 @@ impl Databases {
                 }
                 out.push(DbInfo {
                     name: name.to_string(),
-                    uuid: uuid_for(name),
+                    uuid: self.uuid_of(name),
                     path,
                 });
             }
@@ -101,9 +103,43 @@ impl Databases {
             .map_err(|e| format!("could not create database: {e}"))?;
         Ok(DbInfo {
             name: name.to_string(),
-            uuid: uuid_for(name),
+            uuid: self.uuid_of(name),
             path,
         })
+    }
+
+    fn generation_file(&self, name: &str) -> PathBuf {
+        self.dir.join(format!(".{name}.generation"))
+    }
+
+    /// How many times a database of this name was deleted through the API.
+    fn generation(&self, name: &str) -> u64 {
+        std::fs::read_to_string(self.generation_file(name))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn uuid_of(&self, name: &str) -> String {
+        match self.generation(name) {
+            0 => uuid_for(name),
+            n => uuid_for(&format!("{name}#{n}")),
+        }
+    }
+
+    /// Removes the database's file (and its journal or WAL files) and counts the deletion, so
+    /// that a database created again under the name gets another id.
+    pub fn delete(&self, db: &DbInfo) -> Result<(), String> {
+        let next = self.generation(&db.name) + 1;
+        std::fs::write(self.generation_file(&db.name), format!("{next}\n"))
+            .map_err(|e| format!("could not delete database: {e}"))?;
+        std::fs::remove_file(&db.path).map_err(|e| format!("could not delete database: {e}"))?;
+        for ext in ["-wal", "-shm", "-journal"] {
+            let mut side = db.path.as_os_str().to_owned();
+            side.push(ext);
+            let _ = std::fs::remove_file(side);
+        }
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
 //! The export endpoint: start (snapshot the dump at once), long-polled progress, completion with
 //! a signed URL; cancellation of exports nobody polls; optional rotating bookmarks.
 
-use crate::app::{random_hex, App, Export, State, Status};
+use crate::app::{App, Export, State, Status};
 use crate::busy::Busy;
 use crate::dbs::{self, DbInfo};
 use crate::dump::{self, DumpError, DumpOptions};
@@ -75,15 +75,9 @@ impl App {
         }
     }
 
-    fn new_bookmark(&self, st: &mut State, id: u64, db: &DbInfo) -> String {
-        st.seq += 1;
-        format!(
-            "{:08x}-{:08x}-{}-{}",
-            id,
-            st.seq,
-            &db.uuid[..8],
-            random_hex(16)
-        )
+    /// `--bookmark-changes`: another bookmark of the same state, recorded in its history.
+    fn new_bookmark(&self, db: &DbInfo) -> String {
+        self.travel().mint(&db.uuid)
     }
 
     fn export_start(&self, db: &DbInfo, body: &Value) -> Response {
@@ -115,6 +109,7 @@ impl App {
         }
         // The snapshot is taken now, outside the lock (a big database takes a while), into a
         // file of the spool folder, with its md5 (the download's ETag) computed on the way.
+        let bookmark = self.record_bookmark(db);
         let generated = self.write_dump(db, &opts);
         let mut st = self.state();
         self.expire_dumps(&mut st);
@@ -132,7 +127,6 @@ impl App {
             }
             Err(e) => Err(e.to_string()),
         };
-        let bookmark = self.new_bookmark(&mut st, id, db);
         let mut export = Export {
             id,
             bookmark,
@@ -221,7 +215,7 @@ impl App {
         let rotate = self.opts.bookmark_changes;
         let mut new_bm = None;
         if rotate {
-            new_bm = Some(self.new_bookmark(&mut st, id, db));
+            new_bm = Some(self.new_bookmark(db));
         }
         let Some(e) = st.exports.iter_mut().find(|e| e.id == id) else {
             return unknown_bookmark(bookmark);

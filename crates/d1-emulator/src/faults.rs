@@ -17,6 +17,14 @@ pub enum Endpoint {
     Download,
     Import,
     Upload,
+    /// `GET …/time_travel/bookmark`.
+    Bookmark,
+    /// `POST …/time_travel/restore`.
+    Restore,
+    /// Fault-only: either Time Travel call.
+    TimeTravel,
+    /// `DELETE …/d1/database/{id}`.
+    Delete,
     /// Fault-only: every request but the control endpoints.
     Any,
     /// Counter-only: token verification and unknown routes.
@@ -36,6 +44,10 @@ impl Endpoint {
             Endpoint::Download => "download",
             Endpoint::Import => "import",
             Endpoint::Upload => "upload",
+            Endpoint::Bookmark => "bookmark",
+            Endpoint::Restore => "restore",
+            Endpoint::TimeTravel => "time-travel",
+            Endpoint::Delete => "delete",
             Endpoint::Any => "any",
             Endpoint::Other => "other",
         }
@@ -53,6 +65,10 @@ impl Endpoint {
             "download" => Endpoint::Download,
             "import" => Endpoint::Import,
             "upload" => Endpoint::Upload,
+            "bookmark" => Endpoint::Bookmark,
+            "restore" => Endpoint::Restore,
+            "time-travel" => Endpoint::TimeTravel,
+            "delete" => Endpoint::Delete,
             "any" => Endpoint::Any,
             _ => return None,
         })
@@ -64,6 +80,8 @@ impl Endpoint {
             || self == Endpoint::Any
             || (self == Endpoint::Export
                 && matches!(req, Endpoint::ExportStart | Endpoint::ExportPoll))
+            || (self == Endpoint::TimeTravel
+                && matches!(req, Endpoint::Bookmark | Endpoint::Restore))
     }
 }
 
@@ -90,6 +108,9 @@ pub enum Kind {
     ImportLost,
     /// An import that waits `ms` before loading (so that its running state can be seen).
     ImportHold,
+    /// The database's Time Travel history forgets everything before this request, as if the
+    /// window had passed over it (its current bookmark stays).
+    Forget,
 }
 
 impl Kind {
@@ -112,6 +133,7 @@ impl Kind {
             "redirect" => Kind::Redirect,
             "lost" => Kind::ImportLost,
             "hold" => Kind::ImportHold,
+            "forget" => Kind::Forget,
             _ => return None,
         })
     }
@@ -128,6 +150,7 @@ impl Kind {
             Kind::ExportError => Some(Endpoint::ExportPoll),
             Kind::EtagMismatch => Some(Endpoint::Upload),
             Kind::ImportLost | Kind::ImportHold => Some(Endpoint::Import),
+            Kind::Forget => Some(Endpoint::TimeTravel),
             _ => None,
         }
     }
@@ -162,15 +185,17 @@ pub fn parse(spec: &str) -> Result<Fault, String> {
     let kind = parts.next().unwrap_or("");
     let keys = parts.next().unwrap_or("");
     let endpoint = Endpoint::parse(ep).ok_or_else(|| {
-        format!("fault {spec:?}: unknown endpoint {ep:?} (list, get, query, export-start, export-poll, export, download, import, upload, any)")
+        format!("fault {spec:?}: unknown endpoint {ep:?} (list, get, query, export-start, export-poll, export, download, import, upload, bookmark, restore, time-travel, delete, any)")
     })?;
     let kind = Kind::parse(kind).ok_or_else(|| {
-        format!("fault {spec:?}: unknown fault {kind:?} (429, 500, 503, 502-html, slow, reset, reset-mid-body, truncate, wrong-length, corrupt, no-range, export-error, etag-mismatch, gzip, redirect, lost, hold)")
+        format!("fault {spec:?}: unknown fault {kind:?} (429, 500, 503, 502-html, slow, reset, reset-mid-body, truncate, wrong-length, corrupt, no-range, export-error, etag-mismatch, gzip, redirect, lost, hold, forget)")
     })?;
     if let Some(only) = kind.only_for() {
         let fits = endpoint == only
             || endpoint == Endpoint::Any
-            || (endpoint == Endpoint::Export && only == Endpoint::ExportPoll);
+            || (endpoint == Endpoint::Export && only == Endpoint::ExportPoll)
+            || (only == Endpoint::TimeTravel
+                && matches!(endpoint, Endpoint::Bookmark | Endpoint::Restore));
         if !fits {
             return Err(format!(
                 "fault {spec:?}: this fault only applies to the {} endpoint",
@@ -270,7 +295,7 @@ impl Faults {
         let idx = self.armed.iter().position(|f| {
             fits(&f.kind)
                 && f.endpoint.covers(req)
-                && f.kind.only_for().is_none_or(|only| only == req)
+                && f.kind.only_for().is_none_or(|only| only.covers(req))
                 && !(head && f.kind.only_for() == Some(Endpoint::Download))
         })?;
         let fault = self.armed[idx].clone();

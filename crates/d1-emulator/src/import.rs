@@ -211,7 +211,15 @@ impl App {
     /// The import thread: loads the file, then records the outcome for the polls.
     fn run_import(&self, db: &DbInfo, upload: &Upload, bookmark: &str, finish: Finish) {
         let started = Instant::now();
-        let outcome = load::load(&upload.path, &db.path, finish);
+        // The state before the import stays reachable by Time Travel, as in D1.
+        let outcome = match self.before_write(db) {
+            Ok(()) => load::load(&upload.path, &db.path, finish),
+            Err(message) => Err(load::LoadError {
+                statement: None,
+                message,
+            }),
+        };
+        let final_bookmark = self.after_write(db);
         let size_after = std::fs::metadata(&db.path).map(|m| m.len()).unwrap_or(0);
         let after = dbs::fingerprint(&db.path);
         let (status, result) = match outcome {
@@ -219,7 +227,7 @@ impl App {
                 Status::Complete,
                 json!({
                     "success": true, "type": "import",
-                    "final_bookmark": format!("{bookmark}-final"),
+                    "final_bookmark": final_bookmark,
                     "num_queries": t.statements,
                     "meta": {
                         "duration": started.elapsed().as_secs_f64() * 1000.0,

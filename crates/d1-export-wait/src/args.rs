@@ -33,7 +33,7 @@ record at all on stdin is 1 (unless --allow-empty).",
     );
     format!(
         "\
-d1-export-wait: poll D1 exports until done, print `DATABASE_ID NAME SIGNED_URL` lines
+d1-export-wait: poll D1 exports until done, print `DATABASE_ID NAME BOOKMARK SIGNED_URL` lines
 
 USAGE:
     d1-export-start DB... | d1-export-wait [OPTIONS]

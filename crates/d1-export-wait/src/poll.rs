@@ -129,6 +129,7 @@ fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
                     "database_id": uuid,
                     "database_name": job.name,
                     "bookmark": job.given_bookmark,
+                    "at_bookmark": job.bookmark,
                     "filename": ans.filename,
                     "signed_url": url,
                     "elapsed_seconds": (first.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
@@ -140,7 +141,7 @@ fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
                     .name
                     .as_deref()
                     .map_or("-".into(), d1_core::pipe::safe_field);
-                record::emit(&[uuid, &name, url])
+                record::emit(&[uuid, &name, &job.bookmark, url])
             };
             out.map(|()| true)
         }

@@ -15,7 +15,7 @@ Usage: d1-fetch [OPTIONS] [URL]
        d1-export-wait ... | d1-fetch [OPTIONS]
        d1-fetch [OPTIONS] s3://BUCKET/KEY     (an off-site copy made by d1-upload)
 
-Reads 'DATABASE_ID NAME SIGNED_URL' lines (or 'SIGNED_URL', or d1-export-wait --json) on stdin,
+Reads 'DATABASE_ID NAME [BOOKMARK] SIGNED_URL' lines (or 'SIGNED_URL', or --json ones) on stdin,
 or one URL argument, and downloads each as soon as its line arrives. Prints 'DATABASE_ID NAME
 PATH' for each dump written; failure records from upstream are passed on (docs/records.md).
 An s3:// URL is fetched with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL,

@@ -146,17 +146,13 @@ impl Run {
         let manifest = manifest::build(&Facts {
             database: rec.database.as_deref(),
             name: rec.name.as_deref(),
+            bookmark: rec.bookmark.as_deref(),
             export,
             url: &rec.value,
             digests: &digests,
             zstd: self.args.zstd,
             fetched_at: now,
             md5_checked: served.etag_md5.is_some(),
-            bookmark: rec
-                .json
-                .as_ref()
-                .and_then(|j| j.get("bookmark"))
-                .and_then(serde_json::Value::as_str),
         });
         finish(&self.args, file, &manifest, &digests.stored_sha256)?;
         Ok(digests)

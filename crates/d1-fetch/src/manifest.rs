@@ -55,14 +55,14 @@ impl Export {
 pub struct Facts<'a> {
     pub database: Option<&'a str>,
     pub name: Option<&'a str>,
+    /// The export's Time Travel bookmark, when the input record carried one.
+    pub bookmark: Option<&'a str>,
     pub export: &'a Export,
     pub url: &'a str,
     pub digests: &'a Digests,
     pub zstd: Option<i32>,
     pub fetched_at: &'a Utc,
     pub md5_checked: bool,
-    /// The export's Time Travel bookmark, when the input record carried one.
-    pub bookmark: Option<&'a str>,
 }
 
 pub fn build(f: &Facts) -> Manifest {

@@ -57,6 +57,12 @@ OPTIONS:
                          database (a restore into staging from production's records)
       --into-nonempty    import even when the database already has tables
       --verify-first     run d1-verify on the file first; do not import a dump it rejects
+      --rewind           put a live database back to the backup: by Time Travel to the
+                         bookmark its manifest records when D1 still has it (seconds), else by
+                         emptying the database and importing the dump; prints the bookmark
+                         that undoes it (docs/bad-day.md)
+      --dry-run          with --rewind: say which way it would go and why; change nothing
+      --undo BOOKMARK    restore --database to BOOKMARK by Time Travel (the undo= of a rewind)
 {ALLOW_EMPTY_HELP}
 {COMMON_HELP}
 
@@ -82,6 +88,10 @@ pub struct Args {
     pub retarget: bool,
     /// `--create`: create --database when it does not exist.
     pub create: bool,
+    /// `--rewind`, `--dry-run`, `--undo BOOKMARK` (timetravel.rs).
+    pub rewind: bool,
+    pub dry_run: bool,
+    pub undo: Option<String>,
 }
 
 pub fn parse() -> Result<Args> {
@@ -97,6 +107,9 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
         verify_first: false,
         retarget: false,
         create: false,
+        rewind: false,
+        dry_run: false,
+        undo: None,
     };
     let mut p = lexopt::Parser::from_args(argv);
     while let Some(arg) = p.next()? {
@@ -117,6 +130,17 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             Long("verify-first") => a.verify_first = true,
             Long("retarget") => a.retarget = true,
             Long("create") => a.create = true,
+            Long("rewind") => a.rewind = true,
+            Long("dry-run") => a.dry_run = true,
+            Long("undo") => {
+                let b: String = p.value()?.string()?;
+                if !d1_core::record::looks_like_bookmark(&b) {
+                    return Err(Error::usage(format!(
+                        "--undo: {b:?} is not a D1 bookmark (hex digits and dashes)"
+                    )));
+                }
+                a.undo = Some(b);
+            }
             Value(v) if a.file.is_none() => a.file = Some(PathBuf::from(v)),
             Value(_) => {
                 return Err(Error::usage(
@@ -133,6 +157,19 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
     }
     if a.retarget && a.database.is_none() {
         return Err(Error::usage("--retarget goes with --database"));
+    }
+    if a.dry_run && !a.rewind {
+        return Err(Error::usage("--dry-run goes with --rewind"));
+    }
+    if a.rewind && a.into_nonempty {
+        return Err(Error::usage(
+            "--rewind replaces what the database holds; --into-nonempty adds to it: choose one",
+        ));
+    }
+    if a.undo.is_some() && (a.rewind || a.file.is_some()) {
+        return Err(Error::usage(
+            "--undo BOOKMARK restores a database by itself: no FILE and no --rewind with it",
+        ));
     }
     Ok(a)
 }

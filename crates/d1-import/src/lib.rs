@@ -9,5 +9,6 @@ pub mod outcome;
 pub mod restore;
 pub mod run;
 pub mod source;
+pub mod timetravel;
 pub mod upload;
 pub mod verify;

@@ -22,8 +22,21 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let default_db = a.database.clone().or(cfg.database.clone());
     let no_db =
         || Error::usage("no database to import into: give --database DB or set D1_DATABASE_ID");
+    if let Some(b) = &a.undo {
+        let target = default_db.ok_or_else(no_db)?;
+        crate::timetravel::undo(&client, &target, b, a.common.json)?;
+        return Ok(ExitCode::Ok);
+    }
+    let rewind = |target: &str, file: &Path, bookmark: Option<&str>| {
+        let json = a.common.json;
+        crate::timetravel::rewind(&client, target, file, opts, bookmark, a.dry_run, json)
+    };
     if let Some(file) = &a.file {
         let target = default_db.ok_or_else(no_db)?;
+        if a.rewind {
+            rewind(&target, file, None)?;
+            return Ok(ExitCode::Ok);
+        }
         let done = restore::restore(&client, &target, file, opts)?;
         print(&done, file, a.common.json)?;
         return Ok(ExitCode::Ok);
@@ -58,6 +71,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
             rec.name = (!is_id).then(|| target.clone());
         }
         let file = Path::new(&rec.value);
+        if a.rewind {
+            rewind(&target, file, rec.bookmark.as_deref())
+                .map_err(|e| e.context(format!("line {n}")))?;
+            return Ok(ExitCode::Ok);
+        }
         let done = restore::restore(&client, &target, file, opts)
             .map_err(|e| e.context(format!("line {n}")))?;
         print(&done, file, a.common.json)?;
@@ -125,7 +143,7 @@ fn print(done: &Done, file: &Path, json_out: bool) -> Result<()> {
 
 /// The server's `result` object (final_bookmark, num_queries, meta), with what d1-import knows
 /// besides: the database, the file, its md5, whether it was uploaded.
-fn to_json(done: &Done, file: &Path) -> Value {
+pub(crate) fn to_json(done: &Done, file: &Path) -> Value {
     let mut v = match &done.result.raw {
         Value::Object(_) => done.result.raw.clone(),
         _ => json!({}),

@@ -3,7 +3,9 @@
 //! always 86 400 s and a dump taken at 03:17 belongs to the same day wherever the host is.
 
 use d1_core::time::Utc;
-pub use d1_core::time::{days_from_civil, days_in_month, parse_rfc3339};
+
+// The calendar arithmetic the emulator's Time Travel shares lives in d1-core.
+pub use d1_core::time::{days_from_civil, days_in_month, is_leap, parse_rfc3339};
 
 /// `2026-11-09T03:17:00Z`.
 pub fn format(t: i64) -> String {

@@ -56,6 +56,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 line: i + 1,
                 database: None,
                 name: None,
+                bookmark: None,
                 value: p.clone(),
                 json: None,
             };
