@@ -13,7 +13,7 @@ use crate::{guard, outcome, verify};
 use d1_core::api::{self, Database};
 use d1_core::client::Client;
 use d1_core::{pipe, record, Error, Result};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::Path;
 
 /// What the backup says about itself: the manifest beside the dump, else the record.
@@ -26,18 +26,18 @@ pub struct Backup {
 
 impl Backup {
     pub fn of(file: &Path, record_bookmark: Option<&str>) -> Backup {
-        let side = d1_core::manifest::path_for(file);
-        let m = d1_core::manifest::read(&side)
+        let m = d1_archive::Manifest::load(&d1_archive::names::manifest_path(file))
             .ok()
             .flatten()
-            .unwrap_or(Value::Null);
-        let s = |k: &str| m[k].as_str().filter(|v| !v.is_empty()).map(str::to_string);
+            .unwrap_or_default();
         Backup {
-            database_id: s("database_id"),
-            bookmark: s("bookmark")
-                .or_else(|| record_bookmark.map(str::to_string))
-                .filter(|b| record::looks_like_bookmark(b) && b != "-"),
-            taken_at: d1_core::manifest::taken_at(&m).map(str::to_string),
+            database_id: m.database_id().map(str::to_string),
+            bookmark: m
+                .bookmark()
+                .or(record_bookmark)
+                .filter(|b| record::looks_like_bookmark(b) && *b != "-")
+                .map(str::to_string),
+            taken_at: m.taken_at().map(str::to_string),
         }
     }
 }
