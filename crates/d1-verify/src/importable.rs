@@ -501,10 +501,10 @@ fn pieces(text: &str, i: usize, v: &Value<'_>, room: usize) -> Result<Vec<String
                 .ok_or_else(|| at("no place to cut it that keeps its replace(…) patterns whole"))?;
             if !steps.is_empty() {
                 let whole = apply(&content, steps);
-                let joined: Vec<u8> = cuts
-                    .iter()
-                    .flat_map(|r| apply(&content[r.clone()], steps))
-                    .collect();
+                let mut joined = Vec::with_capacity(whole.len());
+                for r in &cuts {
+                    joined.extend_from_slice(&apply(&content[r.clone()], steps));
+                }
                 if whole != joined {
                     return Err(at("its replace(…) calls would give other text in pieces"));
                 }
@@ -558,21 +558,19 @@ fn cut(u: &[u8], room: usize, patterns: &[&[u8]]) -> Option<Vec<std::ops::Range<
 /// SQLite's `replace(X, P, R)` for each step in turn (an empty P leaves X as it is).
 fn apply(u: &[u8], steps: &[Step]) -> Vec<u8> {
     let mut cur = u.to_vec();
-    for (p, r) in steps {
-        if p.is_empty() {
-            continue;
-        }
+    for (p, r) in steps.iter().filter(|(p, _)| !p.is_empty()) {
         let mut out = Vec::with_capacity(cur.len());
-        let mut i = 0;
-        while i < cur.len() {
-            if cur[i..].starts_with(p) {
-                out.extend_from_slice(r);
-                i += p.len();
-            } else {
-                out.push(cur[i]);
-                i += 1;
+        let mut from = 0;
+        // Left to right, without overlaps, as SQLite replaces.
+        for at in memchr::memmem::find_iter(&cur, p) {
+            if at < from {
+                continue;
             }
+            out.extend_from_slice(&cur[from..at]);
+            out.extend_from_slice(r);
+            from = at + p.len();
         }
+        out.extend_from_slice(&cur[from..]);
         cur = out;
     }
     cur
