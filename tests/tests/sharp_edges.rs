@@ -308,7 +308,7 @@ fn an_insert_before_its_parent_table_is_created_will_not_import_into_d1() {
 }
 
 #[test]
-fn begin_transaction_will_not_import_into_d1() {
+fn begin_transaction_will_not_import_into_d1_as_it_is_and_d1_import_drops_it() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "tx.sql", WITH_TRANSACTION);
     refused_by_d1_only(
@@ -340,7 +340,7 @@ fn begin_transaction_will_not_import_into_d1() {
 }
 
 #[test]
-fn a_150_kb_insert_will_not_import_into_d1() {
+fn a_150_kb_insert_will_not_import_into_d1_as_it_is_and_d1_import_splits_it() {
     let dir = tempfile::tempdir().unwrap();
     let text = with_long_statement();
     let file = write(dir.path(), "long.sql", &text);
