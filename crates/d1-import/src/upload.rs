@@ -36,7 +36,7 @@ impl<R: Read> Read for Body<R> {
         }
         let n = self.reader.read(buf)?;
         self.sent += n as u64;
-        if self.sent > self.len || (n == 0 && self.sent < self.len) {
+        if self.sent > self.len || (n == 0 && !buf.is_empty() && self.sent < self.len) {
             return Err(std::io::Error::other(format!(
                 "the dump changed since it was read: {} bytes instead of {}",
                 self.sent, self.len
