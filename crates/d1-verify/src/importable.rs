@@ -41,7 +41,9 @@ pub const MAX_STATEMENT_BYTES: usize = 100_000;
 /// The longest statement the rewrite writes, with room to spare under D1's limit.
 pub const WRITTEN_MAX: usize = 99_000;
 
-/// The scratch table a long row is built in; dropped as soon as the row is inserted.
+/// The scratch table a long row is built in; dropped as soon as the row is inserted. A name D1
+/// allows: only `_cf_` is reserved (`SqlStorage::isAllowedName`,
+/// https://github.com/cloudflare/workerd/blob/main/src/workerd/api/sql.c++).
 pub const STAGING: &str = "_d1_import_long_values";
 
 /// Whether a statement of `len` bytes is over D1's limit where it stands in a dump: the first
