@@ -17,11 +17,11 @@
 //!   table, its long values in pieces, and inserted from there in one statement:
 //!
 //!   ```text
-//!   CREATE TABLE "_d1_import_long_values"(v1,v2);
+//!   CREATE TABLE "_d1_import_long_values"(_d1_v1,_d1_v2);
 //!   INSERT INTO "_d1_import_long_values" DEFAULT VALUES;
-//!   UPDATE "_d1_import_long_values" SET v1=replace('{"a":1,…','\n',char(10));
-//!   UPDATE "_d1_import_long_values" SET v1=v1||replace('…,"z":26}','\n',char(10)),v2=X'00ff…';
-//!   INSERT INTO "docs" ("id","body","raw") SELECT 7,v1,CAST(v2 AS BLOB) FROM "_d1_import_long_values";
+//!   UPDATE "_d1_import_long_values" SET _d1_v1=replace('{"a":1,…','\n',char(10));
+//!   UPDATE "_d1_import_long_values" SET _d1_v1=_d1_v1||replace('…}','\n',char(10)),_d1_v2=X'00ff…';
+//!   INSERT INTO "docs" ("id","body","raw") SELECT 7,_d1_v1,CAST(_d1_v2 AS BLOB) FROM "_d1_import_long_values";
 //!   DROP TABLE "_d1_import_long_values";
 //!   ```
 //!
@@ -45,6 +45,11 @@ pub const WRITTEN_MAX: usize = 99_000;
 /// allows: only `_cf_` is reserved (`SqlStorage::isAllowedName`,
 /// https://github.com/cloudflare/workerd/blob/main/src/workerd/api/sql.c++).
 pub const STAGING: &str = "_d1_import_long_values";
+
+/// The scratch table's columns, `_d1_v1`, `_d1_v2`, …: the final INSERT's SELECT reads them, and
+/// a double-quoted string among the row's other values (`"abc"`, which SQLite takes for a string
+/// when no column has that name) must not name one.
+const COLUMN: &str = "_d1_v";
 
 /// Whether a statement of `len` bytes is over D1's limit where it stands in a dump: the first
 /// statement has nothing before it, every other one the newline that ends the line before.
@@ -369,13 +374,13 @@ fn stage(text: &str, head: &str, row: &Row<'_>) -> Result<Vec<String>, String> {
     let table = format!("\"{STAGING}\"");
     let n = row.values.len();
     // Longest values first, until the final INSERT fits; the column of a staged value is
-    // v1, v2, … in row order. Lengths are counted, not written out, while choosing (a row may
+    // _d1_v1, _d1_v2, … in row order. Lengths are counted, not written out, while choosing (a row may
     // hold thousands of values), with the widest column name.
     let digits = n.to_string().len();
     let item_len = |v: &Value<'_>, staged: bool| match (&v.form, staged) {
         (_, false) => v.text.len(),
-        (Form::Blob { .. }, true) => "CAST(v AS BLOB)".len() + digits,
-        (_, true) => 1 + digits,
+        (Form::Blob { .. }, true) => "CAST( AS BLOB)".len() + COLUMN.len() + digits,
+        (_, true) => COLUMN.len() + digits,
     };
     let mut total = head.len() + "SELECT  FROM ;".len() + table.len() + n.saturating_sub(1);
     total += row.values.iter().map(|v| item_len(v, false)).sum::<usize>();
@@ -410,14 +415,14 @@ fn stage(text: &str, head: &str, row: &Row<'_>) -> Result<Vec<String>, String> {
             }
             k += 1;
             match v.form {
-                Form::Blob { .. } => format!("CAST(v{k} AS BLOB)"),
-                _ => format!("v{k}"),
+                Form::Blob { .. } => format!("CAST({COLUMN}{k} AS BLOB)"),
+                _ => format!("{COLUMN}{k}"),
             }
         })
         .collect();
     let last = format!("{head}SELECT {} FROM {table};", items.join(","));
     let columns: Vec<String> = (1..=staged.iter().filter(|&&s| s).count())
-        .map(|k| format!("v{k}"))
+        .map(|k| format!("{COLUMN}{k}"))
         .collect();
     let mut out = vec![
         format!("CREATE TABLE {table}({});", columns.join(",")),
@@ -671,7 +676,7 @@ mod tests {
             blob(1 << 20)
         );
         let parts = same_as_whole(schema, &insert);
-        assert!(parts[0].starts_with(&format!("CREATE TABLE \"{STAGING}\"(v1,v2);")));
+        assert!(parts[0].starts_with(&format!("CREATE TABLE \"{STAGING}\"(_d1_v1,_d1_v2);")));
         assert_eq!(parts.last().unwrap(), &format!("DROP TABLE \"{STAGING}\";"));
         let megabyte_text = format!(
             "INSERT INTO \"docs\" VALUES(2,{},NULL);",
@@ -700,6 +705,17 @@ mod tests {
             .iter()
             .all(|p| p.starts_with("INSERT INTO r (a, b) VALUES(")));
         assert_eq!(parts.len(), 4, "as few INSERTs as fit");
+    }
+
+    #[test]
+    fn a_double_quoted_string_beside_a_staged_value_stays_a_string() {
+        same_as_whole(
+            "CREATE TABLE t(a, b, c);",
+            &format!(
+                "INSERT INTO t VALUES('{}', \"v1\", \"b\");",
+                "x".repeat(150_000)
+            ),
+        );
     }
 
     #[test]
