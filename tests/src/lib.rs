@@ -249,6 +249,36 @@ impl Emulator {
     pub fn requests(&self, kind: &str) -> u64 {
         self.state()["requests"][kind].as_u64().unwrap_or(0)
     }
+
+    /// Imports `sql` as it is through the import API (init, upload, ingest, poll until it
+    /// ends), as wrangler does, no tool involved; returns the last answer's `result`.
+    pub fn import_as_is(&self, id: &str, sql: &[u8]) -> serde_json::Value {
+        let path = format!("/accounts/{ACCOUNT}/d1/database/{id}/import");
+        let call = |body: serde_json::Value| {
+            let (status, answer) = self.api("POST", &path, Some(body));
+            assert_eq!(status, 200, "import: {answer}");
+            answer["result"].clone()
+        };
+        // The init's etag names the upload; the ingest's must be the body's md5, which the
+        // storage answers.
+        let init = call(serde_json::json!({"action": "init", "etag": "0".repeat(32)}));
+        let url = init["upload_url"].as_str().expect("upload_url");
+        let resp = local_agent().put(url).send(sql).expect("upload");
+        assert_eq!(resp.status().as_u16(), 200, "upload");
+        let etag = resp.headers()["etag"]
+            .to_str()
+            .expect("ETag")
+            .trim_matches('"');
+        let mut answer = call(serde_json::json!({"action": "ingest",
+            "filename": init["filename"], "etag": etag}));
+        let end = Instant::now() + Duration::from_secs(60);
+        while answer["status"] == "active" {
+            assert!(Instant::now() < end, "the import did not end: {answer}");
+            answer = call(serde_json::json!({"action": "poll",
+                "current_bookmark": answer["at_bookmark"]}));
+        }
+        answer
+    }
 }
 
 impl Drop for Emulator {

@@ -222,21 +222,37 @@ fn verify(args: &[&str]) -> Outcome {
     tool("d1-verify").args(args).run()
 }
 
-/// What the emulator's import (D1's rules) says about `file`, into a fresh empty database.
+/// What the emulator's import (D1's rules) says about `file` imported as it is (as wrangler
+/// sends it), into a fresh empty database, which it leaves empty.
 fn import_error(emu: &Emulator, name: &str, file: &str) -> String {
-    let (status, body) = emu.api(
-        "POST",
-        &format!("/accounts/{ACCOUNT}/d1/database"),
-        Some(serde_json::json!({ "name": name })),
+    let id = emu.create_db(name);
+    let answer = emu.import_as_is(&id, &std::fs::read(file).unwrap());
+    assert_eq!(
+        answer["status"], "error",
+        "D1 (the emulator) should refuse {file}: {answer}"
     );
-    assert_eq!(status, 200, "{body}");
-    let id = body["result"]["uuid"].as_str().expect("uuid").to_string();
+    let (_, tables) = emu.api(
+        "POST",
+        &format!("/accounts/{ACCOUNT}/d1/database/{id}/query"),
+        Some(serde_json::json!({"sql": "SELECT count(*) AS n FROM sqlite_schema"})),
+    );
+    assert_eq!(tables["result"][0]["results"][0]["n"], 0, "left as it was");
+    answer["error"].as_str().unwrap_or_default().to_string()
+}
+
+/// d1-import of `file` into a fresh database: exit 0, and the one line saying what it
+/// rewrote for D1.
+fn imports_rewritten(emu: &Emulator, name: &str, file: &str, rewritten: &str) {
+    emu.create_db(name);
     let o = tool("d1-import")
         .env_from(emu)
-        .args(["--database", &id, file])
+        .args(["--database", name, file])
         .run();
-    assert_eq!(o.code, 1, "D1 (the emulator) should refuse {file}: {o:?}");
-    o.stderr
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(
+        o.stderr,
+        format!("d1-import: {file}: rewritten for D1's import: {rewritten}\n")
+    );
 }
 
 /// The dump fails with `--d1-compat` naming the line, and passes with a warning without it.
@@ -297,7 +313,7 @@ fn an_insert_before_its_parent_table_is_created_will_not_import_into_d1() {
 }
 
 #[test]
-fn begin_transaction_will_not_import_into_d1() {
+fn begin_transaction_will_not_import_into_d1_as_it_is_and_d1_import_drops_it() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "tx.sql", WITH_TRANSACTION);
     refused_by_d1_only(
@@ -316,11 +332,20 @@ fn begin_transaction_will_not_import_into_d1() {
     );
     let emu = Emulator::start(&[]);
     let e = import_error(&emu, "tx", &file);
-    assert!(e.contains("statement 2: To execute a transaction"), "{e}");
+    assert!(
+        e.starts_with("statement 2: To execute a transaction"),
+        "{e}"
+    );
+    imports_rewritten(
+        &emu,
+        "tx-rewritten",
+        &file,
+        "0 statements over 100000 bytes split into 0, 2 transaction statements dropped",
+    );
 }
 
 #[test]
-fn a_150_kb_insert_will_not_import_into_d1() {
+fn a_150_kb_insert_will_not_import_into_d1_as_it_is_and_d1_import_splits_it() {
     let dir = tempfile::tempdir().unwrap();
     let text = with_long_statement();
     let file = write(dir.path(), "long.sql", &text);
@@ -333,9 +358,12 @@ fn a_150_kb_insert_will_not_import_into_d1() {
     );
     let emu = Emulator::start(&[]);
     let e = import_error(&emu, "long", &file);
-    assert!(
-        e.contains("statement 3: statement too long: SQLITE_TOOBIG"),
-        "{e}"
+    assert_eq!(e, "statement 3: statement too long: SQLITE_TOOBIG");
+    imports_rewritten(
+        &emu,
+        "long-rewritten",
+        &file,
+        "1 statement over 100000 bytes split into 6, 0 transaction statements dropped",
     );
 }
 

@@ -126,7 +126,10 @@ impl Run<'_> {
         };
         let sql =
             std::str::from_utf8(text).map_err(|_| fail("the file is not UTF-8 text".into()))?;
-        if sql.trim_start().len() > rules::MAX_STATEMENT_BYTES {
+        // What D1 counts: the piece its import prepares, from the end of the previous
+        // statement to this one's `;`, the newline between them included (`ingestSql`,
+        // https://github.com/cloudflare/workerd/blob/main/src/workerd/util/sqlite.c++).
+        if text.len() > rules::MAX_STATEMENT_BYTES {
             return Err(fail(rules::TOO_LONG.to_string()));
         }
         let mut batch = Batch::new(self.tx, sql);

@@ -109,10 +109,11 @@ impl Guard {
 }
 
 /// Whether a prepared statement's text is over D1's limit. SQLite keeps the text from the end
-/// of the previous statement, so the separator's whitespace is not counted.
+/// of the previous statement, and so does D1's count: the whitespace between them included, as
+/// on import (load.rs).
 pub fn too_long(stmt: &rusqlite::Statement<'_>) -> bool {
     stmt.expanded_sql()
-        .is_some_and(|s| s.trim_start().len() > MAX_STATEMENT_BYTES)
+        .is_some_and(|s| s.len() > MAX_STATEMENT_BYTES)
 }
 
 /// A transaction begun by hand: rusqlite installs an authorizer only through `&mut Connection`,

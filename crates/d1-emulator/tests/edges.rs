@@ -288,14 +288,25 @@ fn a_statement_over_100_000_bytes_is_refused_and_one_at_the_limit_runs() {
         "statement too long: SQLITE_TOOBIG",
     );
     assert_eq!(snapshot(&emu, &id), before);
-    // Exactly 100 000 bytes, `;` included, is fine on both endpoints.
-    let r = import(
+    // D1 counts from the end of the previous statement, the newline between them included:
+    // 100 000 bytes with it is fine on both endpoints, one more is not.
+    assert_import_refused(
         &emu,
         &id,
         &format!("PRAGMA defer_foreign_keys=TRUE;\n{}", insert(100_000)),
+        "statement 2: statement too long: SQLITE_TOOBIG",
+    );
+    let r = import(
+        &emu,
+        &id,
+        &format!("PRAGMA defer_foreign_keys=TRUE;\n{}", insert(99_999)),
     );
     assert_eq!(r["status"], "complete", "{r}");
     emu.query(&id, &insert(100_000));
+    assert_refused(
+        try_query(&emu, &id, &format!("DELETE FROM t;\n{}", insert(100_000))),
+        "statement too long: SQLITE_TOOBIG",
+    );
     let v = emu.query(&id, "SELECT count(*) AS n FROM t");
     assert_eq!(v["result"][0]["results"], json!([{"n": 3}]));
 }

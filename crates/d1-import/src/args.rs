@@ -14,7 +14,7 @@ static HELP: LazyLock<String> = LazyLock::new(|| {
             (
                 ExitCode::Failed,
                 "import error, upload corrupted, database not empty, --verify-first rejected \
-                 the dump",
+                 the dump, a dump d1-import cannot make D1's import take",
             ),
             (
                 ExitCode::Usage,
@@ -48,6 +48,12 @@ another database than --database is refused unless --retarget. Prints one line p
 A database that already has tables is refused unless --into-nonempty. A D1 import is all or
 nothing: when a statement fails, the database is left as it was.
 
+What is uploaded is the dump as D1's import takes it, made on the fly (never written to disk):
+transaction control (BEGIN, COMMIT, END, SAVEPOINT, RELEASE) is dropped, and a statement over
+D1's limit of 100000 bytes (a row with a large text or blob) is split into statements under it.
+One line on stderr counts what was rewritten. A dump that cannot be made importable (a ROLLBACK,
+a long statement that is not an INSERT of values) is refused before anything is uploaded.
+
 OPTIONS:
       --database DB      the database to import into (UUID or name)
       --create           create --database (a name) when the account has no such database; an
@@ -67,8 +73,7 @@ OPTIONS:
 {COMMON_HELP}
 
 ENVIRONMENT:
-    CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL, D1_DATABASE_ID,
-    TMPDIR (where a .sql.zst is decompressed for the upload)
+    CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL, D1_DATABASE_ID
 
 {exit}"
     )

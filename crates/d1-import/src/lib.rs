@@ -7,6 +7,7 @@ pub mod args;
 pub mod guard;
 pub mod outcome;
 pub mod restore;
+pub mod rewrite;
 pub mod run;
 pub mod source;
 pub mod timetravel;

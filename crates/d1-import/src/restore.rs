@@ -36,6 +36,8 @@ pub struct Done {
     pub uploaded: bool,
     pub compressed: bool,
     pub etag: String,
+    /// What was rewritten for D1's import.
+    pub rewritten: crate::rewrite::Counts,
 }
 
 /// Imports `file` into the database named `target` (a name or a UUID).
@@ -59,6 +61,9 @@ pub fn restore(c: &Client, target: &str, file: &Path, opts: Options) -> Result<D
         Err(verifier)
     };
     let src = source::prepare(file)?;
+    if src.counts.any() {
+        d1_core::msg::info(&src.counts.describe(&file.display().to_string()));
+    }
     let (first, uploaded, replayed) = match import::init(c, &db.uuid, &src.etag)
         .map_err(|e| e.context("starting the import (init)"))?
     {
@@ -98,6 +103,7 @@ pub fn restore(c: &Client, target: &str, file: &Path, opts: Options) -> Result<D
         uploaded,
         compressed: src.compressed,
         etag: src.etag.clone(),
+        rewritten: src.counts,
     })
 }
 

@@ -155,6 +155,9 @@ pub(crate) fn to_json(done: &Done, file: &Path) -> Value {
     v["etag"] = json!(done.etag);
     v["uploaded"] = json!(done.uploaded);
     v["compressed"] = json!(done.compressed);
+    let r = &done.rewritten;
+    v["rewritten"] = json!({"split": r.split, "split_into": r.split_into,
+        "transaction_dropped": r.dropped});
     if v.get("final_bookmark").is_none() {
         v["final_bookmark"] = json!(done.result.final_bookmark);
     }

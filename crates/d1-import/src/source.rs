@@ -1,32 +1,45 @@
-//! The file to import, made ready for the upload: a plain `.sql` is used in place; a `.sql.zst`
-//! (recognised by the zstd magic bytes, whatever its name) is decompressed to a temporary file
-//! with mode 0600 (dumps hold production data), which is removed when the [`Source`] is dropped:
-//! on success, on error and on SIGINT/SIGTERM alike. The md5 the import API wants as `etag` is
-//! computed in the same pass, so a 10 GB dump is read once and never held in memory.
+//! The file to import, made ready for the upload: the dump as D1's import will take it
+//! (`rewrite`), read from the file itself, decompressed on the fly when it is zstd (recognised by
+//! the magic bytes, whatever its name). A first pass computes the md5 the import API wants as
+//! `etag` and the length; the upload reads the same bytes again with [`Source::open`]. Nothing is
+//! written to disk: no decompressed or rewritten copy of a dump that holds production data, and
+//! no room needed for one; a 10 GB dump is never held in memory.
 
+use crate::rewrite::{Counts, Reader, Rewriter};
 use d1_core::msg::{human_bytes, Progress};
 use d1_core::{Error, Result};
 use md5::{Digest, Md5};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-/// A decompressed dump larger than this is not a D1 dump (a database is at most 10 GB; its
-/// text dump, blobs in hex, stays well below) but a decompression bomb filling the disk.
+/// A dump decompressing to more than this is not a D1 dump (a database is at most 10 GB; its
+/// text dump, blobs in hex, stays well below) but a decompression bomb.
 pub const MAX_DECOMPRESSED: u64 = 64 << 30;
 
 const CHUNK: usize = 256 * 1024;
 
 /// A file ready to upload.
 pub struct Source {
-    /// What is uploaded: the file itself, or the decompressed temporary copy.
+    /// The file as the user named it.
     pub path: PathBuf,
+    /// Bytes uploaded: the dump as rewritten.
     pub len: u64,
     /// md5 of the uploaded bytes, lowercase hex (the import API's `etag`).
     pub etag: String,
     pub compressed: bool,
-    /// Removes the decompressed copy when dropped.
-    _temp: Option<tempfile::TempPath>,
+    /// What the rewrite changed.
+    pub counts: Counts,
+}
+
+impl Source {
+    /// The bytes to upload, from the file again: the same ones [`prepare`] hashed, as long as
+    /// the file did not change in between (the storage's ETag would then differ: nothing is
+    /// imported).
+    pub fn open(&self) -> Result<Reader<Box<dyn BufRead + Send>>> {
+        let (rw, _) = rewriter(&self.path)?;
+        Ok(Reader::new(rw))
+    }
 }
 
 /// Opens a file named by the user: anything wrong with it is bad input (exit 2).
@@ -79,111 +92,84 @@ fn read_head(f: &mut File, shown: &str) -> Result<Vec<u8>> {
     Ok(head)
 }
 
-/// Prepares `path` for upload (see the module comment).
-pub fn prepare(path: &Path) -> Result<Source> {
+/// The file's statements through the rewrite, and whether it is compressed.
+fn rewriter(path: &Path) -> Result<(Rewriter<Box<dyn BufRead + Send>>, bool)> {
     let shown = path.display().to_string();
     let mut f = open(path)?;
     let head = read_head(&mut f, &shown)?;
     let kind = sniff(&head, &shown)?;
-    let mut progress = Progress::new();
-    match kind {
-        Kind::Sql | Kind::Empty => {
-            let mut input = std::io::Cursor::new(head).chain(f);
-            let (len, etag) = copy_hashing(&mut input, None, &mut progress, &shown, "hashing")?;
-            Ok(Source {
-                path: path.to_path_buf(),
-                len,
-                etag,
-                compressed: false,
-                _temp: None,
-            })
-        }
+    let input = std::io::Cursor::new(head).chain(f);
+    let (reader, compressed): (Box<dyn BufRead + Send>, bool) = match kind {
+        Kind::Sql | Kind::Empty => (Box::new(BufReader::with_capacity(CHUNK, input)), false),
         Kind::Zstd => {
-            let temp = tempfile::Builder::new()
-                .prefix("d1-import.")
-                .suffix(".sql")
-                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-                .tempfile()
-                .map_err(|e| Error::io("creating a temporary file (TMPDIR)", e))?;
-            let (file, temp_path) = temp.into_parts();
-            let mut out = std::io::BufWriter::with_capacity(CHUNK, file);
-            let input = std::io::Cursor::new(head).chain(f);
-            let mut decoder = zstd::stream::read::Decoder::new(input)
+            let decoder = zstd::stream::read::Decoder::new(input)
                 .map_err(|e| Error::io(format!("reading {shown}"), e))?;
-            let (len, etag) = copy_hashing(
-                &mut decoder,
-                Some(&mut out),
-                &mut progress,
-                &shown,
-                "decompressing",
-            )?;
-            let file = out
-                .into_inner()
-                .map_err(|e| Error::io("writing the decompressed dump", e.into_error()))?;
-            file.sync_all()
-                .map_err(|e| Error::io("writing the decompressed dump", e))?;
-            if len == 0 {
-                return Err(Error::usage(format!(
-                    "{shown}: decompresses to an empty file"
-                )));
-            }
-            Ok(Source {
-                path: temp_path.to_path_buf(),
-                len,
-                etag,
-                compressed: true,
-                _temp: Some(temp_path),
-            })
+            let damaged = Damaged { inner: decoder };
+            (Box::new(BufReader::with_capacity(CHUNK, damaged)), true)
         }
+    };
+    Ok((Rewriter::new(reader, &shown), compressed))
+}
+
+/// A zstd decoder whose read errors say that the data is damaged: `InvalidData`, which the
+/// rewrite reports as a failed dump (exit 1) rather than an I/O error.
+struct Damaged<R> {
+    inner: R,
+}
+
+impl<R: Read> Read for Damaged<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::Interrupted => e,
+            _ => std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("damaged zstd data: {e}"),
+            ),
+        })
     }
 }
 
-/// Copies `input` to `out` (when given) while hashing it, checking for signals between chunks.
-/// Read errors from a zstd decoder mean damaged data (exit 1); write errors (a full disk) too.
-fn copy_hashing(
-    input: &mut dyn Read,
-    mut out: Option<&mut dyn Write>,
-    progress: &mut Progress,
-    shown: &str,
-    doing: &str,
-) -> Result<(u64, String)> {
+/// Prepares `path` for upload (see the module comment): one pass through the rewrite, hashing
+/// what it gives, checking for signals between chunks.
+pub fn prepare(path: &Path) -> Result<Source> {
+    let shown = path.display().to_string();
+    let (mut rw, compressed) = rewriter(path)?;
+    let mut progress = Progress::new();
     let mut md5 = Md5::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut total: u64 = 0;
+    let mut len: u64 = 0;
     loop {
         d1_core::signal::check()?;
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) if out.is_some() => {
-                return Err(Error::failed(format!("{shown}: damaged zstd data: {e}")))
-            }
-            Err(e) => return Err(Error::io(format!("reading {shown}"), e)),
+        let Some(chunk) = rw.next_chunk()? else {
+            break;
         };
-        md5.update(&buf[..n]);
-        total += n as u64;
-        if let Some(w) = out.as_mut() {
-            if total > MAX_DECOMPRESSED {
-                return Err(Error::usage(format!(
-                    "{shown}: decompresses to more than {}, not a D1 dump",
-                    human_bytes(MAX_DECOMPRESSED)
-                )));
-            }
-            w.write_all(&buf[..n])
-                .map_err(|e| Error::io("writing the decompressed dump", e))?;
+        md5.update(chunk);
+        len += chunk.len() as u64;
+        let read = rw.read_bytes();
+        if compressed && read > MAX_DECOMPRESSED {
+            return Err(Error::usage(format!(
+                "{shown}: decompresses to more than {}, not a D1 dump",
+                human_bytes(MAX_DECOMPRESSED)
+            )));
         }
-        progress.update(|| format!("{doing} {shown}: {}", human_bytes(total)));
+        progress.update(|| format!("reading {shown}: {}", human_bytes(read)));
     }
     progress.finish();
-    Ok((total, hex::encode(md5.finalize())))
+    if len == 0 {
+        return Err(Error::usage(format!("{shown}: holds no SQL statement")));
+    }
+    Ok(Source {
+        path: path.to_path_buf(),
+        len,
+        etag: hex::encode(md5.finalize()),
+        compressed,
+        counts: rw.counts(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use d1_core::sniff::ZSTD_MAGIC;
-    use std::os::unix::fs::PermissionsExt;
 
     const DUMP: &[u8] =
         b"PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(x);\nINSERT INTO \"t\" VALUES(1);";
@@ -201,21 +187,38 @@ mod tests {
     }
 
     #[test]
-    fn a_zstd_dump_is_decompressed_to_a_private_temporary_file_removed_on_drop() {
+    fn a_zstd_dump_is_decompressed_on_the_fly_for_the_hash_and_again_for_the_upload() {
         let dir = tempfile::tempdir().unwrap();
         // Named .sql on purpose: the content decides, not the name.
         let p = dir.path().join("d.sql");
         std::fs::write(&p, zstd::encode_all(DUMP, 3).unwrap()).unwrap();
         let s = prepare(&p).unwrap();
         assert!(s.compressed);
-        assert_ne!(s.path, p);
-        assert_eq!(std::fs::read(&s.path).unwrap(), DUMP);
+        assert_eq!(s.path, p);
+        assert_eq!(s.len, DUMP.len() as u64);
         assert_eq!(s.etag, hex::encode(Md5::digest(DUMP)));
-        let mode = std::fs::metadata(&s.path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        let temp = s.path.clone();
-        drop(s);
-        assert!(!temp.exists());
+        let mut body = Vec::new();
+        s.open().unwrap().read_to_end(&mut body).unwrap();
+        assert_eq!(body, DUMP);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no copy beside it"
+        );
+    }
+
+    #[test]
+    fn the_md5_is_the_rewritten_dumps_and_the_upload_reads_those_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tx.sql");
+        std::fs::write(&p, "BEGIN TRANSACTION;\nCREATE TABLE t(x);\nCOMMIT;\n").unwrap();
+        let s = prepare(&p).unwrap();
+        let want = b"CREATE TABLE t(x);";
+        assert_eq!((s.len, s.counts.dropped), (want.len() as u64, 2));
+        assert_eq!(s.etag, hex::encode(Md5::digest(want)));
+        let mut body = Vec::new();
+        s.open().unwrap().read_to_end(&mut body).unwrap();
+        assert_eq!(body, want);
     }
 
     #[test]

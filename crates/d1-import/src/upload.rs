@@ -1,8 +1,8 @@
-//! Step 2 of an import: `PUT` the file to the signed upload URL the API answered, streamed from
-//! disk with its Content-Length (a 10 GB dump is never held in memory), retried on 429, 5xx and
-//! connection errors, and checked: the object store's `ETag` must be the md5 we announced, else
-//! the bytes that arrived are not the ones we sent. The URL's query (its signature) is
-//! redacted in every message.
+//! Step 2 of an import: `PUT` the dump to the signed upload URL the API answered, streamed from
+//! the file through the rewrite (`source`) with its Content-Length (a 10 GB dump is never held in
+//! memory), retried on 429, 5xx and connection errors, and checked: the object store's `ETag`
+//! must be the md5 we announced, else the bytes that arrived are not the ones we sent. The URL's
+//! query (its signature) is redacted in every message.
 
 use crate::source::Source;
 use d1_core::http::{describe_transport, transport_retryable};
@@ -17,16 +17,16 @@ const STALL: Duration = Duration::from_secs(60);
 /// The object store answers a PUT as soon as the body is in; this leaves room for checksums.
 const ANSWER: Duration = Duration::from_secs(120);
 
-/// The file as a request body: stops at once on SIGINT/SIGTERM (ureq would otherwise send the
-/// whole file first), and draws the progress line.
-struct Body {
-    file: std::fs::File,
+/// The dump as a request body: stops at once on SIGINT/SIGTERM (ureq would otherwise send the
+/// whole file first), draws the progress line, and never sends more than the announced length.
+struct Body<R> {
+    reader: R,
     sent: u64,
     len: u64,
     progress: Progress,
 }
 
-impl Read for Body {
+impl<R: Read> Read for Body<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if d1_core::signal::interrupted() {
             return Err(std::io::Error::new(
@@ -34,8 +34,14 @@ impl Read for Body {
                 "interrupted",
             ));
         }
-        let n = self.file.read(buf)?;
+        let n = self.reader.read(buf)?;
         self.sent += n as u64;
+        if self.sent > self.len || (n == 0 && !buf.is_empty() && self.sent < self.len) {
+            return Err(std::io::Error::other(format!(
+                "the dump changed since it was read: {} bytes instead of {}",
+                self.sent, self.len
+            )));
+        }
         let (sent, len) = (self.sent, self.len);
         self.progress
             .update(|| format!("uploading {} of {}", human_bytes(sent), human_bytes(len)));
@@ -107,9 +113,9 @@ fn send(
     src: &Source,
     deadline: &Deadline,
 ) -> Result<Sent, ureq::Error> {
-    let file = std::fs::File::open(&src.path)?;
+    let reader = src.open().map_err(|e| std::io::Error::other(e.message))?;
     let mut body = Body {
-        file,
+        reader,
         sent: 0,
         len: src.len,
         progress: Progress::new(),

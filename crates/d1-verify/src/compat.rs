@@ -6,7 +6,8 @@
 //!   `BEGIN TRANSACTION;`/`COMMIT;`);
 //! - creating or writing a `_cf_` table: the prefix is reserved for Cloudflare (`_cf_KV`,
 //!   `_cf_METADATA`, which a `.dump` of a local wrangler database carries);
-//! - a statement over D1's limit of 100 000 bytes (a row with a large blob);
+//! - a statement over D1's limit of 100 000 bytes (a row with a large blob), counted as D1
+//!   counts it: with the newline before it (importable.rs);
 //! - an INSERT into a table whose foreign key names a table created later in the dump: D1
 //!   enforces foreign keys during an import (deferred, but the parent table must exist), so it
 //!   fails there with `no such table: main.<parent>`, while this restore, with foreign keys off
@@ -15,16 +16,20 @@
 //!   would refuse it as well.
 //!
 //! Without `--d1-compat` each is a warning (stderr and `--json`'s `d1_compat`); with it the
-//! first one fails the dump: `line N: will not import into D1: <why>`.
+//! first one fails the dump: `line N: will not import into D1: <why>`. Each says whether
+//! d1-import's rewrite fixes it (importable.rs: transaction control but ROLLBACK dropped, long
+//! INSERTs split), or not.
 
+use crate::importable::{self, Transaction};
 use crate::lex::{self, Kind as Token};
 use crate::restore::quote_start;
 use d1_core::{Error, Result};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
-/// D1's longest statement, in bytes (its text from its first token to its `;`).
-pub const MAX_STATEMENT_BYTES: usize = 100_000;
+pub use crate::importable::MAX_STATEMENT_BYTES;
+
+const CANNOT_FIX: &str = "; d1-import cannot fix this";
 
 /// Findings of one kind shown (stderr, JSON) before the rest are only counted.
 const SHOWN_PER_KIND: u64 = 5;
@@ -57,6 +62,8 @@ pub struct Finding {
     pub line: u64,
     pub kind: Kind,
     pub why: String,
+    /// d1-import's rewrite makes D1 take it.
+    pub fixed_by_import: bool,
 }
 
 impl Finding {
@@ -83,6 +90,8 @@ pub struct Compat {
     seen: HashSet<String>,
     pub shown: Vec<Finding>,
     counts: Vec<(Kind, u64)>,
+    /// Findings d1-import does not fix.
+    unfixable: u64,
     /// The table of the previous plain INSERT: a dump's rows come table by table, and every
     /// judgement of a write is once per table, so the next row of it needs no look.
     last_insert: String,
@@ -100,7 +109,7 @@ impl Compat {
     /// Judges one statement before it runs. With `--d1-compat` a finding is an error naming
     /// the line; otherwise it is recorded and warned about.
     pub fn scan(&mut self, text: &str, line: u64, label: &str) -> Result<()> {
-        let Some((kind, why)) = self.judge(text) else {
+        let Some((kind, why, fixed_by_import)) = self.judge(text, line == 1) else {
             return Ok(());
         };
         let f = Finding {
@@ -108,6 +117,7 @@ impl Compat {
             line,
             kind,
             why,
+            fixed_by_import,
         };
         if self.enforce {
             let message = format!("{}: {}", f.message(), quote_start(text));
@@ -129,6 +139,7 @@ impl Compat {
             line,
             kind: Kind::MissingTable,
             why: why.clone(),
+            fixed_by_import: false,
         };
         self.record(f, false);
         if self.enforce {
@@ -139,6 +150,7 @@ impl Compat {
     }
 
     fn record(&mut self, f: Finding, warn: bool) {
+        self.unfixable += u64::from(!f.fixed_by_import);
         let n = match self.counts.iter_mut().find(|(k, _)| *k == f.kind) {
             Some((_, n)) => {
                 *n += 1;
@@ -176,26 +188,41 @@ impl Compat {
     pub fn to_json(&self) -> Value {
         json!({
             "importable": self.counts.is_empty(),
+            "importable_with_d1_import": self.unfixable == 0,
             "findings": self.shown.iter().map(|f| json!({
                 "line": f.line,
                 "in": f.label.strip_suffix(" line").unwrap_or("dump"),
                 "kind": f.kind.name(),
                 "message": format!("will not import into D1: {}", f.why),
+                "fixed_by_d1_import": f.fixed_by_import,
             })).collect::<Vec<_>>(),
             "counts": self.counts.iter().map(|(k, n)| (k.name().to_string(), json!(n)))
                 .collect::<serde_json::Map<_, _>>(),
         })
     }
 
-    fn judge(&mut self, text: &str) -> Option<(Kind, String)> {
-        if text.len() > MAX_STATEMENT_BYTES {
+    /// What D1 refuses in `text` (the dump's `first` statement or a later one), and whether
+    /// d1-import fixes it.
+    fn judge(&mut self, text: &str, first: bool) -> Option<(Kind, String, bool)> {
+        if importable::too_long(text.len(), first) {
+            let (fix, fixed) = match importable::split(text) {
+                Ok(parts) => (
+                    format!(
+                        "; d1-import splits it into {} statements under it",
+                        parts.len()
+                    ),
+                    true,
+                ),
+                Err(why) => (format!("; d1-import cannot split it: {why}"), false),
+            };
             return Some((
                 Kind::TooLong,
                 format!(
-                    "the statement is {} bytes, over D1's limit of {MAX_STATEMENT_BYTES} bytes \
-                     per statement (SQLITE_TOOBIG)",
-                    text.len()
+                    "the statement is {}, over D1's limit of {MAX_STATEMENT_BYTES} bytes per \
+                     statement (SQLITE_TOOBIG){fix}",
+                    importable::size(text.len())
                 ),
+                fixed,
             ));
         }
         if let Some(table) = plain_insert_target(text) {
@@ -205,26 +232,34 @@ impl Compat {
             self.last_insert = table.to_string();
             return self
                 .reserved(table, "writes")
-                .or_else(|| self.insert_before_parent(table));
+                .or_else(|| self.insert_before_parent(table))
+                .map(cannot_fix);
         }
         self.last_insert.clear();
         // Enough tokens to reach the table name of any write; CREATE TABLE reads all of them
         // for its foreign keys (and is short).
         let head = tokens(text, 12);
         let word = |i: usize| head.get(i).map(Tok::upper).unwrap_or_default();
+        if let Some((_, what)) = importable::transaction(text.as_bytes()) {
+            let shown = text.trim_end_matches(';').split_whitespace().take(3);
+            let fix = match what {
+                Transaction::Drop => "; d1-import drops it",
+                Transaction::Refuse => {
+                    "; d1-import refuses it too: it undoes what the dump wrote before it"
+                }
+            };
+            return Some((
+                Kind::TransactionControl,
+                format!(
+                    "{} is transaction control, which D1 refuses (its import runs the whole \
+                     file as one transaction of its own){fix}",
+                    shown.collect::<Vec<_>>().join(" ")
+                ),
+                what == Transaction::Drop,
+            ));
+        }
         let first = word(0);
-        match first.as_str() {
-            "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" => {
-                let shown = text.trim_end_matches(';').split_whitespace().take(3);
-                Some((
-                    Kind::TransactionControl,
-                    format!(
-                        "{} is transaction control, which D1 refuses (its import runs the whole \
-                         file as one transaction of its own)",
-                        shown.collect::<Vec<_>>().join(" ")
-                    ),
-                ))
-            }
+        let found = match first.as_str() {
             "CREATE" => self.create(text, &head),
             "INSERT" | "REPLACE" => {
                 let table = write_target(&head)?;
@@ -236,7 +271,8 @@ impl Compat {
                 self.reserved(&table, "writes")
             }
             _ => None,
-        }
+        };
+        found.map(cannot_fix)
     }
 
     fn create(&mut self, text: &str, head: &[Tok]) -> Option<(Kind, String)> {
@@ -316,6 +352,11 @@ impl Compat {
             ),
         ))
     }
+}
+
+/// A finding d1-import leaves as it is.
+fn cannot_fix((kind, why): (Kind, String)) -> (Kind, String, bool) {
+    (kind, format!("{why}{CANNOT_FIX}"), false)
 }
 
 /// The table of `INSERT INTO "t" ...` or `INSERT INTO t ...`, the form of every row of a
@@ -556,6 +597,61 @@ mod tests {
     }
 
     #[test]
+    fn the_newline_before_a_statement_counts_toward_the_limit_as_d1_counts_it() {
+        let at = format!(
+            "INSERT INTO t VALUES('{}');",
+            "x".repeat(MAX_STATEMENT_BYTES - 25)
+        );
+        assert_eq!(kinds(&[&at]), vec![], "first: nothing before it");
+        assert_eq!(kinds(&["SELECT 1;", &at]), vec![(2, Kind::TooLong)]);
+        let mut c = Compat::new("d.sql", false);
+        c.scan("SELECT 1;", 1, "line").unwrap();
+        c.scan(&at, 2, "line").unwrap();
+        assert!(c.shown[0].why.starts_with(
+            "the statement is 100000 bytes (100001 with the newline before it, which D1 \
+             counts), over D1's limit"
+        ));
+    }
+
+    #[test]
+    fn each_finding_says_whether_d1_import_fixes_it() {
+        let mut c = Compat::new("d.sql", false);
+        let long = format!(
+            "INSERT INTO t VALUES('{}');",
+            "x".repeat(MAX_STATEMENT_BYTES)
+        );
+        let trigger = format!("CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT '{long}'; END;");
+        for (n, s) in ["BEGIN;", "CREATE TABLE t(a);", &long, "COMMIT;"]
+            .iter()
+            .enumerate()
+        {
+            c.scan(s, n as u64 + 1, "line").unwrap();
+        }
+        assert_eq!(c.to_json()["importable"], false);
+        assert_eq!(c.to_json()["importable_with_d1_import"], true);
+        assert!(c.shown[1]
+            .why
+            .ends_with("; d1-import splits it into 6 statements under it"));
+        for s in [
+            "ROLLBACK;",
+            "INSERT INTO _cf_KV VALUES(1);",
+            trigger.as_str(),
+        ] {
+            let mut c = Compat::new("d.sql", false);
+            c.scan(s, 2, "line").unwrap();
+            let v = c.to_json();
+            assert_eq!(v["importable_with_d1_import"], false, "{s:.40}");
+            assert_eq!(v["findings"][0]["fixed_by_d1_import"], false);
+        }
+        let mut c = Compat::new("d.sql", false);
+        c.scan(&trigger, 2, "line").unwrap();
+        assert!(c.shown[0].why.ends_with(
+            "; d1-import cannot split it: d1-import splits only INSERTs of values, not CREATE \
+             statements"
+        ));
+    }
+
+    #[test]
     fn with_d1_compat_the_first_finding_is_an_error_naming_the_line() {
         let mut c = Compat::new("d.sql", true);
         c.scan("CREATE TABLE t(a);", 1, "line").unwrap();
@@ -563,7 +659,8 @@ mod tests {
         assert_eq!(
             e.message,
             "line 2: will not import into D1: BEGIN TRANSACTION is transaction control, which D1 \
-             refuses (its import runs the whole file as one transaction of its own): BEGIN TRANSACTION;"
+             refuses (its import runs the whole file as one transaction of its own); d1-import \
+             drops it: BEGIN TRANSACTION;"
         );
     }
 

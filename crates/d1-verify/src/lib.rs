@@ -11,6 +11,7 @@ pub mod encrypted;
 pub mod fastpath;
 pub mod fingerprint;
 pub mod fuzzing;
+pub mod importable;
 pub mod lex;
 pub mod limits;
 pub mod metrics;
