@@ -25,6 +25,7 @@ pub mod record;
 pub mod redact;
 pub mod retry;
 pub mod s3;
+pub mod shard;
 pub mod signal;
 pub mod sniff;
 pub mod time;
