@@ -15,10 +15,12 @@
 //!   leaves half the burst in reserve, and waits while a keep-alive request is waiting. Starting
 //!   exports thus only ever spends what polling leaves over.
 //! - **Shards share the account.** A tool of shard I of N (`d1-export-start --shard`) records its
-//!   shard in the file; the bucket then holds the share of the budget of the shards seen on this
-//!   host (1/N for one), for every tool that uses the file, d1-export-wait included. N hosts
-//!   running one shard each stay within the budget together. The shards are forgotten once the
-//!   file has been idle for a whole window.
+//!   shard in the file with its weight ([`weight`]: half of 1/N, half its share of the account's
+//!   databases). The bucket then holds the weights of the shards seen on this host, for every
+//!   tool that uses the file, d1-export-wait included. N hosts running one shard each stay within
+//!   the budget together; every shard keeps enough to poll its exports, and a fuller shard (a
+//!   hash never splits evenly) gets more. The shards are forgotten once the file has been idle
+//!   for a window.
 //! - **The file is ours or unused.** Its folder must be a directory of this user's that nobody
 //!   else may write, the file a regular file of ours opened without following links, the lock
 //!   waited for a bounded time, and every wait bounded by the run's deadline and answering
@@ -77,7 +79,7 @@ pub struct Budget {
     /// The state file; `None` when its folder is not usable (this process paces alone).
     path: Option<PathBuf>,
     limit: Limit,
-    shard: Option<Shard>,
+    shard: Option<Part>,
     /// The bucket of this process alone, once the file proved unusable.
     memory: Arc<Mutex<State>>,
     on_file: Arc<AtomicBool>,
@@ -121,6 +123,34 @@ fn parse_limit(v: &str) -> Result<Option<Limit>> {
     })
 }
 
+/// A shard seen on this host, and its weight: the share of the account's budget it may use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Part {
+    pub shard: Shard,
+    pub weight: f64,
+}
+
+impl Part {
+    /// Shard `shard` with an even share, 1/N.
+    pub fn even(shard: Shard) -> Part {
+        Part {
+            shard,
+            weight: 1.0 / f64::from(shard.count.max(1)),
+        }
+    }
+
+    /// `I/N=WEIGHT` (`I/N` alone: the even share).
+    fn parse(w: &str) -> Option<Part> {
+        let (s, weight) = match w.split_once('=') {
+            Some((s, wt)) => (s, Some(wt.parse::<f64>().ok()?)),
+            None => (w, None),
+        };
+        let shard = Shard::parse(s).ok()?;
+        let weight = weight.unwrap_or(1.0 / f64::from(shard.count));
+        (weight.is_finite() && (0.0..=1.0).contains(&weight)).then_some(Part { shard, weight })
+    }
+}
+
 /// The bucket: tokens left at `last` (Unix seconds), until when a keep-alive request waits,
 /// and the shards seen on this host.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -128,7 +158,7 @@ struct State {
     tokens: Option<f64>,
     last: f64,
     keepalive_until: f64,
-    shards: Vec<Shard>,
+    shards: Vec<Part>,
 }
 
 /// What a budget allows once shared: `burst` at once, then `rate` a second; a `reserve` of
@@ -145,14 +175,13 @@ struct Shape {
 impl Shape {
     fn of(limit: Limit, share: f64) -> Shape {
         let n = f64::from(limit.requests) * share;
-        let burst = (n / 10.0).clamp(1.0, MAX_BURST);
+        // At least two, so that the poll after a start always has its token (the reserve): an
+        // export started on the last token would wait a whole token's time for its first poll,
+        // longer than D1 keeps an export nobody polls when the budget is small.
+        let burst = (n / 10.0).clamp(2.0, MAX_BURST);
         // What the burst leaves of the window, spread over it.
         let rate = (n - burst).max(1.0) / f64::from(limit.seconds);
-        let reserve = if burst >= 2.0 {
-            (burst / 2.0).floor()
-        } else {
-            0.0
-        };
+        let reserve = (burst / 2.0).floor();
         Shape {
             burst,
             rate,
@@ -162,16 +191,26 @@ impl Shape {
     }
 }
 
-/// The share of the budget for `shards` on one host: 1/N each, at most the whole.
-fn share(shards: &[Shard]) -> f64 {
+/// The weight of shard `shard` that backs up `databases` of the `of` databases the shards share
+/// (each read from the same list): half the budget split evenly, so that every shard can poll its
+/// exports whatever it holds, half in proportion to the databases, so that the fullest shard
+/// does not set the night's length alone. The weights of the N shards add up to 1.
+pub fn weight(shard: Shard, databases: usize, of: usize) -> f64 {
+    let even = 1.0 / f64::from(shard.count.max(1));
+    let mine = if of == 0 {
+        even
+    } else {
+        databases as f64 / of as f64
+    };
+    ((even + mine) / 2.0).clamp(0.0, 1.0)
+}
+
+/// The share of the budget for the shards on one host: their weights, at most the whole.
+fn share(shards: &[Part]) -> f64 {
     if shards.is_empty() {
         return 1.0;
     }
-    shards
-        .iter()
-        .map(|s| 1.0 / f64::from(s.count.max(1)))
-        .sum::<f64>()
-        .min(1.0)
+    shards.iter().map(|p| p.weight).sum::<f64>().min(1.0)
 }
 
 impl State {
@@ -188,7 +227,7 @@ impl State {
         let shards = text
             .split_whitespace()
             .skip(3)
-            .filter_map(|w| Shard::parse(w).ok())
+            .filter_map(Part::parse)
             .collect();
         State {
             tokens: Some(tokens.max(0.0)),
@@ -205,24 +244,23 @@ impl State {
             self.last,
             self.keepalive_until
         );
-        for sh in &self.shards {
-            s.push_str(&format!(" {sh}"));
+        for p in &self.shards {
+            s.push_str(&format!(" {}={:.6}", p.shard, p.weight));
         }
         s.push('\n');
         s
     }
 
     /// One request at `now`: zero when it may go (a token taken), else how long until it may.
-    fn take(&mut self, limit: Limit, me: Option<Shard>, priority: Priority, now: f64) -> Duration {
+    fn take(&mut self, limit: Limit, me: Option<Part>, priority: Priority, now: f64) -> Duration {
         if now - self.last > f64::from(limit.seconds) {
             // Idle for a whole window: the shards of an earlier night are gone.
             self.shards.clear();
             self.keepalive_until = 0.0;
         }
-        if let Some(s) = me {
-            if !self.shards.contains(&s) {
-                self.shards.push(s);
-            }
+        if let Some(me) = me {
+            self.shards.retain(|p| p.shard != me.shard);
+            self.shards.push(me);
         }
         let shape = Shape::of(limit, share(&self.shards));
         let tokens = match self.tokens {
@@ -285,9 +323,17 @@ impl Budget {
         }
     }
 
-    /// This process runs shard `shard`: the bucket holds the share of the shards on this host.
+    /// This process runs shard `shard`, with an even share until [`Budget::set_weight`]: the
+    /// bucket holds the share of the shards on this host.
     pub fn set_shard(&mut self, shard: Shard) {
-        self.shard = Some(shard);
+        self.shard = Some(Part::even(shard));
+    }
+
+    /// The share of the account's budget this shard may use ([`weight`]).
+    pub fn set_weight(&mut self, weight: f64) {
+        if let Some(p) = &mut self.shard {
+            p.weight = weight.clamp(0.0, 1.0);
+        }
     }
 
     /// Takes one request from the budget, waiting while it is spent. The first wait of the
@@ -317,7 +363,7 @@ impl Budget {
 
     /// One look at the bucket: zero when a token was taken, else how long until the next; and
     /// the shards the bucket is shared by.
-    fn try_take(&self, priority: Priority, deadline: &Deadline) -> Result<(Duration, Vec<Shard>)> {
+    fn try_take(&self, priority: Priority, deadline: &Deadline) -> Result<(Duration, Vec<Part>)> {
         if let Some(path) = self.path.as_deref().filter(|_| self.on_file()) {
             match self.take_from_file(path, priority, deadline) {
                 Ok(taken) => return Ok(taken),
@@ -343,7 +389,7 @@ impl Budget {
         path: &Path,
         priority: Priority,
         deadline: &Deadline,
-    ) -> std::result::Result<(Duration, Vec<Shard>), FileTrouble> {
+    ) -> std::result::Result<(Duration, Vec<Part>), FileTrouble> {
         let mut f = open_state(path).map_err(FileTrouble::Unusable)?;
         lock(&f, path, deadline)?;
         let mut text = String::new();
@@ -366,13 +412,13 @@ impl Budget {
         Ok((wait, st.shards))
     }
 
-    fn announce(&self, wait: Duration, shards: &[Shard]) {
+    fn announce(&self, wait: Duration, shards: &[Part]) {
         if ANNOUNCED.swap(true, Ordering::Relaxed) {
             return;
         }
         let shape = Shape::of(self.limit, share(shards));
         let host = if shape.share < 1.0 {
-            let names: Vec<String> = shards.iter().map(Shard::to_string).collect();
+            let names: Vec<String> = shards.iter().map(|p| p.shard.to_string()).collect();
             format!(
                 ", this host's share {:.3} for shard(s) {}",
                 shape.share,
@@ -576,6 +622,9 @@ mod tests {
         // 600 per 300 s: 60 at once, then 540 over 300 s, 1.8 per second.
         let s = Shape::of(limit(600, 300), 1.0);
         assert_eq!((s.burst, s.rate, s.reserve), (60.0, 1.8, 30.0));
+        // However small, a budget keeps one token for the poll after a start.
+        let s = Shape::of(limit(9, 5), 1.0);
+        assert_eq!((s.burst, s.reserve), (2.0, 1.0));
         let mut st = State::default();
         for i in 0..60 {
             let w = st.take(limit(600, 300), None, Priority::KeepAlive, 1000.0);
@@ -613,7 +662,7 @@ mod tests {
     #[test]
     fn shards_on_a_host_share_the_budget_and_are_forgotten_after_an_idle_window() {
         let l = limit(1000, 300);
-        let s = |i| Shard { index: i, count: 8 };
+        let s = |i| Part::even(Shard { index: i, count: 8 });
         let mut st = State::default();
         st.take(l, Some(s(3)), Priority::Normal, 1000.0);
         assert_eq!(st.shards, [s(3)]);
@@ -629,15 +678,54 @@ mod tests {
         // Two shards of eight on the host: a quarter.
         st.take(l, Some(s(5)), Priority::Normal, 1001.0);
         assert_eq!(share(&st.shards), 0.25);
+        // A shard that learnt its weight from the list replaces its even share.
+        let heavy = Part {
+            weight: 0.154,
+            ..s(5)
+        };
+        st.take(l, Some(heavy), Priority::Normal, 1002.0);
+        assert!((share(&st.shards) - 0.279).abs() < 1e-9, "{:?}", st.shards);
         // Idle for a window: forgotten.
-        st.take(l, None, Priority::Normal, 1001.0 + 301.0);
+        st.take(l, None, Priority::Normal, 1002.0 + 301.0);
         assert!(st.shards.is_empty());
         // N shards together never exceed the budget in any window.
         for n in [1u32, 2, 8, 100] {
-            let sh = Shape::of(l, share(&[Shard { index: 0, count: n }]));
+            let sh = Shape::of(l, share(&[Part::even(Shard { index: 0, count: n })]));
             let total = f64::from(n) * (sh.burst + sh.rate * 300.0);
             assert!(total <= 1000.0 + 1e-6, "{n}: {total}");
         }
+        // Weights as the list gives them (the emulator's 1,000 ids in 8 shards) add up to the
+        // whole, however uneven, and the fullest shard gets more than an eighth.
+        let counts = [154, 103, 120, 113, 141, 132, 120, 117];
+        let weights: Vec<f64> = counts
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                weight(
+                    Shard {
+                        index: i as u32,
+                        count: 8,
+                    },
+                    *k,
+                    1000,
+                )
+            })
+            .collect();
+        assert!(
+            (weights.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+            "{weights:?}"
+        );
+        assert!((weights[0] - 0.1395).abs() < 1e-9, "{weights:?}");
+        let total: f64 = weights
+            .iter()
+            .map(|w| {
+                let sh = Shape::of(l, *w);
+                sh.burst + sh.rate * 300.0
+            })
+            .sum();
+        assert!(total <= 1000.0 + 1e-6, "{total}");
+        // A shard of one database in 32 still gets a sixteenth of the budget, at least.
+        assert!(weight(Shard { index: 0, count: 8 }, 1, 32) >= 1.0 / 16.0);
     }
 
     #[test]
@@ -665,13 +753,18 @@ mod tests {
             tokens: Some(3.5),
             last: 7.0,
             keepalive_until: 9.0,
-            shards: vec![Shard { index: 1, count: 4 }],
+            shards: vec![Part {
+                shard: Shard { index: 1, count: 4 },
+                weight: 0.5,
+            }],
         };
         assert_eq!(State::parse(&st.render()), st);
         assert_eq!(State::parse("x y"), State::default());
         assert_eq!(State::parse("1e999 5"), State::default());
-        // The older two-field form is read.
+        // The older two-field form is read, and a shard without a weight has an even share.
         assert_eq!(State::parse("500 7").tokens, Some(500.0));
+        assert_eq!(State::parse("1 2 3 2/8").shards[0].weight, 0.125);
+        assert!(State::parse("1 2 3 2/8=7").shards.is_empty());
     }
 
     #[test]

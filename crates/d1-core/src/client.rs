@@ -102,6 +102,14 @@ impl Client {
         self
     }
 
+    /// This shard backs up `databases` of the `of` that all shards share: its share of the
+    /// account's budget from now on (budget.rs, `weight`).
+    pub fn set_shard_databases(&mut self, shard: crate::shard::Shard, databases: usize, of: usize) {
+        if let Some(b) = &mut self.budget {
+            b.set_weight(crate::budget::weight(shard, databases, of));
+        }
+    }
+
     /// The same client with no retries and its own short deadline, for one last question
     /// after an interruption.
     pub fn impatient(&self, timeout: Duration) -> Client {

@@ -26,6 +26,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         client = client.in_shard(s);
     }
     let (databases, of) = choose(&client, &args)?;
+    if let (true, Some(shard)) = (args.all, args.shard) {
+        // Every shard reads the same list: a fuller shard gets more of the account's budget.
+        client.set_shard_databases(shard, databases.len(), of);
+    }
     let listing = client::requests_sent();
     let mut started: Vec<String> = Vec::new();
     let mut tally = Tally::default();
