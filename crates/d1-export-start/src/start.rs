@@ -68,8 +68,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(tally.worst())
 }
 
-/// The databases of this run, and how many the account or the command line had before
-/// `--shard` chose among them (for the summary).
+/// The databases of this run, and how many there were before `--shard` chose among them (the
+/// account's less `--exclude`, or those named): for the budget's weight and the summary.
 fn choose(client: &Client, args: &Args) -> Result<(Vec<Given>, usize)> {
     if args.all {
         // The whole account, in the list's order, read once: it names and sizes every database,
@@ -82,10 +82,14 @@ fn choose(client: &Client, args: &Args) -> Result<(Vec<Given>, usize)> {
             &args.exclude,
             all.iter().map(|d| (d.name.as_str(), d.uuid.as_str())),
         );
-        let of = all.len();
-        let chosen = all
+        let kept: Vec<Database> = all
             .into_iter()
             .filter(|d| !crate::exclude::database_excluded(&args.exclude, &d.name, &d.uuid))
+            .collect();
+        // What all shards back up together: each shard's weight in the budget is its part of it.
+        let of = kept.len();
+        let chosen = kept
+            .into_iter()
             .filter(|d| args.shard.is_none_or(|s| s.takes(&d.uuid)))
             .map(Given::Listed)
             .collect();
