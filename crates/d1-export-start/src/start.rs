@@ -154,9 +154,14 @@ fn resolve(c: &Client, given: &Given, shard: Option<Shard>) -> Result<Option<Dat
     Ok(shard.is_none_or(|s| s.takes(&db.uuid)).then_some(db))
 }
 
-/// One line on stderr at the end (silenced by `-q`): what was started, what it cost in API
-/// requests, how long the budget held it back.
+/// One line on stderr at the end when the request budget slowed the run down (silenced by
+/// `-q`): what was started, what it cost in API requests, how long the budget held it back. A
+/// run the budget did not slow says nothing: quiet when all is well.
 fn summary(args: &Args, started: usize, chosen: usize, of: usize, listing: u64) {
+    let paced = d1_core::budget::paced();
+    if paced < std::time::Duration::from_millis(100) {
+        return;
+    }
     let total = client::requests_sent();
     let shard = match args.shard {
         Some(s) => format!(" (shard {s}: {chosen} of {of} databases)"),
@@ -170,18 +175,10 @@ fn summary(args: &Args, started: usize, chosen: usize, of: usize, listing: u64) 
     } else {
         String::new()
     };
-    let paced = d1_core::budget::paced();
-    let paced = if paced.as_millis() > 0 {
-        format!(
-            "; {:.1} s waiting for the request budget",
-            paced.as_secs_f64()
-        )
-    } else {
-        String::new()
-    };
     msg::info(&format!(
         "started {started} export(s){shard}; {total} API request(s), {listing} of them listing \
-         the account{per}{paced}"
+         the account{per}; {:.1} s waiting for the request budget",
+        paced.as_secs_f64()
     ));
 }
 

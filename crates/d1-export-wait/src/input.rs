@@ -25,7 +25,8 @@ pub struct Job {
     pub last_answer: Option<Instant>,
     /// The last progress message (`Uploaded part N`), for the progress line.
     pub last_message: Option<String>,
-    /// When the next poll is due, and the wait after it (poll.rs, [`crate::poll::next_interval`]).
+    /// When the next poll is due, and the time between the last two (poll.rs,
+    /// [`crate::poll::next_interval`]).
     pub due: Instant,
     pub interval: Duration,
     /// API requests this export cost here (polls and their retries).

@@ -21,11 +21,12 @@ pub const POLL_FLOOR: Duration = Duration::from_millis(250);
 /// second, no more, no less.
 pub const POLL_MAX: Duration = Duration::from_secs(1);
 
-/// The wait after a poll that found the export still running: the floor, doubling up to
-/// [`POLL_MAX`]. A small export completes within its first polls; a long one costs one request a
-/// second instead of four.
-pub fn next_interval(previous: Duration) -> Duration {
-    (previous * 2).clamp(POLL_FLOOR, POLL_MAX)
+/// The time between the sending of two polls of an export running for `elapsed`: the floor for
+/// its first second, growing with its age to [`POLL_MAX`] by its fourth. A small export
+/// completes within its first polls; a long one costs one request a second, not four. Counted
+/// from when the poll was sent, so a poll the server held that long goes again at once.
+pub fn next_interval(elapsed: Duration) -> Duration {
+    (elapsed / 4).clamp(POLL_FLOOR, POLL_MAX)
 }
 
 /// What every worker shares.
@@ -107,6 +108,7 @@ fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
     let first = *job.first_poll.get_or_insert_with(Instant::now);
     // Polls carry the default dump options: the export's own were fixed when it started.
     let before = d1_core::client::requests_sent_here();
+    let sent = Instant::now();
     let ans = api::export(
         &ctx.client,
         uuid,
@@ -117,8 +119,8 @@ fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
     let ans = ans?;
     job.polls += 1;
     job.last_answer = Some(Instant::now());
-    job.interval = next_interval(job.interval);
-    job.due = Instant::now() + job.interval;
+    job.interval = next_interval(first.elapsed());
+    job.due = sent + job.interval;
     if let Some(b) = ans.at_bookmark.as_deref() {
         if d1_core::export::check_bookmark(b).is_ok() {
             job.bookmark = b.to_string();
@@ -211,5 +213,22 @@ fn explain(e: Error, ctx: &Ctx, job: &Job, uuid: &str) -> Error {
             ))
         }
         _ => e.context(&db),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_young_export_is_polled_at_the_floor_an_old_one_once_a_second() {
+        assert_eq!(next_interval(Duration::ZERO), POLL_FLOOR);
+        assert_eq!(next_interval(Duration::from_millis(900)), POLL_FLOOR);
+        assert_eq!(
+            next_interval(Duration::from_secs(2)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(next_interval(Duration::from_secs(4)), POLL_MAX);
+        assert_eq!(next_interval(Duration::from_secs(3600)), POLL_MAX);
     }
 }

@@ -220,12 +220,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     tally.finish(args.common.allow_empty, "bookmark")
 }
 
-/// One line on stderr at the end (silenced by `-q`): what completed, what it cost in API
-/// requests, how long the budget held polls back.
+/// One line on stderr at the end when the request budget held polls back (silenced by `-q`):
+/// what completed, what it cost in API requests, how long the budget held it. A run the budget
+/// did not slow says nothing: quiet when all is well.
 fn summary(shared: &Shared) {
     let complete = shared.complete.load(Ordering::Relaxed);
     let polls = shared.polls.load(Ordering::Relaxed);
-    if complete == 0 && polls == 0 {
+    let paced = d1_core::budget::paced();
+    if (complete == 0 && polls == 0) || paced < Duration::from_millis(100) {
         return;
     }
     let total = d1_core::client::requests_sent();
@@ -237,17 +239,10 @@ fn summary(shared: &Shared) {
     } else {
         String::new()
     };
-    let paced = d1_core::budget::paced();
-    let paced = if paced.as_millis() > 0 {
-        format!(
-            "; {:.1} s waiting for the request budget",
-            paced.as_secs_f64()
-        )
-    } else {
-        String::new()
-    };
     d1_core::msg::info(&format!(
-        "{complete} export(s) complete; {polls} poll(s), {total} API request(s){per}{paced}"
+        "{complete} export(s) complete; {polls} poll(s), {total} API request(s){per}; {:.1} s \
+         waiting for the request budget",
+        paced.as_secs_f64()
     ));
 }
 
