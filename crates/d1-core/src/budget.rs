@@ -15,8 +15,8 @@
 //!   leaves half the burst in reserve, and waits while a keep-alive request is waiting. Starting
 //!   exports thus only ever spends what polling leaves over.
 //! - **Shards share the account.** A tool of shard I of N (`d1-export-start --shard`) records its
-//!   shard in the file with its weight ([`weight`]: half of 1/N, half its share of the account's
-//!   databases). The bucket then holds the weights of the shards seen on this host, for every
+//!   shard in the file with its weight ([`weight`]: its share of the databases, at least half
+//!   of 1/N). The bucket then holds the weights of the shards seen on this host, for every
 //!   tool that uses the file, d1-export-wait included. N hosts running one shard each stay within
 //!   the budget together; every shard keeps enough to poll its exports, and a fuller shard (a
 //!   hash never splits evenly) gets more. The shards are forgotten once the file has been idle
@@ -191,18 +191,21 @@ impl Shape {
     }
 }
 
-/// The weight of shard `shard` that backs up `databases` of the `of` databases the shards share
-/// (each read from the same list): half the budget split evenly, so that every shard can poll its
-/// exports whatever it holds, half in proportion to the databases, so that the fullest shard
-/// does not set the night's length alone. The weights of the N shards add up to 1.
-pub fn weight(shard: Shard, databases: usize, of: usize) -> f64 {
-    let even = 1.0 / f64::from(shard.count.max(1));
-    let mine = if of == 0 {
-        even
-    } else {
-        databases as f64 / of as f64
-    };
-    ((even + mine) / 2.0).clamp(0.0, 1.0)
+/// The weight of shard `shard` given how many databases each of the N shards backs up (`sizes`,
+/// counted by every shard alike from the same list): its part of the databases, so that the
+/// shards end together however unevenly the hash split them; but never less than half an even
+/// share, so that a shard holding few databases can still poll its exports; scaled so that the
+/// N weights add up to 1.
+pub fn weight(shard: Shard, sizes: &[usize]) -> f64 {
+    let n = shard.count.max(1) as usize;
+    let total: usize = sizes.iter().sum();
+    if sizes.len() != n || total == 0 {
+        return 1.0 / n as f64;
+    }
+    let floor = 0.5 / n as f64;
+    let part = |k: usize| (k as f64 / total as f64).max(floor);
+    let all: f64 = sizes.iter().map(|k| part(*k)).sum();
+    (part(sizes[shard.index as usize]) / all).clamp(0.0, 1.0)
 }
 
 /// The share of the budget for the shards on one host: their weights, at most the whole.
@@ -695,27 +698,16 @@ mod tests {
             assert!(total <= 1000.0 + 1e-6, "{n}: {total}");
         }
         // Weights as the list gives them (the emulator's 1,000 ids in 8 shards) add up to the
-        // whole, however uneven, and the fullest shard gets more than an eighth.
+        // whole, however uneven, and follow the databases: the shards end together.
         let counts = [154, 103, 120, 113, 141, 132, 120, 117];
-        let weights: Vec<f64> = counts
-            .iter()
-            .enumerate()
-            .map(|(i, k)| {
-                weight(
-                    Shard {
-                        index: i as u32,
-                        count: 8,
-                    },
-                    *k,
-                    1000,
-                )
-            })
+        let weights: Vec<f64> = (0..8)
+            .map(|i| weight(Shard { index: i, count: 8 }, &counts))
             .collect();
         assert!(
             (weights.iter().sum::<f64>() - 1.0).abs() < 1e-9,
             "{weights:?}"
         );
-        assert!((weights[0] - 0.1395).abs() < 1e-9, "{weights:?}");
+        assert!((weights[0] - 0.154).abs() < 1e-9, "{weights:?}");
         let total: f64 = weights
             .iter()
             .map(|w| {
@@ -724,8 +716,16 @@ mod tests {
             })
             .sum();
         assert!(total <= 1000.0 + 1e-6, "{total}");
-        // A shard of one database in 32 still gets a sixteenth of the budget, at least.
-        assert!(weight(Shard { index: 0, count: 8 }, 1, 32) >= 1.0 / 16.0);
+        // A shard of one database in 32 still gets about a sixteenth of the budget, and the
+        // weights still add up to 1.
+        let sizes = [1, 5, 5, 5, 4, 4, 4, 4];
+        let w: Vec<f64> = (0..8)
+            .map(|i| weight(Shard { index: i, count: 8 }, &sizes))
+            .collect();
+        assert!(w[0] > 1.0 / 17.0, "{w:?}");
+        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{w:?}");
+        // Sizes that are not N shards' (a bug, or names) give the even share.
+        assert_eq!(weight(Shard { index: 0, count: 8 }, &[3]), 0.125);
     }
 
     #[test]

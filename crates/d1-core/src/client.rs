@@ -102,11 +102,11 @@ impl Client {
         self
     }
 
-    /// This shard backs up `databases` of the `of` that all shards share: its share of the
+    /// How many databases each of the N shards backs up (`sizes`): this shard's share of the
     /// account's budget from now on (budget.rs, `weight`).
-    pub fn set_shard_databases(&mut self, shard: crate::shard::Shard, databases: usize, of: usize) {
+    pub fn set_shard_sizes(&mut self, shard: crate::shard::Shard, sizes: &[usize]) {
         if let Some(b) = &mut self.budget {
-            b.set_weight(crate::budget::weight(shard, databases, of));
+            b.set_weight(crate::budget::weight(shard, sizes));
         }
     }
 

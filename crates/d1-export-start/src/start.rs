@@ -25,10 +25,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(s) = args.shard {
         client = client.in_shard(s);
     }
-    let (databases, of) = choose(&client, &args)?;
+    let (databases, of, sizes) = choose(&client, &args)?;
     if let (true, Some(shard)) = (args.all, args.shard) {
         // Every shard reads the same list: a fuller shard gets more of the account's budget.
-        client.set_shard_databases(shard, databases.len(), of);
+        client.set_shard_sizes(shard, &sizes);
     }
     let listing = client::requests_sent();
     let mut started: Vec<String> = Vec::new();
@@ -68,9 +68,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(tally.worst())
 }
 
-/// The databases of this run, and how many there were before `--shard` chose among them (the
-/// account's less `--exclude`, or those named): for the budget's weight and the summary.
-fn choose(client: &Client, args: &Args) -> Result<(Vec<Given>, usize)> {
+/// The databases of this run, how many there were before `--shard` chose among them (the
+/// account's less `--exclude`, or those named), and with `--all --shard`, how many each shard
+/// holds: for the budget's weight and the summary.
+fn choose(client: &Client, args: &Args) -> Result<(Vec<Given>, usize, Vec<usize>)> {
     if args.all {
         // The whole account, in the list's order, read once: it names and sizes every database,
         // so nothing is looked up again.
@@ -86,14 +87,20 @@ fn choose(client: &Client, args: &Args) -> Result<(Vec<Given>, usize)> {
             .into_iter()
             .filter(|d| !crate::exclude::database_excluded(&args.exclude, &d.name, &d.uuid))
             .collect();
-        // What all shards back up together: each shard's weight in the budget is its part of it.
         let of = kept.len();
+        let mut sizes = Vec::new();
+        if let Some(s) = args.shard {
+            sizes = vec![0; s.count as usize];
+            for d in &kept {
+                sizes[d1_core::shard::of(&d.uuid, s.count) as usize] += 1;
+            }
+        }
         let chosen = kept
             .into_iter()
             .filter(|d| args.shard.is_none_or(|s| s.takes(&d.uuid)))
             .map(Given::Listed)
             .collect();
-        return Ok((chosen, of));
+        return Ok((chosen, of, sizes));
     }
     let named = if args.databases.is_empty() {
         match d1_core::config::default_database() {
@@ -119,7 +126,7 @@ fn choose(client: &Client, args: &Args) -> Result<(Vec<Given>, usize)> {
         .filter(|d| !api::is_uuid(d) || args.shard.is_none_or(|s| s.takes(d)))
         .map(Given::Named)
         .collect();
-    Ok((chosen, of))
+    Ok((chosen, of, Vec::new()))
 }
 
 /// Warns about each `--exclude` pattern that leaves nothing out: a typo would otherwise back up
