@@ -211,6 +211,13 @@ fn a_database_added_moves_no_other_between_shards() {
         assert_eq!(after.get(id), Some(shard), "{id} moved");
     }
     assert_eq!(emu.requests("export-start"), 0, "a dry run starts nothing");
+    let o = tool("d1-export-start")
+        .args(["--all", "--dry-run", "--json", "--shard", "2/8"])
+        .env_from(&emu)
+        .run();
+    let first: serde_json::Value = serde_json::from_str(o.stdout_lines()[0]).unwrap();
+    assert_eq!(first["shard"], "2/8", "{first}");
+    assert_eq!(after.get(first["database_id"].as_str().unwrap()), Some(&2));
     // Each shard holds some: a hash of the id spreads them.
     let used: BTreeSet<u32> = after.values().copied().collect();
     assert!(used.len() >= 6, "{after:?}");

@@ -215,6 +215,14 @@ fn start_one(
     }
     if args.dry_run {
         started.push(db.uuid.clone());
+        if args.common.json {
+            let mut rec =
+                json!({"database_id": db.uuid, "name": db.name, "file_size": db.file_size});
+            if let Some(s) = args.shard {
+                rec["shard"] = json!(s.to_string());
+            }
+            return record::emit_json(&rec);
+        }
         return record::emit(&[&db.uuid, &pipe::safe_field(&db.name)]);
     }
     if let Some(w) = crate::size::warning(db, args.size_warn_percent) {
