@@ -11,10 +11,11 @@ import re
 import subprocess
 import sys
 
-# `  -o, --output PATH      text`, `      --zstd[=LEVEL]  text`, `    --port N   text`
+# `  -o, --output PATH      text`, `      --zstd[=LEVEL]  text`, `    --port N   text`,
+# `      --shard I/N        text`
 OPTION = re.compile(
     r"^ {1,8}(?:-(?P<short>\w), )?--(?P<long>[a-z][a-z0-9-]*)"
-    r"(?P<arg>\[=[A-Z]+\]|[ =][A-Z][A-Z_=.\[\]]*)?(?:\s{2,}(?P<text>.*))?$"
+    r"(?P<arg>\[=[A-Z]+\]|[ =][A-Z][A-Z_=./\[\]]*)?(?:\s{2,}(?P<text>.*))?$"
 )
 
 

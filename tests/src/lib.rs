@@ -73,6 +73,14 @@ impl Emulator {
         e
     }
 
+    /// Starts an emulator on a fresh temporary folder, with only the databases `extra` seeds.
+    pub fn start_empty(extra: &[&str]) -> Emulator {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let mut e = Emulator::start_in(temp.path(), extra);
+        e._temp = Some(temp);
+        e
+    }
+
     /// Starts an emulator serving the SQLite files in `dir` (`NAME.sqlite` is database NAME).
     pub fn start_in(dir: &Path, extra: &[&str]) -> Emulator {
         let mut child = Command::new(bin("d1-emulator"))

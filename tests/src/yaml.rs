@@ -155,6 +155,11 @@ impl Parser {
             if rest.is_empty() {
                 self.pos += 1;
                 items.push(self.child(indent, l.n)?);
+            } else if matches!(rest, "|" | "|-" | ">" | ">-") {
+                // `- >-`: a block scalar as an item (a container's shell command).
+                let indicator = rest.to_string();
+                self.pos += 1;
+                items.push(self.block_scalar(indent, &indicator)?);
             } else {
                 // `- key: v` starts a mapping whose keys sit where `key` is.
                 let col = indent + (l.text.len() - rest.len());
@@ -448,6 +453,18 @@ mod tests {
             Some(&s("set -o pipefail\n\necho '#' a\n"))
         );
         assert_eq!(steps[3].get("with").unwrap().get("n"), Some(&s("30")));
+    }
+
+    #[test]
+    fn reads_a_block_scalar_as_a_list_item() {
+        let v = parse("args:\n  - >-\n    a | b\n    | c\n  - d\n").unwrap();
+        assert_eq!(
+            v.get("args"),
+            Some(&Value::Seq(vec![
+                Value::Str("a | b | c".into()),
+                Value::Str("d".into())
+            ]))
+        );
     }
 
     #[test]

@@ -122,3 +122,52 @@ fn a_named_database_with_a_virtual_table_is_still_refused_without_exclude_virtua
         .run();
     assert_eq!(o.code, 0, "{o:?}");
 }
+
+#[test]
+fn an_exclude_that_matches_no_database_is_warned_about() {
+    let data = tempfile::tempdir().unwrap();
+    let emu = account(data.path());
+    let o = tool("d1-export-start")
+        .args(["--all", "--exclude", "scratch-*", "--exclude", "stagign-*"])
+        .args(["--exclude", "fts"])
+        .env_from(&emu)
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.stdout_lines().len(), 2, "{o:?}");
+    assert_eq!(
+        o.stderr_lines()
+            .into_iter()
+            .filter(|l| l.contains("matches no database"))
+            .collect::<Vec<_>>(),
+        ["d1-export-start: warning: --exclude \"stagign-*\" matches no database of this run"],
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn an_exclude_table_that_leaves_only_views_is_refused_and_starts_no_export() {
+    let data = tempfile::tempdir().unwrap();
+    make_db(
+        data.path(),
+        "viewy",
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t(v) VALUES ('a');
+         CREATE VIEW v AS SELECT * FROM t;",
+    );
+    let emu = Emulator::start_in(data.path(), &[]);
+    let o = tool("d1-export-start")
+        .args(["--exclude-table", "t", "viewy"])
+        .env_from(&emu)
+        .run();
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(
+        o.stderr.contains(
+            "no table left to export once t are left out (only v would be: views, indexes and \
+             triggers hold no data)"
+        ),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stdout.starts_with("FAIL 2 d1-export-start "), "{o:?}");
+    assert_eq!(emu.requests("export-start"), 0);
+}

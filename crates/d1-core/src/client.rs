@@ -3,12 +3,34 @@
 //! 5xx (never on other 4xx), no redirects, one deadline for the whole operation, and every
 //! message redacted.
 
+use crate::budget::Priority;
 use crate::config::Config;
 use crate::envelope::{self, ApiError};
 use crate::error::{Error, Result};
 use crate::retry::{self, Deadline, Failure, Policy};
 use serde_json::Value;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// API requests this process sent (every attempt counts: retries are requests too).
+static SENT: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The same count for this thread: a tool that works on one database per thread at a time
+    /// (d1-export-wait's workers) learns what each database cost.
+    static SENT_HERE: Cell<u64> = const { Cell::new(0) };
+}
+
+/// API requests sent by this process so far.
+pub fn requests_sent() -> u64 {
+    SENT.load(Ordering::Relaxed)
+}
+
+/// API requests sent by this thread so far.
+pub fn requests_sent_here() -> u64 {
+    SENT_HERE.with(Cell::get)
+}
 
 /// No single API call waits longer than this, whatever the overall deadline: a long poll is
 /// held for seconds, not minutes, so a silent server is treated as a failed attempt.
@@ -42,6 +64,8 @@ pub struct Client {
     deadline: Deadline,
     /// The account's request budget on this host (budget.rs).
     budget: Option<crate::budget::Budget>,
+    /// Whose requests these are, for the budget: d1-export-wait's keep exports alive.
+    priority: Priority,
 }
 
 impl Client {
@@ -58,7 +82,32 @@ impl Client {
             deadline,
             budget: limit
                 .map(|l| crate::budget::Budget::for_account(&cfg.base_url, &cfg.account_id, l)),
+            priority: Priority::Normal,
         })
+    }
+
+    /// The same client for requests that keep running exports alive: the budget serves them
+    /// first (budget.rs).
+    pub fn keeping_exports_alive(mut self) -> Client {
+        self.priority = Priority::KeepAlive;
+        self
+    }
+
+    /// The same client for a run of shard `shard`: the budget is this host's share of the
+    /// account's (budget.rs).
+    pub fn in_shard(mut self, shard: crate::shard::Shard) -> Client {
+        if let Some(b) = &mut self.budget {
+            b.set_shard(shard);
+        }
+        self
+    }
+
+    /// How many databases each of the N shards backs up (`sizes`): this shard's share of the
+    /// account's budget from now on (budget.rs, `weight`).
+    pub fn set_shard_sizes(&mut self, shard: crate::shard::Shard, sizes: &[usize]) {
+        if let Some(b) = &mut self.budget {
+            b.set_weight(crate::budget::weight(shard, sizes));
+        }
     }
 
     /// The same client with no retries and its own short deadline, for one last question
@@ -74,6 +123,7 @@ impl Client {
             },
             deadline: Deadline::after(Some(timeout)),
             budget: self.budget.clone(),
+            priority: self.priority,
         }
     }
 
@@ -138,8 +188,10 @@ impl Client {
     fn call_once(&self, method: &str, url: &str, body: Option<&Value>) -> Result<Answer> {
         retry::run(&self.policy, &self.deadline, || {
             if let Some(b) = &self.budget {
-                b.take()?;
+                b.take(self.priority, &self.deadline)?;
             }
+            SENT.fetch_add(1, Ordering::Relaxed);
+            SENT_HERE.with(|n| n.set(n.get() + 1));
             let timeout = self.deadline.cap(REQUEST_TIMEOUT);
             let sent = match self.send_interruptibly(method, url, body, timeout)? {
                 Ok(sent) => sent,

@@ -23,6 +23,7 @@ pub mod pipe;
 pub mod record;
 pub mod redact;
 pub mod retry;
+pub mod shard;
 pub mod signal;
 pub mod sniff;
 pub mod time;

@@ -31,6 +31,9 @@ pub const LABEL: &str = "database";
 pub const UNKNOWN: &str = "unknown";
 /// The database's name, beside its id when known: dashboards and alerts speak of names.
 pub const NAME_LABEL: &str = "name";
+/// The shard (`3/8`) of the job that backed the database up, when it ran in shards
+/// (`d1-export-start --shard`): which of N jobs to look at.
+pub const SHARD_LABEL: &str = "shard";
 
 /// A metrics file is small; anything bigger was not written by us (a dump given by mistake):
 /// refuse it rather than read gigabytes and overwrite it.
@@ -54,12 +57,28 @@ pub fn update(
     name: Option<&str>,
     values: &[(&str, Option<f64>)],
 ) -> Result<()> {
+    update_in_shard(path, owned, database, name, None, values)
+}
+
+/// [`update`], with the `shard` label of the run that backed the database up (kept from the
+/// file when the run did not say).
+pub fn update_in_shard(
+    path: &Path,
+    owned: &[Family],
+    database: &str,
+    name: Option<&str>,
+    shard: Option<&str>,
+    values: &[(&str, Option<f64>)],
+) -> Result<()> {
     let what = || format!("metrics file {}", path.display());
     let _lock = lock(path).ctx(what)?;
     let old = read(path).ctx(what)?;
     let mut file = parse(&old, owned).ctx(what)?;
     if let Some(n) = name.filter(|n| !n.is_empty()) {
         file.names.insert(database.to_string(), n.to_string());
+    }
+    if let Some(s) = shard.filter(|s| !s.is_empty()) {
+        file.shards.insert(database.to_string(), s.to_string());
     }
     for (name, value) in values {
         let series = file.owned.entry((*name).to_string()).or_default();
@@ -128,6 +147,8 @@ struct Parsed {
     owned: BTreeMap<String, BTreeMap<String, f64>>,
     /// database -> name, for the `name` label.
     names: BTreeMap<String, String>,
+    /// database -> shard, for the `shard` label.
+    shards: BTreeMap<String, String>,
 }
 
 fn parse(text: &str, owned: &[Family]) -> Result<Parsed> {
@@ -181,6 +202,9 @@ fn parse(text: &str, owned: &[Family]) -> Result<Parsed> {
         if let Some(n) = label(NAME_LABEL) {
             p.names.insert(database.clone(), n);
         }
+        if let Some(s) = label(SHARD_LABEL) {
+            p.shards.insert(database.clone(), s);
+        }
         p.owned
             .entry(name.to_string())
             .or_default()
@@ -203,10 +227,13 @@ impl Parsed {
             out.push_str(&format!("# HELP {} {}\n", fam.name, escape_help(fam.help)));
             out.push_str(&format!("# TYPE {} gauge\n", fam.name));
             for (db, v) in series {
-                let name = match self.names.get(db) {
+                let mut name = match self.names.get(db) {
                     Some(n) => format!(",{NAME_LABEL}=\"{}\"", escape_label(n)),
                     None => String::new(),
                 };
+                if let Some(s) = self.shards.get(db) {
+                    name.push_str(&format!(",{SHARD_LABEL}=\"{}\"", escape_label(s)));
+                }
                 out.push_str(&format!(
                     "{}{{{LABEL}=\"{}\"{name}}} {}\n",
                     fam.name,
@@ -400,6 +427,27 @@ mod tests {
         assert_eq!(rest.trim(), "3 123");
         assert_eq!(metric_name_len("node_x{"), 6);
         assert_eq!(metric_name_len("9x"), 0);
+    }
+
+    #[test]
+    fn the_shard_label_travels_beside_the_name_and_survives_a_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.prom");
+        update_in_shard(
+            &p,
+            &[A],
+            "id-1",
+            Some("db"),
+            Some("3/8"),
+            &[("t_a", Some(1.0))],
+        )
+        .unwrap();
+        update(&p, &[A], "id-1", None, &[("t_a", Some(2.0))]).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.contains("t_a{database=\"id-1\",name=\"db\",shard=\"3/8\"} 2\n"),
+            "{text}"
+        );
     }
 
     #[test]

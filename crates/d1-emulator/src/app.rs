@@ -76,6 +76,8 @@ pub struct State {
     pub refused: BTreeMap<&'static str, u64>,
     /// `--rate-limit`: the current window.
     pub rate: Option<crate::ratelimit::Window>,
+    /// API requests per database id (the routes that name one), refused ones included.
+    pub by_database: BTreeMap<String, u64>,
 }
 
 pub struct App {
@@ -214,6 +216,11 @@ impl App {
         let fault = {
             let mut st = self.state();
             *st.counters.entry(endpoint.name()).or_insert(0) += 1;
+            if let Route::Get(id) | Route::Query(id) | Route::Export(id) | Route::Import(id) =
+                &route
+            {
+                *st.by_database.entry(id.to_ascii_lowercase()).or_insert(0) += 1;
+            }
             // The account limit covers API calls, not the object store behind signed URLs.
             if let (false, Some(w)) = (s3, st.rate.as_mut()) {
                 if let Err(secs) = w.admit(Instant::now()) {
@@ -530,6 +537,7 @@ impl App {
                     200,
                     &json!({"exports": exports, "imports": imports, "locks": locks,
                             "faults_pending": st.faults.pending(), "requests": st.counters,
+                            "requests_by_database": st.by_database,
                             "refused": st.refused, "rate_limit": rate}),
                 )
             }

@@ -21,6 +21,9 @@ OPTIONS:
     --read-only-token T     a valid token without D1 Edit: 403/7403 on every D1 endpoint
     --account-id ID         account id (default emulator-account)
     --seed-sample           create database `sample` with tricky data if absent
+    --seed NAME[=FILE]      create database NAME if absent: empty, or from the SQL in FILE
+                            (repeatable)
+    --seed-count N          create databases db-0001 … db-N if absent, each one small table
     --export-polls N        active answers before an export completes, the start call
                             counting as the first (default 2)
     --poll-hold-ms MS       how long each export poll is held (default 100)
@@ -72,6 +75,10 @@ pub struct Options {
     pub read_only_token: Option<String>,
     pub account_id: String,
     pub seed_sample: bool,
+    /// `--seed NAME[=FILE]`: databases to create, each empty or from a SQL file.
+    pub seeds: Vec<(String, Option<PathBuf>)>,
+    /// `--seed-count N`: that many small databases.
+    pub seed_count: u32,
     pub export_polls: u32,
     pub poll_hold_ms: u64,
     pub bookmark_changes: bool,
@@ -95,6 +102,8 @@ impl Default for Options {
             read_only_token: None,
             account_id: "emulator-account".into(),
             seed_sample: false,
+            seeds: Vec::new(),
+            seed_count: 0,
             export_polls: 2,
             poll_hold_ms: 100,
             bookmark_changes: false,
@@ -162,6 +171,26 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
             Long("read-only-token") => o.read_only_token = Some(text(&mut p)?),
             Long("account-id") => o.account_id = text(&mut p)?,
             Long("seed-sample") => o.seed_sample = true,
+            Long("seed") => {
+                let v = text(&mut p)?;
+                let (name, file) = match v.split_once('=') {
+                    Some((n, f)) if !f.is_empty() => (n.to_string(), Some(PathBuf::from(f))),
+                    Some(_) => return Err(format!("--seed {v:?}: no FILE after =")),
+                    None => (v, None),
+                };
+                if !crate::dbs::valid_name(&name) {
+                    return Err(format!(
+                        "--seed {name:?}: a database name is 1 to 64 letters, digits, '-' or '_'"
+                    ));
+                }
+                o.seeds.push((name, file));
+            }
+            Long("seed-count") => {
+                o.seed_count = num(&mut p, "--seed-count")?;
+                if o.seed_count > 100_000 {
+                    return Err("--seed-count: at most 100000".into());
+                }
+            }
             Long("export-polls") => o.export_polls = num(&mut p, "--export-polls")?,
             Long("poll-hold-ms") => o.poll_hold_ms = num(&mut p, "--poll-hold-ms")?,
             Long("bookmark-changes") => o.bookmark_changes = true,
@@ -205,6 +234,22 @@ mod tests {
         match parse(argv)? {
             Command::Run(o) => Ok(*o),
             _ => Err("not a run".into()),
+        }
+    }
+
+    #[test]
+    fn seeds_are_names_with_an_optional_sql_file() {
+        let o = run_opts(&["--seed", "a", "--seed", "b=x.sql", "--seed-count", "3"]).unwrap();
+        assert_eq!(
+            o.seeds,
+            [
+                ("a".to_string(), None),
+                ("b".to_string(), Some(PathBuf::from("x.sql")))
+            ]
+        );
+        assert_eq!(o.seed_count, 3);
+        for bad in ["b=", "no/slash", ""] {
+            assert!(run_opts(&["--seed", bad]).is_err(), "{bad:?}");
         }
     }
 

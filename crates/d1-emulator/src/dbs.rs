@@ -91,6 +91,11 @@ impl Databases {
         self.list().into_iter().find(|d| d.name == name)
     }
 
+    /// Where database `name`'s file is (or would be).
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.sqlite"))
+    }
+
     /// Creates an empty database file; `Err` when it exists or cannot be created.
     pub fn create(&self, name: &str) -> Result<DbInfo, String> {
         let path = self.dir.join(format!("{name}.sqlite"));

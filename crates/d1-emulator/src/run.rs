@@ -70,6 +70,10 @@ pub fn run(opts: cli::Options) -> Result<(), String> {
     if opts.seed_sample {
         seed::seed(&dbs)?;
     }
+    for (name, file) in &opts.seeds {
+        seed::seed_named(&dbs, name, file.as_deref())?;
+    }
+    seed::seed_count(&dbs, opts.seed_count)?;
     let base = format!("http://127.0.0.1:{port}");
     if opts.verbose {
         eprintln!("d1-emulator: data folder {}", dir.display());

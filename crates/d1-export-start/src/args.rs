@@ -36,7 +36,7 @@ d1-export-start: start a D1 export for each database, print `DATABASE_ID NAME BO
 
 USAGE:
     d1-export-start [OPTIONS] [DATABASE...]
-    d1-export-start [OPTIONS] --all [--exclude PATTERN]...
+    d1-export-start [OPTIONS] --all [--exclude PATTERN]... [--shard I/N]
 
 A DATABASE is a UUID or a name (names are looked up through the API). With none, the
 database is D1_DATABASE_ID. Pipe the output into d1-export-wait at once: an export that is
@@ -48,7 +48,12 @@ OPTIONS:
       --all              every database of the account (the list endpoint, paged); implies
                          --exclude-virtual
       --exclude PATTERN  leave out databases whose name matches PATTERN (`*` and `?` globs) or
-                         whose id is PATTERN (repeatable)
+                         whose id is PATTERN (repeatable); a pattern that matches none is
+                         warned about
+      --shard I/N        only the databases of shard I of N (I from 0 to N-1), chosen by their
+                         id: N jobs with I = 0 … N-1 back up every database exactly once; the
+                         request budget is this host's share of D1_REQUEST_BUDGET
+      --dry-run          print `DATABASE_ID NAME` of each database it would export, start none
       --exclude-table T  leave out table T (a glob), with its indexes and triggers (repeatable)
       --exclude-virtual  leave out virtual tables (fts5, which D1 cannot export), their shadow
                          tables and the triggers that feed them, and export the rest; each is
@@ -64,7 +69,8 @@ OPTIONS:
 {COMMON_HELP}
 
 ENVIRONMENT:
-    CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL, D1_DATABASE_ID
+    CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL, D1_DATABASE_ID,
+    D1_REQUEST_BUDGET
 
 {exit}"
         )
@@ -85,6 +91,10 @@ pub struct Args {
     pub exclude: Vec<String>,
     pub exclude_tables: Vec<String>,
     pub exclude_virtual: bool,
+    /// `--shard I/N`: only the databases of that shard.
+    pub shard: Option<d1_core::shard::Shard>,
+    /// `--dry-run`: name the databases, start nothing.
+    pub dry_run: bool,
 }
 
 pub fn parse() -> Result<Args> {
@@ -102,6 +112,8 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
         exclude: Vec::new(),
         exclude_tables: Vec::new(),
         exclude_virtual: false,
+        shard: None,
+        dry_run: false,
     };
     let mut p = lexopt::Parser::from_args(argv);
     while let Some(arg) = p.next()? {
@@ -120,6 +132,10 @@ pub fn parse_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
                 .exclude_tables
                 .push(nonempty("--exclude-table", p.value()?.string()?)?),
             Long("exclude-virtual") => a.exclude_virtual = true,
+            Long("shard") => {
+                a.shard = Some(d1_core::shard::Shard::parse(&p.value()?.string()?)?);
+            }
+            Long("dry-run") => a.dry_run = true,
             Long("table") => {
                 let t: String = p.value()?.string()?;
                 if t.is_empty() {
@@ -230,6 +246,17 @@ mod tests {
                 d1_core::ExitCode::Usage,
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_shard_is_index_of_count_from_zero() {
+        let a = parse(&["--all", "--shard", "7/8", "--dry-run"]).unwrap();
+        assert_eq!(a.shard.map(|s| s.to_string()).as_deref(), Some("7/8"));
+        assert!(a.dry_run);
+        for bad in ["8/8", "x", "0/0"] {
+            let e = parse(&["--all", "--shard", bad]).unwrap_err();
+            assert_eq!(e.code(), d1_core::ExitCode::Usage, "{bad}");
         }
     }
 

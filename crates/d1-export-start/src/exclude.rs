@@ -9,21 +9,37 @@
 
 use serde_json::Value;
 
-/// `*` any run of characters, `?` one character; everything else itself. Database names are
-/// short, so the plain backtracking match is enough.
+/// `*` any run of characters, `?` one character; everything else itself. The classic greedy
+/// match that remembers only the last `*`: at most (pattern length × name length) steps, however
+/// many stars (a backtracking match is exponential in them: issue 30, D22).
 pub fn glob(pattern: &str, text: &str) -> bool {
-    fn m(p: &[char], t: &[char]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some('*'), _) => m(&p[1..], t) || (!t.is_empty() && m(p, &t[1..])),
-            (Some('?'), Some(_)) => m(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => m(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
-    m(&p, &t)
+    let (mut pi, mut ti) = (0, 0);
+    // Where the last `*` was, and the text position it now stands for the end of.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(c) if *c == '?' || *c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                // The last `*` takes one more character; the rest is matched again after it.
+                Some((sp, st)) => {
+                    star = Some((sp, st + 1));
+                    pi = sp + 1;
+                    ti = st + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// Whether a database (`name`, `uuid`) matches any `--exclude` pattern (a glob on the name, or
@@ -90,6 +106,21 @@ pub fn tables_for(
     (Some(keep), out)
 }
 
+/// The tables among `kept` (names of schema objects) that hold rows a backup is for: not
+/// SQLite's own (`sqlite_sequence`), not D1's (`_cf_*`, never exported). Views, indexes and
+/// triggers hold no data.
+pub fn data_tables<'a>(rows: &[Value], kept: &'a [String]) -> Vec<&'a str> {
+    let text = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    kept.iter()
+        .map(String::as_str)
+        .filter(|k| !k.starts_with("sqlite_") && !k.starts_with("_cf_"))
+        .filter(|k| {
+            rows.iter()
+                .any(|r| text(r, "type") == "table" && text(r, "name") == *k)
+        })
+        .collect()
+}
+
 fn is_shadow(virtual_table: &str, name: &str) -> bool {
     const SUFFIXES: &[&str] = &[
         "data", "idx", "content", "docsize", "config", "node", "rowid", "parent",
@@ -141,6 +172,45 @@ mod tests {
             t("view", "recent", "recent", "CREATE VIEW recent AS SELECT * FROM posts"),
             t("table", "sqlite_sequence", "sqlite_sequence", "CREATE TABLE sqlite_sequence(name,seq)"),
         ]
+    }
+
+    #[test]
+    fn glob_matching_takes_polynomial_time_however_many_stars() {
+        // 30 stars against 60 characters that almost match: a backtracking match tries about
+        // C(90, 30) ways and never ends (issue 30, D22).
+        let pattern = format!("{}b", "*a".repeat(30));
+        let text = "a".repeat(60);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send((glob(&pattern, &text), glob(&pattern, &format!("{text}b"))));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(got, Ok((false, true)), "the match did not end in 10 s");
+        for (p, t, want) in [
+            ("*", "", true),
+            ("", "", true),
+            ("", "a", false),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("*x*", "abc", false),
+            ("**?", "z", true),
+            ("?*?", "z", false),
+            ("stag*-eu", "staging-eu", true),
+        ] {
+            assert_eq!(glob(p, t), want, "{p:?} {t:?}");
+        }
+    }
+
+    #[test]
+    fn views_alone_are_not_data() {
+        let rows = schema();
+        let kept: Vec<String> = ["recent", "sqlite_sequence", "posts_body"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(data_tables(&rows, &kept).is_empty());
+        let kept = vec!["recent".to_string(), "search_terms".to_string()];
+        assert_eq!(data_tables(&rows, &kept), ["search_terms"]);
     }
 
     #[test]

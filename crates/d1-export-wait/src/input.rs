@@ -4,7 +4,7 @@
 use d1_core::pipe;
 use d1_core::record::Record;
 use d1_core::{Error, Result};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One export to poll, with what the polling has learnt so far.
 #[derive(Debug, Clone)]
@@ -25,6 +25,17 @@ pub struct Job {
     pub last_answer: Option<Instant>,
     /// The last progress message (`Uploaded part N`), for the progress line.
     pub last_message: Option<String>,
+    /// When the next poll is due, and the time between the last two (poll.rs,
+    /// [`crate::poll::next_interval`]).
+    pub due: Instant,
+    pub interval: Duration,
+    /// API requests this export cost here (polls and their retries).
+    pub requests: u64,
+    /// What d1-export-start's `--json` line said: its requests for this database, the
+    /// database's size, the shard.
+    pub start_requests: Option<u64>,
+    pub file_size: Option<u64>,
+    pub shard: Option<String>,
 }
 
 /// Turns a bookmark record (of line `line`, or the argument when `line` is `None`) into a job.
@@ -47,6 +58,7 @@ pub fn job(line: Option<usize>, rec: Record, default_db: Option<&str>) -> Result
     let name = rec
         .name
         .or_else(|| (!d1_core::api::is_uuid(&database)).then(|| database.clone()));
+    let from_start = |k: &str| rec.json.as_ref().and_then(|v| v.get(k)).cloned();
     Ok(Job {
         source,
         database,
@@ -57,6 +69,12 @@ pub fn job(line: Option<usize>, rec: Record, default_db: Option<&str>) -> Result
         first_poll: None,
         last_answer: None,
         last_message: None,
+        due: Instant::now(),
+        interval: Duration::ZERO,
+        requests: 0,
+        start_requests: from_start("requests").and_then(|v| v.as_u64()),
+        file_size: from_start("file_size").and_then(|v| v.as_u64()),
+        shard: from_start("shard").and_then(|v| v.as_str().map(str::to_string)),
     })
 }
 

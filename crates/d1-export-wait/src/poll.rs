@@ -15,6 +15,20 @@ use std::time::{Duration, Instant};
 /// guards against a server that answers instantly (d1-api.md, "Export").
 pub const POLL_FLOOR: Duration = Duration::from_millis(250);
 
+/// The longest wait between two polls of one export. Each poll costs a request of the account's
+/// budget (1200 per 5 minutes), and D1 cancels an export nobody polls for a while (seconds, the
+/// emulator's default is 5): an export still running after its first polls is polled once a
+/// second, no more, no less.
+pub const POLL_MAX: Duration = Duration::from_secs(1);
+
+/// The time between the sending of two polls of an export running for `elapsed`: the floor for
+/// its first second, growing with its age to [`POLL_MAX`] by its fourth. A small export
+/// completes within its first polls; a long one costs one request a second, not four. Counted
+/// from when the poll was sent, so a poll the server held that long goes again at once.
+pub fn next_interval(elapsed: Duration) -> Duration {
+    (elapsed / 4).clamp(POLL_FLOOR, POLL_MAX)
+}
+
 /// What every worker shares.
 pub struct Ctx {
     pub client: Client,
@@ -22,6 +36,9 @@ pub struct Ctx {
     pub progress: Mutex<Progress>,
     /// Databases named by name, resolved once.
     resolved: Mutex<HashMap<String, Database>>,
+    /// Sizes of the account's databases for `--json`, from one reading of the list, when the
+    /// input did not carry them (`None`: not read yet).
+    sizes: Mutex<Option<HashMap<String, Option<u64>>>>,
 }
 
 impl Ctx {
@@ -31,6 +48,7 @@ impl Ctx {
             json,
             progress: Mutex::new(Progress::new()),
             resolved: Mutex::new(HashMap::new()),
+            sizes: Mutex::new(None),
         }
     }
 
@@ -48,13 +66,23 @@ impl Ctx {
         Ok(uuid)
     }
 
-    /// The database's size for `--json`, if the API says; a failure here must not fail an
-    /// export that completed.
-    fn file_size(&self, db: &str, uuid: &str) -> Option<u64> {
-        if let Some(d) = lock(&self.resolved).get(db) {
+    /// The database's size for `--json`, if the API says: from the input (d1-export-start
+    /// --json), a name resolved here, or the account's list read once for the whole run (not
+    /// one request per database). A failure here must not fail an export that completed.
+    fn file_size(&self, job: &Job, uuid: &str) -> Option<u64> {
+        if job.file_size.is_some() {
+            return job.file_size;
+        }
+        if let Some(d) = lock(&self.resolved).get(&job.database) {
             return d.file_size;
         }
-        api::get_database(&self.client, uuid).ok()?.file_size
+        let mut sizes = lock(&self.sizes);
+        let sizes = sizes.get_or_insert_with(|| {
+            api::list_databases(&self.client, None)
+                .map(|all| all.into_iter().map(|d| (d.uuid, d.file_size)).collect())
+                .unwrap_or_default()
+        });
+        sizes.get(uuid).copied().flatten()
     }
 }
 
@@ -71,27 +99,28 @@ pub fn poll_once(ctx: &Ctx, job: &mut Job) -> Result<bool> {
     step(ctx, job, &uuid).map_err(|e| explain(e, ctx, job, &uuid))
 }
 
+/// Polls once, when the pool found the job due (pool.rs keeps the schedule).
 fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
     let deadline = ctx.client.deadline();
-    if let Some(last) = job.last_answer {
-        let since = last.elapsed();
-        if since < POLL_FLOOR {
-            d1_core::retry::sleep(POLL_FLOOR - since, deadline, "waiting for the export")?;
-        }
-    }
     if deadline.expired() {
         return Err(Error::temporary("deadline reached (--timeout)"));
     }
     let first = *job.first_poll.get_or_insert_with(Instant::now);
     // Polls carry the default dump options: the export's own were fixed when it started.
+    let before = d1_core::client::requests_sent_here();
+    let sent = Instant::now();
     let ans = api::export(
         &ctx.client,
         uuid,
         Some(&job.bookmark),
         &DumpOptions::default(),
-    )?;
+    );
+    job.requests += d1_core::client::requests_sent_here() - before;
+    let ans = ans?;
     job.polls += 1;
     job.last_answer = Some(Instant::now());
+    job.interval = next_interval(first.elapsed());
+    job.due = sent + job.interval;
     if let Some(b) = ans.at_bookmark.as_deref() {
         if d1_core::export::check_bookmark(b).is_ok() {
             job.bookmark = b.to_string();
@@ -125,7 +154,7 @@ fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
                 Error::failed(e.message).context("the signed URL the export API answered")
             })?;
             let out = if ctx.json {
-                record::emit_json(&json!({
+                let mut rec = json!({
                     "database_id": uuid,
                     "database_name": job.name,
                     "bookmark": job.given_bookmark,
@@ -134,8 +163,13 @@ fn step(ctx: &Ctx, job: &mut Job, uuid: &str) -> Result<bool> {
                     "signed_url": url,
                     "elapsed_seconds": (first.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
                     "polls": job.polls,
-                    "file_size": ctx.file_size(&job.database, uuid),
-                }))
+                    "requests": job.start_requests.unwrap_or(0) + job.requests,
+                    "file_size": ctx.file_size(job, uuid),
+                });
+                if let Some(s) = &job.shard {
+                    rec["shard"] = json!(s);
+                }
+                record::emit_json(&rec)
             } else {
                 let name = job
                     .name
@@ -180,5 +214,22 @@ fn explain(e: Error, ctx: &Ctx, job: &Job, uuid: &str) -> Error {
             ))
         }
         _ => e.context(&db),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_young_export_is_polled_at_the_floor_an_old_one_once_a_second() {
+        assert_eq!(next_interval(Duration::ZERO), POLL_FLOOR);
+        assert_eq!(next_interval(Duration::from_millis(900)), POLL_FLOOR);
+        assert_eq!(
+            next_interval(Duration::from_secs(2)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(next_interval(Duration::from_secs(4)), POLL_MAX);
+        assert_eq!(next_interval(Duration::from_secs(3600)), POLL_MAX);
     }
 }

@@ -1,7 +1,9 @@
 //! The pool: a reader thread turns stdin lines into jobs as they arrive (a bookmark must be
-//! polled at once, not after stdin closes), and a few workers poll them round-robin, one poll
-//! at a time, so that more exports than workers all stay polled (D1 cancels an export nobody
-//! polls) while the number of threads and connections stays bounded.
+//! polled at once, not after stdin closes), and a few workers poll them, one poll at a time, the
+//! job whose poll is due first (poll.rs sets each export's next poll), so that more exports than
+//! workers all stay polled (D1 cancels an export nobody polls) while the number of threads and
+//! connections stays bounded. When the request budget holds polls back, the export that waited
+//! longest is polled first.
 
 use crate::args::Args;
 use crate::input::{self, Input, Job};
@@ -10,17 +12,52 @@ use d1_core::pipe::{self, Tally};
 use d1_core::record::{self, Lines};
 use d1_core::retry::Deadline;
 use d1_core::{Error, ExitCode, Kind, Result};
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cmp::{Ordering as Cmp, Reverse};
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A job in the schedule: the earliest due first, then the earliest queued.
+struct Queued {
+    key: Reverse<(Instant, u64)>,
+    job: Job,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<Cmp> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> Cmp {
+        self.key.cmp(&other.key)
+    }
+}
 
 #[derive(Default)]
 struct Queue {
-    ready: VecDeque<Job>,
+    ready: BinaryHeap<Queued>,
+    seq: u64,
     /// Jobs not finished yet: queued or being polled.
     open: usize,
     input_done: bool,
+}
+
+impl Queue {
+    fn insert(&mut self, job: Job) {
+        self.seq += 1;
+        self.ready.push(Queued {
+            key: Reverse((job.due, self.seq)),
+            job,
+        });
+    }
 }
 
 /// What the reader and the workers share.
@@ -32,18 +69,22 @@ struct Shared {
     /// Set when stdout closed or a signal came: everyone stops.
     stop: AtomicBool,
     stdout_closed: AtomicBool,
+    /// Exports complete, and polls answered, for the summary.
+    complete: AtomicU64,
+    polls: AtomicU64,
 }
 
 impl Shared {
-    fn push(&self, job: Job) {
+    fn push(&self, mut job: Job) {
+        job.due = Instant::now();
         let mut q = lock(&self.queue);
         q.open += 1;
-        q.ready.push_back(job);
+        q.insert(job);
         self.wake.notify_one();
     }
 
     fn requeue(&self, job: Job) {
-        lock(&self.queue).ready.push_back(job);
+        lock(&self.queue).insert(job);
         self.wake.notify_one();
     }
 
@@ -71,8 +112,14 @@ impl Shared {
             if self.stopped() {
                 return None;
             }
-            if let Some(j) = q.ready.pop_front() {
-                return Some(j);
+            let now = Instant::now();
+            let mut nap = Duration::from_millis(100);
+            if let Some(top) = q.ready.peek() {
+                let due = top.key.0 .0;
+                if due <= now {
+                    return q.ready.pop().map(|t| t.job);
+                }
+                nap = nap.min(due - now);
             }
             if q.input_done && q.open == 0 {
                 return None;
@@ -86,10 +133,10 @@ impl Shared {
                 }
                 return None;
             }
-            // A timeout, so that a signal is noticed while idle.
+            // A timeout, so that a due poll and a signal are noticed while idle.
             q = self
                 .wake
-                .wait_timeout(q, Duration::from_millis(100))
+                .wait_timeout(q, nap)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
@@ -143,7 +190,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => None,
     };
     let (_cfg, client) = args.common.client()?;
-    let ctx = Ctx::new(client, args.common.json);
+    let ctx = Ctx::new(client.keeping_exports_alive(), args.common.json);
     let shared = Arc::new(Shared::default());
     match arg_job {
         Some(job) => {
@@ -168,8 +215,35 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Err(record::stdout_closed());
     }
     d1_core::signal::check()?;
+    summary(&shared);
     let tally = std::mem::take(&mut *lock(&shared.tally));
     tally.finish(args.common.allow_empty, "bookmark")
+}
+
+/// One line on stderr at the end when the request budget held polls back (silenced by `-q`):
+/// what completed, what it cost in API requests, how long the budget held it. A run the budget
+/// did not slow says nothing: quiet when all is well.
+fn summary(shared: &Shared) {
+    let complete = shared.complete.load(Ordering::Relaxed);
+    let polls = shared.polls.load(Ordering::Relaxed);
+    let paced = d1_core::budget::paced();
+    if (complete == 0 && polls == 0) || paced < Duration::from_millis(100) {
+        return;
+    }
+    let total = d1_core::client::requests_sent();
+    let per = if complete > 0 {
+        format!(
+            ", {:.2} per export complete",
+            total as f64 / complete as f64
+        )
+    } else {
+        String::new()
+    };
+    d1_core::msg::info(&format!(
+        "{complete} export(s) complete; {polls} poll(s), {total} API request(s){per}; {:.1} s \
+         waiting for the request budget",
+        paced.as_secs_f64()
+    ));
 }
 
 fn read_stdin(shared: &Shared, default_db: Option<&str>) {
@@ -191,12 +265,19 @@ fn read_stdin(shared: &Shared, default_db: Option<&str>) {
 
 fn work(ctx: &Ctx, shared: &Shared) {
     while let Some(mut job) = shared.next(ctx.client.deadline()) {
-        match poll::poll_once(ctx, &mut job) {
+        let polls = job.polls;
+        let outcome = poll::poll_once(ctx, &mut job);
+        shared
+            .polls
+            .fetch_add(u64::from(job.polls - polls), Ordering::Relaxed);
+        match outcome {
             Ok(false) => {
                 shared.requeue(job);
                 continue;
             }
-            Ok(true) => {}
+            Ok(true) => {
+                shared.complete.fetch_add(1, Ordering::Relaxed);
+            }
             Err(e) if e.kind == Kind::StdoutClosed => {
                 shared.stdout_closed.store(true, Ordering::Relaxed);
                 shared.stop.store(true, Ordering::Relaxed);

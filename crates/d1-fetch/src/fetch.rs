@@ -43,7 +43,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             ..Record::default()
         };
         let outcome = run.one(&rec, &Export::default());
-        let metrics = run.metrics(None, None, &Export::default(), &outcome);
+        let metrics = run.metrics(
+            None,
+            None,
+            &Export::default(),
+            &Default::default(),
+            &outcome,
+        );
         outcome?;
         metrics?;
         return Ok(ExitCode::Ok);
@@ -54,11 +60,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     pipe::run(opts, |rec| {
         let export = rec.json.as_ref().map(Export::from_json).unwrap_or_default();
+        let cost = rec
+            .json
+            .as_ref()
+            .map(crate::metrics::Cost::from_json)
+            .unwrap_or_default();
         let outcome = run.one(rec, &export).ctx(|| format!("line {}", rec.line));
         let metrics = run.metrics(
             rec.database.as_deref(),
             rec.name.as_deref(),
             &export,
+            &cost,
             &outcome,
         );
         outcome?;
@@ -74,10 +86,11 @@ impl Run {
         database: Option<&str>,
         name: Option<&str>,
         export: &Export,
+        cost: &crate::metrics::Cost,
         outcome: &Result<Digests>,
     ) -> Result<()> {
         match &self.args.metrics {
-            Some(path) => crate::metrics::record(path, database, name, export, outcome),
+            Some(path) => crate::metrics::record(path, database, name, export, cost, outcome),
             None => Ok(()),
         }
     }

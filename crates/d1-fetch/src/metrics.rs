@@ -15,6 +15,7 @@ const STORED_BYTES: &str = "d1_backup_stored_bytes";
 const DATABASE_BYTES: &str = "d1_backup_database_size_bytes";
 const RUN_SUCCESS: &str = "d1_backup_last_run_success";
 const RUN_TIME: &str = "d1_backup_last_run_timestamp_seconds";
+const EXPORT_REQUESTS: &str = "d1_backup_export_requests";
 
 const FAMILIES: &[Family] = &[
     Family {
@@ -38,6 +39,10 @@ const FAMILIES: &[Family] = &[
         help: "The database's size the D1 API reported at the last export (from d1-export-wait --json).",
     },
     Family {
+        name: EXPORT_REQUESTS,
+        help: "API requests the last fetched dump's export cost (from d1-export-wait --json).",
+    },
+    Family {
         name: RUN_SUCCESS,
         help: "1 if d1-fetch's last run for this database succeeded, 0 if it failed.",
     },
@@ -47,6 +52,23 @@ const FAMILIES: &[Family] = &[
     },
 ];
 
+/// What d1-export-wait's `--json` line says about the export besides the manifest's fields:
+/// what it cost in API requests, and the shard that made it.
+#[derive(Debug, Default, Clone)]
+pub struct Cost {
+    pub requests: Option<f64>,
+    pub shard: Option<String>,
+}
+
+impl Cost {
+    pub fn from_json(v: &serde_json::Value) -> Cost {
+        Cost {
+            requests: v["requests"].as_f64(),
+            shard: v["shard"].as_str().map(str::to_string),
+        }
+    }
+}
+
 /// Records one record's outcome. A failure sets the run gauges and keeps the last-success
 /// values the file holds; an interrupted run, or one whose reader went away, records nothing.
 pub fn record(
@@ -54,6 +76,7 @@ pub fn record(
     database: Option<&str>,
     name: Option<&str>,
     export: &Export,
+    cost: &Cost,
     outcome: &Result<Digests>,
 ) -> Result<()> {
     let now = metrics::unix_now();
@@ -66,17 +89,19 @@ pub fn record(
             // that a stale duration does not pass for today's.
             (EXPORT_DURATION, export.elapsed_seconds),
             (DATABASE_BYTES, export.file_size.map(|n| n as f64)),
+            (EXPORT_REQUESTS, cost.requests),
             (DUMP_BYTES, Some(d.sql_bytes as f64)),
             (STORED_BYTES, Some(d.stored_bytes as f64)),
             (RUN_SUCCESS, Some(1.0)),
             (RUN_TIME, Some(now)),
         ],
     };
-    metrics::update(
+    metrics::update_in_shard(
         path,
         FAMILIES,
         database.unwrap_or(metrics::UNKNOWN),
         name,
+        cost.shard.as_deref(),
         &values,
     )
 }
