@@ -94,25 +94,26 @@ impl Database {
     }
 }
 
-/// `2d 3h`, `26h 5m`, `40s`: a duration as a person reads it.
+/// `2d 3h`, `26h 5m`, `40s`: a duration as a person reads it, to its two largest units (the
+/// second one only when it is not zero), so that "3 days" does not read `3d 1s` because a second
+/// passed while the listing ran.
 fn age(secs: i64) -> String {
-    let (d, h, m, s) = (
-        secs / 86_400,
-        secs % 86_400 / 3600,
-        secs % 3600 / 60,
-        secs % 60,
-    );
-    let parts: Vec<String> = [(d, "d"), (h, "h"), (m, "m"), (s, "s")]
+    let units = [
+        (secs / 86_400, "d"),
+        (secs % 86_400 / 3600, "h"),
+        (secs % 3600 / 60, "m"),
+        (secs % 60, "s"),
+    ];
+    let Some(first) = units.iter().position(|(n, _)| *n > 0) else {
+        return "0s".into();
+    };
+    units[first..]
         .iter()
-        .filter(|(n, _)| *n > 0)
         .take(2)
+        .filter(|(n, _)| *n > 0)
         .map(|(n, u)| format!("{n}{u}"))
-        .collect();
-    if parts.is_empty() {
-        "0s".into()
-    } else {
-        parts.join(" ")
-    }
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Groups `backups` by database, sorted by name then id.
@@ -146,5 +147,7 @@ mod tests {
         assert_eq!(age(3600 * 5 + 61), "5h 1m");
         assert_eq!(age(40), "40s");
         assert_eq!(age(0), "0s");
+        assert_eq!(age(3 * 86_400 + 1), "3d", "a second more is not worth a word");
+        assert_eq!(age(86_400 + 59), "1d");
     }
 }
