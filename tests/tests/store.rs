@@ -256,7 +256,7 @@ fn a_writer_killed_mid_way_leaves_nothing_visible(f: &dyn Fixture) {
     let dir = tempfile::tempdir().unwrap();
     let (src, sha) = source(dir.path(), 64 << 20);
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_writer", "--ignored", "--nocapture"])
+        .args(["--exact", "child_writer", "--nocapture"])
         .envs(f.child_env())
         .env("CHILD_SOURCE", &src)
         .env("CHILD_SHA256", &sha)
@@ -281,11 +281,13 @@ fn a_writer_killed_mid_way_leaves_nothing_visible(f: &dyn Fixture) {
     }
 }
 
-/// The writer the kill test runs in a child process (`STORE_UNDER_TEST` names the store).
+/// The writer the kill test runs in a child process (`STORE_UNDER_TEST` names the store); in
+/// the suite's own run, without that variable, it has nothing to do.
 #[test]
-#[ignore = "run by a_writer_killed_mid_way_leaves_nothing_visible in a child process"]
 fn child_writer() {
-    let spec = std::env::var("STORE_UNDER_TEST").unwrap();
+    let Ok(spec) = std::env::var("STORE_UNDER_TEST") else {
+        return;
+    };
     let store: Box<dyn Store> = match spec.split_once(':').unwrap() {
         ("folder", dir) => Box::new(Folder::new(dir)),
         (_, endpoint) => Box::new(bucket_store(endpoint, None)),
