@@ -1,7 +1,6 @@
 //! d1-core: what the d1-tools share — configuration, the Cloudflare API client, pipe records,
 //! errors and exit codes, redaction, messages, atomic files. Each module holds one idea.
 
-pub mod age;
 pub mod api;
 pub mod argv;
 pub mod atomic;

@@ -56,7 +56,7 @@ pub fn fetch(
                 rec.value
             ))
         })?;
-        Some(d1_core::age::Identities::read(p)?)
+        Some(d1_age::Identities::read(p)?)
     } else {
         None
     };
@@ -163,7 +163,7 @@ fn encrypted(
     u: &S3Url,
     want: &str,
     plain: &str,
-    ids: &d1_core::age::Identities,
+    ids: &d1_age::Identities,
     manifest: Value,
     name: &str,
 ) -> Result<Digests> {

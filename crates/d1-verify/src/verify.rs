@@ -25,7 +25,7 @@ pub struct Options {
     /// `--d1-compat`: what D1's import would refuse fails the dump (compat.rs).
     pub d1_compat: bool,
     /// `--identity`: the keys that decrypt an age-encrypted dump.
-    pub identity: Option<d1_core::age::Identities>,
+    pub identity: Option<d1_age::Identities>,
 }
 
 /// Everything known about one dump, whether it passed or not.
