@@ -57,9 +57,9 @@ pub enum Finish {
 /// Runs the SQL file `sql` into the database file `db` (see the module comment).
 pub fn load(sql: &Path, db: &Path, finish: Finish) -> Result<Totals, LoadError> {
     let file = std::fs::File::open(sql).map_err(|e| whole(format!("reading the upload: {e}")))?;
-    let mut conn = dbs::open_rw(db).map_err(|e| whole(crate::query::sqlite_message(&e)))?;
+    let mut conn = dbs::open_rw(db).map_err(|e| whole(rules::sqlite_message(&e)))?;
     conn.execute_batch(&format!("PRAGMA cache_size=-{CACHE_KIB};"))
-        .map_err(|e| whole(crate::query::sqlite_message(&e)))?;
+        .map_err(|e| whole(rules::sqlite_message(&e)))?;
     load_from(&mut conn, file, finish)
 }
 
@@ -70,9 +70,9 @@ pub fn load_from(
     finish: Finish,
 ) -> Result<Totals, LoadError> {
     // IMMEDIATE: take the write lock now, so that a competing writer is found before any work.
-    let tx = rules::Tx::begin(conn, "BEGIN IMMEDIATE")
-        .map_err(|e| whole(crate::query::sqlite_message(&e)))?;
-    let guard = rules::Guard::install(tx.0).map_err(|e| whole(crate::query::sqlite_message(&e)))?;
+    let tx =
+        rules::Tx::begin(conn, "BEGIN IMMEDIATE").map_err(|e| whole(rules::sqlite_message(&e)))?;
+    let guard = rules::Guard::install(tx.0).map_err(|e| whole(rules::sqlite_message(&e)))?;
     let before = tx.0.total_changes();
     let mut run = Run {
         tx: tx.0,
@@ -95,7 +95,7 @@ pub fn load_from(
     })();
     let mut totals = run.totals;
     // The emulator's own COMMIT or ROLLBACK must not meet the authorizer.
-    rules::Guard::remove(tx.0).map_err(|e| whole(crate::query::sqlite_message(&e)))?;
+    rules::Guard::remove(tx.0).map_err(|e| whole(rules::sqlite_message(&e)))?;
     outcome?;
     totals.rows_written = tx.0.total_changes().saturating_sub(before);
     totals.changes = totals.rows_written;
@@ -103,7 +103,7 @@ pub fn load_from(
         // Deferred foreign keys are checked here: a violation fails the whole import.
         Finish::Commit => tx
             .commit()
-            .map_err(|e| whole(format!("at commit: {}", crate::query::sqlite_message(&e))))?,
+            .map_err(|e| whole(format!("at commit: {}", rules::sqlite_message(&e))))?,
         Finish::RollbackAndPretend => drop(tx),
     }
     Ok(totals)

@@ -17,8 +17,8 @@
 //! Without `--d1-compat` each is a warning (stderr and `--json`'s `d1_compat`); with it the
 //! first one fails the dump: `line N: will not import into D1: <why>`.
 
+use crate::excerpt::quote_start;
 use crate::lex::{self, Kind as Token};
-use crate::restore::quote_start;
 use d1_core::{Error, Result};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};

@@ -8,6 +8,7 @@ pub mod atof;
 pub mod check;
 pub mod compat;
 pub mod encrypted;
+pub mod excerpt;
 pub mod fastpath;
 pub mod fingerprint;
 pub mod fuzzing;
