@@ -18,8 +18,8 @@
 //! first one fails the dump: `line N: will not import into D1: <why>`.
 
 use crate::excerpt::quote_start;
-use crate::lex::{self, Kind as Token};
 use d1_core::{Error, Result};
+use d1_sql::lex::{self, Kind as Token};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 

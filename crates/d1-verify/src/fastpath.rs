@@ -251,7 +251,7 @@ struct P<'a> {
     notes: Notes,
 }
 
-use crate::lex::{self, Kind, Token};
+use d1_sql::lex::{self, Kind, Token};
 
 impl<'a> P<'a> {
     /// The single-byte token at the cursor: `(`, `)`, `,` and `;` are single bytes to SQLite's

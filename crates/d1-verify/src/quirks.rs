@@ -4,7 +4,7 @@
 //! `-9223372036854776000` (which SQLite reads back as a REAL); an infinite REAL is written
 //! `9e999` (current) or `Infinity` (older, and it does not load back).
 
-use crate::lex::{self, Kind as Token};
+use d1_sql::lex::{self, Kind as Token};
 use serde_json::json;
 use std::ops::Range;
 

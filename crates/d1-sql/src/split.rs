@@ -7,7 +7,7 @@
 //! once, so the time is linear in the dump's size (issue 17: the splitter used to copy the
 //! statement and call `sqlite3_complete` at every `;` of a trigger body, 204 s for 200,000).
 
-use crate::lex::{Ender, Kind, Lexer, Next};
+use crate::lex::{self, Ender, Kind, Lexer, Next};
 use std::io::BufRead;
 
 /// One statement: its first line (1-based) and its text from its first token to its `;`
@@ -49,6 +49,8 @@ pub struct Splitter<R> {
     /// Bytes read from `reader`.
     read: u64,
     eof: bool,
+    /// The end of input ends a statement that has no `;` (see `ending_at_eof`).
+    eof_ends: bool,
 }
 
 impl<R: BufRead> Splitter<R> {
@@ -66,7 +68,16 @@ impl<R: BufRead> Splitter<R> {
             max,
             read: 0,
             eof: false,
+            eof_ends: false,
         }
+    }
+
+    /// A last statement without its `;` is a statement (its text up to its last token), as
+    /// SQLite's shell and D1's import run it, instead of `SplitError::Incomplete` (a truncated
+    /// dump, to d1-verify).
+    pub fn ending_at_eof(mut self) -> Splitter<R> {
+        self.eof_ends = true;
+        self
     }
 
     /// Bytes consumed so far (of the decompressed SQL).
@@ -89,6 +100,18 @@ impl<R: BufRead> Splitter<R> {
             }
             if self.eof {
                 return match self.content {
+                    Some((start, line)) if self.eof_ends => {
+                        let rest = &self.buf[start..];
+                        let end = lex::tokens(rest)
+                            .filter(|t| !t.kind.is_trivia())
+                            .last()
+                            .map_or(rest.len(), |t| t.end);
+                        self.head = self.buf.len();
+                        Ok(Some(Statement {
+                            line,
+                            text: &rest[..end],
+                        }))
+                    }
                     Some((_, line)) => Err(SplitError::Incomplete { line }),
                     None => Ok(None),
                 };
@@ -259,6 +282,31 @@ mod tests {
         }
         // Trailing whitespace and comments are not a statement.
         assert_eq!(all_chunkings("SELECT 1;\n -- end\n/* x */\n").len(), 1);
+    }
+
+    #[test]
+    fn ending_at_eof_a_last_statement_without_its_semicolon_is_a_statement() {
+        for chunk in 1..12 {
+            let r = std::io::BufReader::with_capacity(
+                chunk,
+                &b"SELECT 1;\n\nSELECT 'a;\nb' -- c\n "[..],
+            );
+            let mut s = Splitter::new(r, 1 << 20).ending_at_eof();
+            let mut got = Vec::new();
+            while let Some(st) = s.next().unwrap() {
+                got.push((st.line, String::from_utf8(st.text.to_vec()).unwrap()));
+            }
+            assert_eq!(
+                got,
+                vec![(1, "SELECT 1;".into()), (3, "SELECT 'a;\nb'".into())],
+                "chunk size {chunk}"
+            );
+            assert!(s.next().unwrap().is_none());
+        }
+        let r = std::io::BufReader::new(&b"SELECT 1; -- only a comment\n"[..]);
+        let mut s = Splitter::new(r, 1 << 20).ending_at_eof();
+        assert_eq!(s.next().unwrap().unwrap().text, b"SELECT 1;");
+        assert!(s.next().unwrap().is_none());
     }
 
     #[test]
