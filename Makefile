@@ -18,9 +18,12 @@ release:
 test: build
 	$(CARGO) test --workspace --no-fail-fast
 
+# The last line checks the emulator alone, as it ships: d1-core without its `client` feature,
+# which a workspace build always turns on (features are unified across the crates built together).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p d1-emulator --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

@@ -151,7 +151,7 @@ fn files_the_age_cli_encrypts_are_read_byte_identical_and_verified() {
     );
 
     for (file, key) in [(&by_age, &age_key), (&by_ssh, &ssh_key)] {
-        let ids = d1_core::age::Identities::read(key).unwrap();
+        let ids = d1_age::Identities::read(key).unwrap();
         let mut out = Vec::new();
         ids.decrypt(std::fs::File::open(file).unwrap())
             .unwrap()

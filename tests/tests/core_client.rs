@@ -41,7 +41,7 @@ fn row_counts(conn: &rusqlite::Connection) -> Vec<(String, i64)> {
         .map(|n| {
             let count: i64 = conn
                 .query_row(
-                    &format!("SELECT count(*) FROM \"{}\"", n.replace('"', "\"\"")),
+                    &format!("SELECT count(*) FROM {}", d1_sql::ident::quote_ident(&n)),
                     [],
                     |r| r.get(0),
                 )

@@ -1,6 +1,7 @@
 //! d1-verify end to end: dumps written here (D1's format, `sqlite3 .dump`, hostile ones) and
 //! dumps exported by d1-emulator, restored by the real binary and compared with their source.
 
+use d1_sql::ident::quote_ident;
 use d1_tests::*;
 use rusqlite::types::Value;
 use rusqlite::Connection;
@@ -119,10 +120,6 @@ fn literal(v: &Value) -> String {
     }
 }
 
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// A dump of `db` in D1's format: defer pragma, each table and its rows, sqlite_sequence last,
 /// then indexes, triggers, views. `column_list: false` is the older form.
 fn d1_dump(db: &Path, column_list: bool) -> String {
@@ -145,9 +142,9 @@ fn d1_dump(db: &Path, column_list: bool) -> String {
             out.push(format!("{sql};"));
         }
         let mut st = conn
-            .prepare(&format!("SELECT * FROM {}", quote(name)))
+            .prepare(&format!("SELECT * FROM {}", quote_ident(name)))
             .unwrap();
-        let cols: Vec<String> = st.column_names().map(quote).collect();
+        let cols: Vec<String> = st.column_names().map(quote_ident).collect();
         let n = cols.len();
         let rows: Vec<Vec<Value>> = st
             .query_map([], |r| (0..n).map(|i| r.get(i)).collect())
@@ -163,7 +160,7 @@ fn d1_dump(db: &Path, column_list: bool) -> String {
             };
             out.push(format!(
                 "INSERT INTO {}{cl} VALUES({});",
-                quote(name),
+                quote_ident(name),
                 vals.join(",")
             ));
         }
@@ -190,7 +187,7 @@ fn contents(db: &Path) -> Vec<(String, Vec<Vec<String>>)> {
         .into_iter()
         .map(|name| {
             let mut st = conn
-                .prepare(&format!("SELECT * FROM {}", quote(&name)))
+                .prepare(&format!("SELECT * FROM {}", quote_ident(&name)))
                 .unwrap();
             let n = st.column_count();
             let mut rows: Vec<Vec<String>> = st

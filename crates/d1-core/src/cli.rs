@@ -104,6 +104,7 @@ impl Common {
     }
 
     /// Loads the configuration and builds an API client under this run's deadline.
+    #[cfg(feature = "client")]
     pub fn client(&self) -> Result<(crate::Config, crate::client::Client)> {
         let cfg = crate::Config::load(self.token_file.as_deref())?;
         let client = crate::client::Client::new(&cfg, self.policy(), self.deadline())?;

@@ -1,21 +1,28 @@
 //! d1-core: what the d1-tools share — configuration, the Cloudflare API client, pipe records,
 //! errors and exit codes, redaction, messages, atomic files. Each module holds one idea.
+//! The API client and its HTTP layer are the default feature `client` (Cargo.toml), which the
+//! emulator turns off.
 
-pub mod age;
+#[cfg(feature = "client")]
 pub mod api;
 pub mod argv;
 pub mod atomic;
 pub mod budget;
 pub mod busy;
 pub mod cli;
+#[cfg(feature = "client")]
 pub mod client;
 pub mod config;
 pub mod envelope;
 pub mod error;
+#[cfg(feature = "client")]
 pub mod export;
+#[cfg(feature = "client")]
 pub mod fuzzing;
 pub mod hashing;
+#[cfg(feature = "client")]
 pub mod http;
+#[cfg(feature = "client")]
 pub mod import;
 pub mod metrics;
 pub mod msg;

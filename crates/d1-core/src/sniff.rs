@@ -10,6 +10,23 @@ pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
+/// The first line of every binary age file (age-encryption.org/v1): an encrypted dump is told
+/// by its content, never by its name.
+const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
+
+/// The first line of an ASCII-armored age file (`age -a`), which these tools do not read.
+const AGE_ARMOR: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
+
+/// Whether `head` (the first bytes of a file: at least `AGE_MAGIC`'s 22) is a binary age file.
+pub fn is_age(head: &[u8]) -> bool {
+    head.starts_with(AGE_MAGIC)
+}
+
+/// Whether `head` is an ASCII-armored age file: told apart so that an error can say so.
+pub fn is_age_armored(head: &[u8]) -> bool {
+    head.starts_with(AGE_ARMOR)
+}
+
 /// How many first bytes `sniff` looks at (fewer when the file is shorter).
 pub const HEAD: usize = 4096;
 
@@ -45,7 +62,7 @@ pub fn sniff(head: &[u8], shown: &str) -> Result<Kind> {
     }
     // An encrypted dump's first line is text too: told apart, for the tools that do not
     // decrypt (d1-verify decrypts with --identity before it sniffs).
-    if crate::age::is_encrypted(head) || crate::age::is_armored(head) {
+    if is_age(head) || is_age_armored(head) {
         return Err(Error::usage(format!(
             "{shown}: an age-encrypted dump; decrypt it first (age -d -i KEY), or verify it \
              with d1-verify --identity KEY"
@@ -96,5 +113,14 @@ mod tests {
             assert_eq!(e.code(), ExitCode::Usage, "{head:?}");
             assert!(e.message.starts_with(says), "{head:?}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn binary_and_armored_age_files_are_known_by_their_first_line() {
+        assert!(is_age(b"age-encryption.org/v1\n-> X25519 abc"));
+        assert!(!is_age(b"PRAGMA defer_foreign_keys=TRUE;"));
+        assert!(!is_age(&ZSTD_MAGIC));
+        assert!(is_age_armored(b"-----BEGIN AGE ENCRYPTED FILE-----\nYWdl"));
+        assert!(!is_age_armored(b"age-encryption.org/v1\n"));
     }
 }

@@ -6,6 +6,7 @@
 //! the two characters backslash-n still uses `\n` as the newline placeholder.
 
 use crate::jsnum;
+use d1_sql::ident::quote_ident;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
@@ -187,7 +188,7 @@ fn dump_rows(
     legacy: bool,
     out: &mut Lines<'_>,
 ) -> Result<(), DumpError> {
-    let mut info = conn.prepare(&format!("PRAGMA table_info={}", quote_id(table)))?;
+    let mut info = conn.prepare(&format!("PRAGMA table_info={}", quote_ident(table)))?;
     let columns: Vec<String> = info
         .query_map([], |r| r.get::<_, String>(1))?
         .collect::<Result<_, _>>()?;
@@ -195,14 +196,14 @@ fn dump_rows(
     if columns.is_empty() {
         return Ok(());
     }
-    let quoted: Vec<String> = columns.iter().map(|c| quote_id(c)).collect();
-    let select = format!("SELECT {} FROM {};", quoted.join(", "), quote_id(table));
+    let quoted: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let select = format!("SELECT {} FROM {};", quoted.join(", "), quote_ident(table));
     let head = if legacy {
-        format!("INSERT INTO {} VALUES(", quote_id(table))
+        format!("INSERT INTO {} VALUES(", quote_ident(table))
     } else {
         format!(
             "INSERT INTO {} ({}) VALUES(",
-            quote_id(table),
+            quote_ident(table),
             quoted.join(",")
         )
     };
@@ -220,11 +221,6 @@ fn dump_rows(
         out.maybe_flush()?;
     }
     Ok(())
-}
-
-/// `"name"` with `"` doubled, as D1's `escapeId`.
-pub fn quote_id(id: &str) -> String {
-    format!("\"{}\"", id.replace('"', "\"\""))
 }
 
 /// One SQL literal, as D1's generator writes it.

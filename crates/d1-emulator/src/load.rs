@@ -6,14 +6,16 @@
 //! The query endpoint's `query::run` renders every statement's rows and meta as JSON for the
 //! answer; an import answers only totals, and doing that work per INSERT made a 40 MB import
 //! take minutes. Here each statement is prepared, stepped and counted, nothing more, which is
-//! what `sqlite3 FILE '.read dump'` does inside a transaction.
+//! what `sqlite3 FILE '.read dump'` does inside a transaction. The file is cut into statements
+//! by the tools' one splitter (d1-sql), as d1-verify cuts a dump.
 
 use crate::dbs;
 use crate::query::Totals;
 use crate::rules;
+use d1_sql::split::{SplitError, Splitter};
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::{Batch, Connection};
-use std::io::Read;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 /// How much of the file is read at a time.
@@ -57,45 +59,58 @@ pub enum Finish {
 /// Runs the SQL file `sql` into the database file `db` (see the module comment).
 pub fn load(sql: &Path, db: &Path, finish: Finish) -> Result<Totals, LoadError> {
     let file = std::fs::File::open(sql).map_err(|e| whole(format!("reading the upload: {e}")))?;
-    let mut conn = dbs::open_rw(db).map_err(|e| whole(crate::query::sqlite_message(&e)))?;
+    let mut conn = dbs::open_rw(db).map_err(|e| whole(rules::sqlite_message(&e)))?;
     conn.execute_batch(&format!("PRAGMA cache_size=-{CACHE_KIB};"))
-        .map_err(|e| whole(crate::query::sqlite_message(&e)))?;
+        .map_err(|e| whole(rules::sqlite_message(&e)))?;
     load_from(&mut conn, file, finish)
 }
 
 /// `load` on an open connection, reading SQL from `input`.
 pub fn load_from(
     conn: &mut Connection,
-    mut input: impl Read,
+    input: impl Read,
     finish: Finish,
 ) -> Result<Totals, LoadError> {
     // IMMEDIATE: take the write lock now, so that a competing writer is found before any work.
-    let tx = rules::Tx::begin(conn, "BEGIN IMMEDIATE")
-        .map_err(|e| whole(crate::query::sqlite_message(&e)))?;
-    let guard = rules::Guard::install(tx.0).map_err(|e| whole(crate::query::sqlite_message(&e)))?;
+    let tx =
+        rules::Tx::begin(conn, "BEGIN IMMEDIATE").map_err(|e| whole(rules::sqlite_message(&e)))?;
+    let guard = rules::Guard::install(tx.0).map_err(|e| whole(rules::sqlite_message(&e)))?;
     let before = tx.0.total_changes();
     let mut run = Run {
         tx: tx.0,
         guard: &guard,
         totals: Totals::default(),
     };
-    let mut split = Splitter::default();
-    let mut chunk = vec![0u8; CHUNK];
-    let outcome = (|| {
-        loop {
-            let n = match input.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(whole(format!("reading the upload: {e}"))),
-            };
-            split.push(&chunk[..n], |stmt| run.piece(stmt))?;
+    let mut split = Splitter::new(
+        BufReader::with_capacity(CHUNK, input),
+        rules::MAX_STATEMENT_BYTES,
+    )
+    .ending_at_eof();
+    let outcome = loop {
+        match split.next() {
+            // What D1 counts: the piece its import prepares, from the end of the previous
+            // statement to this one's `;`, the newline between them included (`ingestSql`,
+            // https://github.com/cloudflare/workerd/blob/main/src/workerd/util/sqlite.c++).
+            Ok(Some(st)) if st.piece > rules::MAX_STATEMENT_BYTES as u64 => {
+                break Err(run.fail(rules::TOO_LONG.to_string()))
+            }
+            Ok(Some(st)) => {
+                if let Err(e) = run.statement(st.text) {
+                    break Err(e);
+                }
+            }
+            Ok(None) => break Ok(()),
+            Err(SplitError::Io(e)) => break Err(whole(format!("reading the upload: {e}"))),
+            // D1's limit on one statement, found before the statement is buffered whole.
+            Err(SplitError::TooLong { .. }) => break Err(run.fail(rules::TOO_LONG.to_string())),
+            Err(SplitError::Incomplete { .. }) => {
+                break Err(run.fail("the file ends inside a statement".into()))
+            }
         }
-        split.finish(|stmt| run.piece(stmt))
-    })();
+    };
     let mut totals = run.totals;
     // The emulator's own COMMIT or ROLLBACK must not meet the authorizer.
-    rules::Guard::remove(tx.0).map_err(|e| whole(crate::query::sqlite_message(&e)))?;
+    rules::Guard::remove(tx.0).map_err(|e| whole(rules::sqlite_message(&e)))?;
     outcome?;
     totals.rows_written = tx.0.total_changes().saturating_sub(before);
     totals.changes = totals.rows_written;
@@ -103,7 +118,7 @@ pub fn load_from(
         // Deferred foreign keys are checked here: a violation fails the whole import.
         Finish::Commit => tx
             .commit()
-            .map_err(|e| whole(format!("at commit: {}", crate::query::sqlite_message(&e))))?,
+            .map_err(|e| whole(format!("at commit: {}", rules::sqlite_message(&e))))?,
         Finish::RollbackAndPretend => drop(tx),
     }
     Ok(totals)
@@ -116,29 +131,28 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Runs one piece of text ending at a statement boundary (normally one statement; comments
-    /// and whitespace run as nothing).
-    fn piece(&mut self, text: &[u8]) -> Result<(), LoadError> {
-        let at = self.totals.statements + 1;
-        let fail = |message: String| LoadError {
-            statement: Some(at),
+    /// A failure of the statement being run (1-based).
+    fn fail(&self, message: String) -> LoadError {
+        LoadError {
+            statement: Some(self.totals.statements + 1),
             message,
-        };
-        let sql =
-            std::str::from_utf8(text).map_err(|_| fail("the file is not UTF-8 text".into()))?;
-        // What D1 counts: the piece its import prepares, from the end of the previous
-        // statement to this one's `;`, the newline between them included (`ingestSql`,
-        // https://github.com/cloudflare/workerd/blob/main/src/workerd/util/sqlite.c++).
-        if text.len() > rules::MAX_STATEMENT_BYTES {
-            return Err(fail(rules::TOO_LONG.to_string()));
         }
+    }
+
+    /// Runs one statement of the file.
+    fn statement(&mut self, text: &[u8]) -> Result<(), LoadError> {
+        let sql = std::str::from_utf8(text)
+            .map_err(|_| self.fail("the file is not UTF-8 text".into()))?;
         let mut batch = Batch::new(self.tx, sql);
-        while let Some(mut stmt) = batch.next().map_err(|e| fail(self.guard.message(&e)))? {
+        while let Some(mut stmt) = batch
+            .next()
+            .map_err(|e| self.fail(self.guard.message(&e)))?
+        {
             let readonly = stmt.readonly();
             let mut rows = stmt.raw_query();
             while rows
                 .next()
-                .map_err(|e| fail(self.guard.message(&e)))?
+                .map_err(|e| self.fail(self.guard.message(&e)))?
                 .is_some()
             {
                 self.totals.rows_read += 1;
@@ -151,169 +165,42 @@ impl Run<'_> {
     }
 }
 
-/// Where the scanner is: statement text, or inside a literal, quoted name or comment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum Lex {
-    #[default]
-    Normal,
-    /// Inside '...', "...", `...` or [...]: until this closing byte.
-    Quoted(u8),
-    LineComment,
-    BlockComment,
-}
-
-/// Cuts a byte stream into statements: at each `;` outside literals, quoted names and comments,
-/// except inside a `CREATE TRIGGER ... BEGIN ... END;` body, where SQLite's `sqlite3_complete`
-/// (what its shell uses for the same job) has the last word.
-#[derive(Default)]
-struct Splitter {
-    buf: Vec<u8>,
-    /// Bytes of `buf` already scanned.
-    scanned: usize,
-    lex: Lex,
-}
-
-impl Splitter {
-    fn push<E>(
-        &mut self,
-        bytes: &[u8],
-        mut emit: impl FnMut(&[u8]) -> Result<(), E>,
-    ) -> Result<(), E> {
-        self.buf.extend_from_slice(bytes);
-        let mut start = 0;
-        let mut i = self.scanned;
-        while i < self.buf.len() {
-            let c = self.buf[i];
-            match self.lex {
-                Lex::Normal => match c {
-                    b'\'' | b'"' | b'`' => self.lex = Lex::Quoted(c),
-                    b'[' => self.lex = Lex::Quoted(b']'),
-                    b'-' if self.buf.get(i + 1) == Some(&b'-') => {
-                        self.lex = Lex::LineComment;
-                        i += 1;
-                    }
-                    b'/' if self.buf.get(i + 1) == Some(&b'*') => {
-                        self.lex = Lex::BlockComment;
-                        i += 1;
-                    }
-                    // A `-` or `/` as the last byte read: decide when the next chunk comes.
-                    b'-' | b'/' if i + 1 == self.buf.len() => break,
-                    b';' if complete(&self.buf[start..=i]) => {
-                        emit(&self.buf[start..=i])?;
-                        start = i + 1;
-                    }
-                    _ => {}
-                },
-                Lex::Quoted(end) => {
-                    if c == end {
-                        self.lex = Lex::Normal;
-                    }
-                }
-                Lex::LineComment => {
-                    if c == b'\n' {
-                        self.lex = Lex::Normal;
-                    }
-                }
-                Lex::BlockComment => {
-                    if c == b'*' && self.buf.get(i + 1) == Some(&b'/') {
-                        self.lex = Lex::Normal;
-                        i += 1;
-                    } else if c == b'*' && i + 1 == self.buf.len() {
-                        break;
-                    }
-                }
-            }
-            i += 1;
-        }
-        self.buf.drain(..start);
-        self.scanned = i - start;
-        Ok(())
-    }
-
-    /// The text after the last `;` (a last statement without one, or only whitespace).
-    fn finish<E>(mut self, mut emit: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
-        let rest = std::mem::take(&mut self.buf);
-        if rest.iter().any(|b| !b.is_ascii_whitespace()) {
-            emit(&rest)?;
-        }
-        Ok(())
-    }
-}
-
-/// `text` after leading whitespace and comments.
-fn skip_blanks(mut text: &[u8]) -> &[u8] {
-    loop {
-        let t = text.trim_ascii_start();
-        if let Some(rest) = t.strip_prefix(b"--") {
-            let end = rest
-                .iter()
-                .position(|b| *b == b'\n')
-                .map_or(rest.len(), |p| p + 1);
-            text = &rest[end..];
-        } else if let Some(rest) = t.strip_prefix(b"/*") {
-            let end = rest
-                .windows(2)
-                .position(|w| w == b"*/")
-                .map_or(rest.len(), |p| p + 2);
-            text = &rest[end..];
-        } else {
-            return t;
-        }
-    }
-}
-
-/// Whether `text` (ending with `;`) is a complete statement. Only a statement that starts with
-/// CREATE can be a trigger whose body goes on after this `;`.
-fn complete(text: &[u8]) -> bool {
-    if !skip_blanks(text)
-        .get(..6)
-        .is_some_and(|h| h.eq_ignore_ascii_case(b"create"))
-    {
-        return true;
-    }
-    match std::ffi::CString::new(text) {
-        // SAFETY: a NUL-terminated string that lives for the call; sqlite3_complete only reads it.
-        Ok(c) => unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 },
-        // A NUL byte in the text: let SQLite refuse the statement.
-        Err(_) => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn split(text: &str, chunk: usize) -> Vec<String> {
-        let mut s = Splitter::default();
-        let mut out = Vec::new();
-        for c in text.as_bytes().chunks(chunk) {
-            s.push::<()>(c, |t| {
-                out.push(String::from_utf8(t.to_vec()).unwrap().trim().to_string());
-                Ok(())
-            })
+    #[test]
+    fn statements_end_at_semicolons_outside_literals_comments_and_trigger_bodies() {
+        let mut c = Connection::open_in_memory().unwrap();
+        let sql = "CREATE TABLE \"a;b\" (x);\nINSERT INTO \"a;b\" VALUES('x;''y');\n\
+                   -- a comment; still\n/* block; */INSERT INTO [a;b] VALUES(1);\n\
+                   /* c */ CREATE TRIGGER t AFTER INSERT ON \"a;b\" BEGIN SELECT 1; SELECT 2; END;\n\
+                   INSERT INTO `a;b` VALUES(3)\n-- the last one has no semicolon";
+        let t = load_from(&mut c, sql.as_bytes(), Finish::Commit).unwrap();
+        assert_eq!((t.statements, t.rows_written), (5, 3));
+        let x: String = c
+            .query_row("SELECT group_concat(x, '|') FROM \"a;b\"", [], |r| r.get(0))
             .unwrap();
-        }
-        s.finish::<()>(|t| {
-            out.push(String::from_utf8(t.to_vec()).unwrap().trim().to_string());
-            Ok(())
-        })
-        .unwrap();
-        out
+        assert_eq!(x, "x;'y|1|3");
+        let e = load_from(&mut c, &b"SELECT 1;\nSELECT '\xff';"[..], Finish::Commit);
+        assert_eq!(e.unwrap_err().statement, Some(2));
     }
 
     #[test]
-    fn statements_split_at_semicolons_outside_literals_comments_and_trigger_bodies() {
-        let sql = "CREATE TABLE \"a;b\" (x);\nINSERT INTO \"a;b\" VALUES('x;''y');\n\
-                   -- a comment; still\n/* block; */INSERT INTO [a;b] VALUES(1);\n\
-                   /* c */ CREATE TRIGGER t AFTER INSERT ON x BEGIN SELECT 1; SELECT 2; END;\nSELECT 3";
-        for chunk in [1, 2, 3, 7, 1000] {
-            let got = split(sql, chunk);
-            assert_eq!(got.len(), 5, "chunk {chunk}: {got:?}");
-            assert_eq!(got[1], "INSERT INTO \"a;b\" VALUES('x;''y');");
-            assert!(got[2].ends_with("INSERT INTO [a;b] VALUES(1);"), "{got:?}");
-            assert!(got[3].starts_with("/* c */ CREATE TRIGGER") && got[3].ends_with("END;"));
-            assert_eq!(got[4], "SELECT 3");
-        }
+    fn a_statement_over_d1s_limit_fails_with_its_number() {
+        let mut c = Connection::open_in_memory().unwrap();
+        let long = format!(
+            "CREATE TABLE t(x);\nINSERT INTO t VALUES('{}');",
+            "x".repeat(100_000)
+        );
+        let e = load_from(&mut c, long.as_bytes(), Finish::Commit).unwrap_err();
+        assert_eq!(
+            (e.statement, e.message.as_str()),
+            (Some(2), rules::TOO_LONG)
+        );
+        let fits = format!("INSERT INTO t VALUES('{}');", "x".repeat(99_000));
+        c.execute_batch("CREATE TABLE t(x)").unwrap();
+        load_from(&mut c, fits.as_bytes(), Finish::Commit).unwrap();
     }
 
     #[test]

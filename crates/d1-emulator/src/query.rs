@@ -63,28 +63,6 @@ pub fn to_json(v: ValueRef<'_>) -> Value {
     }
 }
 
-/// D1-style message: the SQLite message plus the primary result code's name.
-pub fn sqlite_message(e: &rusqlite::Error) -> String {
-    match e {
-        rusqlite::Error::SqliteFailure(err, msg) => {
-            let name = match err.code {
-                rusqlite::ErrorCode::ConstraintViolation => "SQLITE_CONSTRAINT",
-                rusqlite::ErrorCode::DatabaseBusy => "SQLITE_BUSY",
-                rusqlite::ErrorCode::ReadOnly => "SQLITE_READONLY",
-                rusqlite::ErrorCode::TypeMismatch => "SQLITE_MISMATCH",
-                rusqlite::ErrorCode::TooBig => "SQLITE_TOOBIG",
-                rusqlite::ErrorCode::ApiMisuse => "SQLITE_MISUSE",
-                rusqlite::ErrorCode::ParameterOutOfRange => "SQLITE_RANGE",
-                rusqlite::ErrorCode::AuthorizationForStatementDenied => "SQLITE_AUTH",
-                _ => "SQLITE_ERROR",
-            };
-            let text = msg.clone().unwrap_or_else(|| err.to_string());
-            format!("{text}: {name}")
-        }
-        other => format!("{other}: SQLITE_ERROR"),
-    }
-}
-
 fn size_of(conn: &Connection) -> i64 {
     conn.query_row(
         "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
@@ -120,7 +98,7 @@ pub fn run(conn: &mut Connection, sql: &str, params: &[Value]) -> Result<(String
         .map(to_sql)
         .collect::<Result<_, _>>()
         .map_err(Failed::whole)?;
-    let whole = |e: rusqlite::Error| Failed::whole(sqlite_message(&e));
+    let whole = |e: rusqlite::Error| Failed::whole(rules::sqlite_message(&e));
     let tx = rules::Tx::begin(conn, "BEGIN").map_err(whole)?;
     let guard = rules::Guard::install(tx.0).map_err(whole)?;
     let outcome = statements(tx.0, &guard, sql, &params);
@@ -165,7 +143,7 @@ fn statements(
             }
             for (i, p) in params.iter().enumerate() {
                 stmt.raw_bind_parameter(i + 1, p)
-                    .map_err(|e| fail(sqlite_message(&e)))?;
+                    .map_err(|e| fail(rules::sqlite_message(&e)))?;
             }
         }
         let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
@@ -174,12 +152,15 @@ fn statements(
         let mut rows_read = 0u64;
         {
             let mut rows = stmt.raw_query();
-            while let Some(row) = rows.next().map_err(|e| fail(sqlite_message(&e)))? {
+            while let Some(row) = rows.next().map_err(|e| fail(rules::sqlite_message(&e)))? {
                 rows_read += 1;
                 // Duplicate column names: one key, the last value wins (a JS object).
                 let mut obj: Vec<(String, Value)> = Vec::new();
                 for (i, name) in names.iter().enumerate() {
-                    let v = to_json(row.get_ref(i).map_err(|e| fail(sqlite_message(&e)))?);
+                    let v = to_json(
+                        row.get_ref(i)
+                            .map_err(|e| fail(rules::sqlite_message(&e)))?,
+                    );
                     match obj.iter_mut().find(|(k, _)| k == name) {
                         Some(slot) => slot.1 = v,
                         None => obj.push((name.clone(), v)),

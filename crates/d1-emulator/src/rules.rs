@@ -103,8 +103,30 @@ impl Guard {
         match (denied, self.why.load(Ordering::Relaxed)) {
             (true, TRANSACTION) => TRANSACTION_REFUSED.to_string(),
             (true, _) => NOT_AUTHORIZED.to_string(),
-            (false, _) => crate::query::sqlite_message(e),
+            (false, _) => sqlite_message(e),
         }
+    }
+}
+
+/// D1-style message: the SQLite message plus the primary result code's name.
+pub fn sqlite_message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(err, msg) => {
+            let name = match err.code {
+                rusqlite::ErrorCode::ConstraintViolation => "SQLITE_CONSTRAINT",
+                rusqlite::ErrorCode::DatabaseBusy => "SQLITE_BUSY",
+                rusqlite::ErrorCode::ReadOnly => "SQLITE_READONLY",
+                rusqlite::ErrorCode::TypeMismatch => "SQLITE_MISMATCH",
+                rusqlite::ErrorCode::TooBig => "SQLITE_TOOBIG",
+                rusqlite::ErrorCode::ApiMisuse => "SQLITE_MISUSE",
+                rusqlite::ErrorCode::ParameterOutOfRange => "SQLITE_RANGE",
+                rusqlite::ErrorCode::AuthorizationForStatementDenied => "SQLITE_AUTH",
+                _ => "SQLITE_ERROR",
+            };
+            let text = msg.clone().unwrap_or_else(|| err.to_string());
+            format!("{text}: {name}")
+        }
+        other => format!("{other}: SQLITE_ERROR"),
     }
 }
 

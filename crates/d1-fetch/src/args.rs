@@ -91,7 +91,7 @@ pub struct Args {
     pub url: Option<String>,
     pub metrics: Option<PathBuf>,
     /// `--encrypt-to` / `--recipients-file`: encrypt the stored file to these (age).
-    pub encrypt: Option<d1_core::age::Recipients>,
+    pub encrypt: Option<d1_age::Recipients>,
     /// `--identity PATH`: the age identity file that decrypts `s3://….age` copies.
     pub identity: Option<PathBuf>,
 }
@@ -110,7 +110,7 @@ pub fn parse() -> Result<Args> {
         encrypt: None,
         identity: None,
     };
-    let mut recipients = d1_core::age::Recipients::new();
+    let mut recipients = d1_age::Recipients::new();
     while let Some(arg) = parser.next()? {
         let owned = OwnedArg::from(arg);
         let arg = owned.as_arg();

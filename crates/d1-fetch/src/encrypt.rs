@@ -7,10 +7,10 @@
 
 use crate::output::Output;
 use crate::sink::{Digests, Encrypted};
+use d1_age::{EncryptWriter, Recipients};
+pub use d1_age::Identities;
 use d1_archive::manifest::{Encryption, Manifest};
 use d1_archive::Field;
-pub use d1_core::age::Identities;
-use d1_core::age::{EncryptWriter, Recipients};
 use d1_core::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
@@ -174,7 +174,7 @@ mod tests {
         let (out, d) = sink.finish().unwrap();
         let plain = d.stored_sha256.clone();
         let (bytes, d) = out.finish(d).unwrap();
-        assert!(d1_core::age::is_encrypted(&bytes));
+        assert!(d1_core::sniff::is_age(&bytes));
         assert_eq!(d.stored_bytes, bytes.len() as u64);
         assert_eq!(d.stored_sha256, hex::encode(sha2::Sha256::digest(&bytes)));
         let e = d.encrypted.unwrap();

@@ -7,6 +7,7 @@ use crate::guard;
 use d1_core::api::{self, Database};
 use d1_core::client::Client;
 use d1_core::{Error, Result};
+use d1_sql::ident::quote_ident;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -16,18 +17,13 @@ const PER_REQUEST: usize = 50;
 /// Row counts of tables, by name.
 pub type Counts = BTreeMap<String, u64>;
 
-/// `"name"` with `"` doubled.
-fn quote_id(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// Row counts of `tables` in `db`, through the query endpoint.
 pub fn count(c: &Client, db: &Database, tables: &[String]) -> Result<Counts> {
     let mut out = Counts::new();
     for chunk in tables.chunks(PER_REQUEST) {
         let sql = chunk
             .iter()
-            .map(|t| format!("SELECT count(*) AS n FROM {}", quote_id(t)))
+            .map(|t| format!("SELECT count(*) AS n FROM {}", quote_ident(t)))
             .collect::<Vec<_>>()
             .join(";\n");
         let answers = api::query(c, &db.uuid, &sql, &[])
@@ -114,15 +110,4 @@ fn not_restored(db: &Database, what: &str) -> Error {
          happen as reported",
         db.name, db.uuid
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_quoted_for_sqlite() {
-        assert_eq!(quote_id("order items"), "\"order items\"");
-        assert_eq!(quote_id("a\"b"), "\"a\"\"b\"");
-    }
 }

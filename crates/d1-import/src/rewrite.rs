@@ -1,14 +1,14 @@
 //! The dump as D1's import will take it, made on the fly: statements come from the file
 //! (decompressed when it is zstd) through d1-verify's splitter and go out one a line, as D1
-//! writes its dumps, each as it is or rewritten by d1-verify's `importable` (transaction control
+//! writes its dumps, each as it is or rewritten by d1-sql's `importable` (transaction control
 //! dropped, a statement over D1's limit split into statements under it). What comes out is a
 //! function of the file alone, so a first pass computes the md5 the import API asks for before
 //! the upload, and the upload streams the same bytes a second time: the rewritten dump is never
 //! written to disk. A dump D1 exported that needs no rewrite comes out byte for byte as it is.
 
 use d1_core::{Error, Result};
-use d1_verify::importable::{self, Transaction, MAX_STATEMENT_BYTES};
-use d1_verify::split::{SplitError, Splitter};
+use d1_sql::importable::{self, Transaction, MAX_STATEMENT_BYTES};
+use d1_sql::split::{SplitError, Splitter};
 use std::io::{BufRead, Read};
 
 /// A statement longer than this is refused rather than held in memory to be split: D1 stores

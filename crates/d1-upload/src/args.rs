@@ -78,7 +78,7 @@ pub struct Args {
     pub allow_unverified: bool,
     pub allow_empty: bool,
     /// age recipients: the copies are encrypted when there is at least one.
-    pub recipients: d1_core::age::Recipients,
+    pub recipients: d1_age::Recipients,
 }
 
 pub fn parse() -> Result<Args> {
@@ -93,7 +93,7 @@ pub fn parse_from(mut parser: lexopt::Parser) -> Result<Args> {
     let mut paths = Vec::new();
     let mut part_size = DEFAULT_PART_SIZE;
     let mut allow_unverified = false;
-    let mut recipients = d1_core::age::Recipients::new();
+    let mut recipients = d1_age::Recipients::new();
     while let Some(arg) = parser.next()? {
         let owned = OwnedArg::from(arg);
         let arg = owned.as_arg();

@@ -1,4 +1,4 @@
-//! Encrypted off-site copies in the age format, on d1-core's age module (one implementation
+//! Encrypted off-site copies in the age format, on the d1-age crate (one implementation
 //! for every tool: d1-fetch --encrypt-to, d1-verify --identity, these copies). A D1 dump is the
 //! whole database in clear text: in a bucket, anyone with the bucket's keys (or a
 //! public-access mistake) would read every row.
@@ -7,7 +7,7 @@
 //! 0600, removed when dropped, named by d1_core::atomic's one rule so that the next run's
 //! clean-up removes it when a killed run leaves it), which is then uploaded like any dump.
 
-use d1_core::age::Recipients;
+use d1_age::Recipients;
 use d1_core::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::io::{BufWriter, Read, Write};

@@ -137,7 +137,7 @@ pub fn parse() -> Result<Args> {
             Long("force") => opts.force = true,
             Long("d1-compat") => opts.d1_compat = true,
             Long("identity") => {
-                opts.identity = Some(d1_core::age::Identities::read(&PathBuf::from(p.value()?))?)
+                opts.identity = Some(d1_age::Identities::read(&PathBuf::from(p.value()?))?)
             }
             Long("max-statement-bytes") => {
                 let v = p.value()?.string()?;

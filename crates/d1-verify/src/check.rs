@@ -10,6 +10,7 @@
 //! row count and the sum (mod 2^256) of the row hashes. Summing is order-independent and
 //! needs constant memory, where sorting every row would hold the table a second time.
 
+use d1_sql::ident::quote_ident;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
@@ -52,7 +53,7 @@ pub fn integrity(conn: &Connection) -> rusqlite::Result<Result<(), Vec<String>>>
 /// `PRAGMA foreign_key_check` over the whole database, or over one table's rows.
 pub fn foreign_keys(conn: &Connection, table: Option<&str>) -> rusqlite::Result<Vec<FkViolation>> {
     let sql = match table {
-        Some(t) => format!("PRAGMA foreign_key_check({})", quote(t)),
+        Some(t) => format!("PRAGMA foreign_key_check({})", quote_ident(t)),
         None => "PRAGMA foreign_key_check".to_string(),
     };
     let mut st = conn.prepare(&sql)?;
@@ -66,10 +67,6 @@ pub fn foreign_keys(conn: &Connection, table: Option<&str>) -> rusqlite::Result<
         })?
         .collect::<rusqlite::Result<_>>()?;
     Ok(v)
-}
-
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Tables (with row counts and digests), indexes, views and triggers, by name. SQLite's own
@@ -153,12 +150,12 @@ pub fn digest_part(conn: &Connection, table: &str, span: Option<Span>) -> rusqli
     let sql = match span {
         Some(s) => format!(
             "SELECT * FROM {} WHERE {a} >= {} AND {a} <= {}",
-            quote(table),
+            quote_ident(table),
             s.low,
             s.high,
             a = s.alias
         ),
-        None => format!("SELECT * FROM {}", quote(table)),
+        None => format!("SELECT * FROM {}", quote_ident(table)),
     };
     let mut st = conn.prepare(&sql)?;
     let ncol = st.column_count();
@@ -201,7 +198,10 @@ pub fn rowid_span(conn: &Connection, table: &str) -> rusqlite::Result<Option<Spa
         return Ok(None);
     };
     let (low, high): (Option<i64>, Option<i64>) = conn.query_row(
-        &format!("SELECT min({alias}), max({alias}) FROM {}", quote(table)),
+        &format!(
+            "SELECT min({alias}), max({alias}) FROM {}",
+            quote_ident(table)
+        ),
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;

@@ -7,7 +7,7 @@
 //! - creating or writing a `_cf_` table: the prefix is reserved for Cloudflare (`_cf_KV`,
 //!   `_cf_METADATA`, which a `.dump` of a local wrangler database carries);
 //! - a statement over D1's limit of 100 000 bytes (a row with a large blob), counted as D1
-//!   counts it: with the newline before it (importable.rs);
+//!   counts it: with the newline before it (d1-sql's importable.rs);
 //! - an INSERT into a table whose foreign key names a table created later in the dump: D1
 //!   enforces foreign keys during an import (deferred, but the parent table must exist), so it
 //!   fails there with `no such table: main.<parent>`, while this restore, with foreign keys off
@@ -17,17 +17,17 @@
 //!
 //! Without `--d1-compat` each is a warning (stderr and `--json`'s `d1_compat`); with it the
 //! first one fails the dump: `line N: will not import into D1: <why>`. Each says whether
-//! d1-import's rewrite fixes it (importable.rs: transaction control but ROLLBACK dropped, long
+//! d1-import's rewrite fixes it (d1-sql's importable.rs: transaction control but ROLLBACK dropped, long
 //! INSERTs split), or not.
 
-use crate::importable::{self, Transaction};
-use crate::lex::{self, Kind as Token};
-use crate::restore::quote_start;
+use crate::excerpt::quote_start;
+use d1_sql::importable::{self, Transaction};
+use d1_sql::lex::{self, Kind as Token};
 use d1_core::{Error, Result};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
-pub use crate::importable::MAX_STATEMENT_BYTES;
+pub use d1_sql::importable::MAX_STATEMENT_BYTES;
 
 const CANNOT_FIX: &str = "; d1-import cannot fix this";
 

@@ -3,7 +3,8 @@
 //! key from `--identity`. The decrypted bytes are checked against the manifest's
 //! `plaintext_sha256` when it has one: the sidecar checks the ciphertext, this the content.
 
-use d1_core::age::{self, Identities};
+use d1_age::Identities;
+use d1_core::sniff::{is_age, is_age_armored};
 use d1_core::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
@@ -11,7 +12,7 @@ use std::path::Path;
 
 /// Whether the first bytes of a dump are an age file (binary or armored).
 pub fn is_encrypted(head: &[u8]) -> bool {
-    age::is_encrypted(head) || age::is_armored(head)
+    is_age(head) || is_age_armored(head)
 }
 
 /// The plaintext of the age file `raw` (whose first bytes are `head`).
@@ -21,7 +22,7 @@ pub fn open(
     raw: Box<dyn Read + Send>,
     identity: Option<&Identities>,
 ) -> Result<Box<dyn Read + Send>> {
-    if age::is_armored(head) {
+    if is_age_armored(head) {
         return Err(Error::failed(format!(
             "{path}: an ASCII-armored age file; decrypt it with age -d, or encrypt without -a"
         )));

@@ -10,6 +10,7 @@
 //! (`Infinity`), a cast, odd spacing — makes `parse` return `None` and the statement goes to
 //! SQLite's own parser: when in doubt, SQLite decides.
 
+use crate::quirks::{may_matter, Notes};
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -35,15 +36,6 @@ pub struct Insert<'a> {
     pub values: Vec<Val<'a>>,
     /// What the quirk scan (quirks.rs) looks for, found while parsing.
     pub notes: Notes,
-}
-
-/// The tokens of a parsed INSERT that the quirk scan would look at, so that it need not lex the
-/// statement again: numeric literals that may be beyond 2^53 or beyond a double's range (as
-/// byte ranges of the statement, with their sign), and `'\n',char(10))` placeholders.
-#[derive(Debug, Default)]
-pub struct Notes {
-    pub numbers: Vec<(Range<usize>, bool)>,
-    pub newline_placeholders: u64,
 }
 
 /// `INSERT INTO table (columns) VALUES(?,?,...)` with `n` parameters.
@@ -259,7 +251,7 @@ struct P<'a> {
     notes: Notes,
 }
 
-use crate::lex::{self, Kind, Token};
+use d1_sql::lex::{self, Kind, Token};
 
 impl<'a> P<'a> {
     /// The single-byte token at the cursor: `(`, `)`, `,` and `;` are single bytes to SQLite's
@@ -458,7 +450,7 @@ impl<'a> P<'a> {
         }
         self.i = t.end;
         let lit = t.text(self.s);
-        if crate::quirks::may_matter(lit) {
+        if may_matter(lit) {
             self.notes.numbers.push((t.start..t.end, neg));
         }
         let mut j = 0;

@@ -14,6 +14,7 @@
 //!   fewer), and `hi * 2^32 + lo`, computed here in i128, is the exact sum. A modulus split
 //!   (`c % p`, `c / p`) would overflow the quotient sum after about a million huge values.
 
+use d1_sql::ident::quote_ident;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use serde_json::Value;
@@ -83,10 +84,6 @@ pub const SCHEMA_SQL: &str = "SELECT m.name AS t, p.name AS c \
      WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
      AND m.name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY m.name, p.cid";
 
-pub fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// The result columns for one column `q` (quoted), aliased `c{i}_{k}`. The sums are TEXT
 /// (see the module comment); `coalesce` makes an empty table answer 0, not NULL.
 fn column_sql(q: &str, i: usize) -> String {
@@ -124,14 +121,14 @@ pub struct Part {
 pub fn parts(schema: &Schema) -> Vec<Part> {
     let mut out = Vec::new();
     for (table, columns) in schema {
-        let from = format!(" FROM {}", quote(table));
+        let from = format!(" FROM {}", quote_ident(table));
         let mut part = Part {
             table: table.clone(),
             columns: Vec::new(),
             sql: String::from("SELECT count(*) AS n"),
         };
         for c in columns {
-            let piece = column_sql(&quote(c), part.columns.len());
+            let piece = column_sql(&quote_ident(c), part.columns.len());
             let full = part.sql.len() + piece.len() + from.len() + 2 > STATEMENT_CAP;
             if !part.columns.is_empty() && (full || part.columns.len() >= COLUMNS_PER_STATEMENT) {
                 part.sql.push_str(&from);
@@ -142,7 +139,7 @@ pub fn parts(schema: &Schema) -> Vec<Part> {
                     sql: String::from("SELECT count(*) AS n"),
                 };
             }
-            let piece = column_sql(&quote(c), part.columns.len());
+            let piece = column_sql(&quote_ident(c), part.columns.len());
             part.sql.push_str(", ");
             part.sql.push_str(&piece);
             part.columns.push(c.clone());

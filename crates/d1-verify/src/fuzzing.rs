@@ -342,7 +342,7 @@ fn complete(text: &[u8]) -> bool {
 
 fn split_all(data: &[u8], chunk: usize) -> Result<Vec<(u64, Vec<u8>)>, String> {
     let r = std::io::BufReader::with_capacity(chunk, data);
-    let mut s = crate::split::Splitter::new(r, 1 << 20);
+    let mut s = d1_sql::split::Splitter::new(r, 1 << 20);
     let mut out = Vec::new();
     loop {
         match s.next() {

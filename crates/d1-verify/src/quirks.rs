@@ -4,8 +4,18 @@
 //! `-9223372036854776000` (which SQLite reads back as a REAL); an infinite REAL is written
 //! `9e999` (current) or `Infinity` (older, and it does not load back).
 
-use crate::lex::{self, Kind as Token};
+use d1_sql::lex::{self, Kind as Token};
 use serde_json::json;
+use std::ops::Range;
+
+/// What the fast path (fastpath.rs) notes of a parsed INSERT for this scan, so that it need not
+/// lex the statement again: numeric literals that may be beyond 2^53 or beyond a double's range
+/// (as byte ranges of the statement, with their sign), and `'\n',char(10))` placeholders.
+#[derive(Debug, Default)]
+pub struct Notes {
+    pub numbers: Vec<(Range<usize>, bool)>,
+    pub newline_placeholders: u64,
+}
 
 /// Warnings of one kind printed before the rest are only counted.
 const SHOWN_PER_KIND: usize = 5;
@@ -123,12 +133,12 @@ impl Quirks {
     }
 
     /// The same as `scan` for a statement the fast path parsed, from what its parse noted
-    /// (fastpath.rs `Notes`) instead of lexing it again.
+    /// (`Notes`) instead of lexing it again.
     pub fn noted(
         &mut self,
         text: &[u8],
         line: u64,
-        notes: &crate::fastpath::Notes,
+        notes: &Notes,
         mut report: impl FnMut(&Warning),
     ) {
         for (at, neg) in &notes.numbers {

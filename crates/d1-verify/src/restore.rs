@@ -3,22 +3,20 @@
 //! dump or `sqlite3 .dump` contains) to SQLite's own parser. The first failing statement ends the load
 //! with its line, SQLite's message and the statement's start.
 
+use crate::excerpt::quote_start;
 use crate::fastpath::Parsed;
 use crate::limits::{self, Budget, Stop};
 use crate::quirks::{Quirks, Warning};
 use crate::sandbox::Denied;
 use crate::shape::{gate, Gate};
-use crate::split::{SplitError, Splitter};
 use d1_core::{Error, Result};
+use d1_sql::split::{SplitError, Splitter};
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
-
-/// How much of a statement a FAIL line quotes.
-const QUOTE_CHARS: usize = 200;
 
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -35,15 +33,6 @@ pub struct Stats {
     pub statements: u64,
     pub fast_rows: u64,
     pub bytes: u64,
-}
-
-/// The start of a statement for a one-line message.
-pub fn quote_start(text: &str) -> String {
-    let mut s: String = text.chars().take(QUOTE_CHARS).collect();
-    if s.len() < text.len() {
-        s.push_str("...");
-    }
-    s.replace(['\n', '\r'], " ")
 }
 
 fn sqlite_message(e: &rusqlite::Error) -> String {
@@ -538,12 +527,5 @@ mod tests {
             "UNIQUE constraint failed: t.k",
         );
         assert_eq!(storage_failure(&constraint), None);
-    }
-
-    #[test]
-    fn a_long_statement_is_quoted_by_its_first_200_characters_on_one_line() {
-        let q = quote_start(&format!("INSERT\nINTO t VALUES('{}');", "é".repeat(500)));
-        assert!(q.starts_with("INSERT INTO t VALUES('é"));
-        assert_eq!(q.chars().count(), 203);
     }
 }

@@ -10,7 +10,7 @@
 //! sqlite_sequence;` and `ANALYZE sqlite_schema;`. `sqlite3 .dump` adds `PRAGMA foreign_keys=OFF;`,
 //! `BEGIN TRANSACTION;` and `COMMIT;`.
 
-use crate::lex::{self, Kind, Token};
+use d1_sql::lex::{self, Kind, Token};
 
 /// What to do with a statement the fast path did not take.
 #[derive(Debug, PartialEq, Eq)]

@@ -25,7 +25,7 @@ pub struct Source {
 /// Opens `path` (`-` is standard input). A missing path, a directory or a file that is not a
 /// dump (d1_core::sniff) is a usage error (exit 2) naming it. An age file is decrypted with
 /// `identity` (encrypted.rs).
-pub fn open(path: &str, identity: Option<&d1_core::age::Identities>) -> Result<Source> {
+pub fn open(path: &str, identity: Option<&d1_age::Identities>) -> Result<Source> {
     let raw: Box<dyn Read + Send> = if path == "-" {
         Box::new(std::io::stdin())
     } else {

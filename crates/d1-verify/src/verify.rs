@@ -25,7 +25,7 @@ pub struct Options {
     /// `--d1-compat`: what D1's import would refuse fails the dump (compat.rs).
     pub d1_compat: bool,
     /// `--identity`: the keys that decrypt an age-encrypted dump.
-    pub identity: Option<d1_core::age::Identities>,
+    pub identity: Option<d1_age::Identities>,
 }
 
 /// Everything known about one dump, whether it passed or not.
@@ -266,21 +266,21 @@ fn expected_sql_bytes(path: &str, compressed: bool) -> Option<u64> {
 /// A `--schema` file split in two: everything but its triggers, then its triggers.
 fn schema_parts(file: &str, opts: &Options) -> Result<(Vec<u8>, Vec<u8>)> {
     let src = source::open(file, opts.identity.as_ref())?;
-    let mut split = crate::split::Splitter::new(src.reader, opts.settings.max_statement);
+    let mut split = d1_sql::split::Splitter::new(src.reader, opts.settings.max_statement);
     let (mut first, mut last) = (Vec::new(), Vec::new());
     loop {
         let st = match split.next() {
             Ok(Some(st)) => st,
             Ok(None) => break,
-            Err(crate::split::SplitError::Io(e)) => {
+            Err(d1_sql::split::SplitError::Io(e)) => {
                 return Err(Error::io(format!("reading schema {file}"), e))
             }
-            Err(crate::split::SplitError::Incomplete { line }) => {
+            Err(d1_sql::split::SplitError::Incomplete { line }) => {
                 return Err(Error::failed(format!(
                     "schema {file} line {line}: the file ends inside a statement"
                 )))
             }
-            Err(crate::split::SplitError::TooLong { line, max }) => {
+            Err(d1_sql::split::SplitError::TooLong { line, max }) => {
                 return Err(Error::failed(format!(
                     "schema {file} line {line}: a statement longer than {max} bytes"
                 )))

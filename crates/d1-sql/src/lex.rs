@@ -1,6 +1,7 @@
 //! SQLite's lexical rules, written once for every reader of a dump's text: the statement
-//! splitter (split.rs), the D1-compatibility checks (compat.rs), the quirk scan (quirks.rs) and
-//! the fast path's character classes (fastpath.rs).
+//! splitter (split.rs, which the emulator's import uses too) and, in d1-verify, the
+//! D1-compatibility checks (compat.rs), the quirk scan (quirks.rs) and the fast path's
+//! character classes (fastpath.rs).
 //!
 //! The lexer is resumable: given a buffer that grows (a dump arrives in chunks), it returns the
 //! next complete token, or `More` when the buffer ends inside one, and continues where it
@@ -12,17 +13,23 @@
 //! feed and carriage return; identifier characters are ASCII letters and digits, `_`, `$` and
 //! every byte from 0x80; strings and quoted names double their quote to escape it; `[...]`
 //! has no escape; `--` runs to the end of the line, `/* */` to its end or the end of input.
+//!
+//! The functions called for every token are `#[inline]`: they are d1-verify's hot path and are
+//! called from other crates, which cannot inline them otherwise (short of LTO).
 
 /// Whitespace to SQLite's tokenizer (0x0b, vertical tab, is not).
+#[inline]
 pub fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\x0c' | b'\r')
 }
 
 /// A byte that may continue an identifier (or a keyword, or a number's tail).
+#[inline]
 pub fn is_id_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
 
+#[inline]
 fn is_id_start(b: u8) -> bool {
     b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
 }
@@ -50,6 +57,7 @@ pub enum Kind {
 
 impl Kind {
     /// Space and comments: nothing to SQLite's parser.
+    #[inline]
     pub fn is_trivia(self) -> bool {
         matches!(self, Kind::Space | Kind::Comment)
     }
@@ -66,6 +74,7 @@ pub struct Token {
 }
 
 impl Token {
+    #[inline]
     pub fn text<'a>(&self, s: &'a [u8]) -> &'a [u8] {
         &s[self.start..self.end]
     }
@@ -126,6 +135,7 @@ pub struct Lexer {
 impl Lexer {
     /// The token at `*pos` in `s`, advancing `*pos` past it. `eof`: `s` will not grow, so a
     /// token cut off by its end ends there (an unterminated string is a `Str` to the end).
+    #[inline]
     pub fn next(&mut self, s: &[u8], pos: &mut usize, eof: bool) -> Next {
         let (run, kind, start, from) = match self.partial.take() {
             Some(p) => p,
@@ -335,6 +345,7 @@ const TRANSITIONS: [[u8; 8]; 8] = [
 
 impl Ender {
     /// Feeds a token of `s`; true when it is a `;` that ends the statement.
+    #[inline]
     pub fn feed(&mut self, t: &Token, s: &[u8]) -> bool {
         let class = match t.kind {
             Kind::Semi => 0,

@@ -2,37 +2,23 @@
 //! project: no cryptography of our own. Recipients are public keys (`age1…` X25519, or SSH
 //! `ssh-ed25519`/`ssh-rsa` keys as age allows), given one by one or in a file in the age CLI's
 //! `-R` format; identities (private keys) come from a file only, never from the command line,
-//! and are registered with [`crate::redact`] so that no message can print them.
+//! and are registered with [`d1_core::redact`] so that no message can print them.
 //!
 //! Both directions stream in age's 64 KiB chunks: memory stays flat whatever the dump's size.
 //! A file we write is read by `age -d -i KEY` and a file `age -r`/`-R` writes is read by us
 //! (tests/tests/age.rs proves both with the reference CLI).
+//!
+//! A crate of its own so that only the tools that encrypt or decrypt (d1-fetch, d1-verify,
+//! d1-upload) compile the age crate and the hundred-odd crates behind it. Telling an age file
+//! by its first bytes needs none of them: that is `d1_core::sniff::is_age`.
 
-use crate::error::{Error, Result};
-use crate::hashing::Hashing;
+use d1_core::error::{Error, Result};
+use d1_core::hashing::Hashing;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
-
-/// The first line of every binary age file: how a tool recognises an encrypted dump by its
-/// content, never by its name.
-pub const MAGIC: &[u8] = b"age-encryption.org/v1\n";
-
-/// The first line of an ASCII-armored age file (`age -a`), which these tools do not read.
-const ARMOR: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
-
-/// Whether `head` (the first bytes of a file: at least 22, `MAGIC`'s length) is a binary age
-/// file.
-pub fn is_encrypted(head: &[u8]) -> bool {
-    head.starts_with(MAGIC)
-}
-
-/// Whether `head` is an ASCII-armored age file: told apart so that the error can say so.
-pub fn is_armored(head: &[u8]) -> bool {
-    head.starts_with(ARMOR)
-}
 
 type DynRecipient = dyn ::age::Recipient + Send + Sync;
 
@@ -251,7 +237,7 @@ impl Identities {
             for line in s.lines() {
                 let line = line.trim();
                 if line.starts_with("AGE-SECRET-KEY-") {
-                    crate::redact::add_secret(line);
+                    d1_core::redact::add_secret(line);
                 }
             }
             let file = ::age::IdentityFile::from_buffer(s.as_bytes()).map_err(|e| {
@@ -481,8 +467,9 @@ impl Read for Channel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ExitCode;
     use ::age::secrecy::ExposeSecret;
+    use d1_core::sniff::is_age;
+    use d1_core::ExitCode;
 
     /// A fresh X25519 identity written to `dir/key.txt` as age-keygen writes it; returns the
     /// path, the public key and the secret key's text.
@@ -523,7 +510,7 @@ mod tests {
         for len in [0, 1, 65_535, 65_536, 65_537, 3 * 65_536, 300_001] {
             let plain: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
             let (cipher, sealed) = encrypt(&r, &plain);
-            assert!(is_encrypted(&cipher));
+            assert!(is_age(&cipher));
             assert_eq!(sealed.bytes, cipher.len() as u64);
             assert_eq!(sealed.sha256, hex::encode(Sha256::digest(&cipher)));
             assert_eq!(decrypt(&ids, &cipher).unwrap(), plain, "length {len}");
@@ -601,8 +588,8 @@ mod tests {
         assert!(!e.message.contains(&secret), "{}", e.message);
         Identities::read(&key).unwrap();
         assert_eq!(
-            crate::redact::redact(&format!("oops {secret}")),
-            format!("oops {}", crate::redact::MASK)
+            d1_core::redact::redact(&format!("oops {secret}")),
+            format!("oops {}", d1_core::redact::MASK)
         );
     }
 
@@ -626,7 +613,7 @@ mod tests {
             "comment dropped, no duplicate"
         );
         let (cipher, _) = encrypt(&r, b"x");
-        assert!(is_encrypted(&cipher));
+        assert!(is_age(&cipher));
 
         std::fs::write(&path, format!("{a}\nage1nope\n")).unwrap();
         let e = Recipients::new().add_file(&path).unwrap_err();
@@ -695,13 +682,5 @@ mod tests {
         assert!(write_failed, "a wrong key stops the download");
         let e = w.finish().unwrap_err();
         assert!(e.message.contains("no identity in"), "{}", e.message);
-    }
-
-    #[test]
-    fn the_sniff_knows_binary_and_armored_age_files() {
-        assert!(is_encrypted(b"age-encryption.org/v1\n-> X25519 abc"));
-        assert!(!is_encrypted(b"PRAGMA defer_foreign_keys=TRUE;"));
-        assert!(!is_encrypted(&[0x28, 0xb5, 0x2f, 0xfd]));
-        assert!(is_armored(b"-----BEGIN AGE ENCRYPTED FILE-----\nYWdl"));
     }
 }

@@ -7,7 +7,7 @@
 //! once, so the time is linear in the dump's size (issue 17: the splitter used to copy the
 //! statement and call `sqlite3_complete` at every `;` of a trigger body, 204 s for 200,000).
 
-use crate::lex::{Ender, Kind, Lexer, Next};
+use crate::lex::{self, Ender, Kind, Lexer, Next};
 use std::io::BufRead;
 
 /// One statement: its first line (1-based) and its text from its first token to its `;`
@@ -15,6 +15,11 @@ use std::io::BufRead;
 pub struct Statement<'a> {
     pub line: u64,
     pub text: &'a [u8],
+    /// Bytes from the end of the previous statement to the end of this one, the whitespace and
+    /// comments between them included: what D1's import counts against its statement limit
+    /// (`ingestSql` prepares that piece whole,
+    /// https://github.com/cloudflare/workerd/blob/main/src/workerd/util/sqlite.c++).
+    pub piece: u64,
 }
 
 #[derive(Debug)]
@@ -49,6 +54,10 @@ pub struct Splitter<R> {
     /// Bytes read from `reader`.
     read: u64,
     eof: bool,
+    /// The end of input ends a statement that has no `;` (see `ending_at_eof`).
+    eof_ends: bool,
+    /// Where the last statement handed out ended, in bytes of input.
+    last_end: u64,
 }
 
 impl<R: BufRead> Splitter<R> {
@@ -66,7 +75,17 @@ impl<R: BufRead> Splitter<R> {
             max,
             read: 0,
             eof: false,
+            eof_ends: false,
+            last_end: 0,
         }
+    }
+
+    /// A last statement without its `;` is a statement (its text up to its last token), as
+    /// SQLite's shell and D1's import run it, instead of `SplitError::Incomplete` (a truncated
+    /// dump, to d1-verify).
+    pub fn ending_at_eof(mut self) -> Splitter<R> {
+        self.eof_ends = true;
+        self
     }
 
     /// Bytes consumed so far (of the decompressed SQL).
@@ -82,19 +101,45 @@ impl<R: BufRead> Splitter<R> {
         loop {
             if let Some(end) = self.lex()? {
                 let (start, line) = self.content.unwrap_or((end, self.line));
+                let piece = self.piece_to(end);
                 return Ok(Some(Statement {
                     line,
                     text: &self.buf[start..end],
+                    piece,
                 }));
             }
             if self.eof {
                 return match self.content {
+                    Some((start, line)) if self.eof_ends => {
+                        let rest = &self.buf[start..];
+                        let end = lex::tokens(rest)
+                            .filter(|t| !t.kind.is_trivia())
+                            .last()
+                            .map_or(rest.len(), |t| t.end);
+                        self.head = self.buf.len();
+                        let piece = self.piece_to(self.buf.len());
+                        let rest = &self.buf[start..];
+                        Ok(Some(Statement {
+                            line,
+                            text: &rest[..end],
+                            piece,
+                        }))
+                    }
                     Some((_, line)) => Err(SplitError::Incomplete { line }),
                     None => Ok(None),
                 };
             }
             self.fill()?;
         }
+    }
+
+    /// The bytes since the last statement handed out, to `end` in `buf`; `end` becomes the
+    /// last statement's end.
+    fn piece_to(&mut self, end: usize) -> u64 {
+        let at = self.read - (self.buf.len() - end) as u64;
+        let piece = at - self.last_end;
+        self.last_end = at;
+        piece
     }
 
     /// Lexes what has been read: `Some(end)` when a statement ends there.
@@ -259,6 +304,31 @@ mod tests {
         }
         // Trailing whitespace and comments are not a statement.
         assert_eq!(all_chunkings("SELECT 1;\n -- end\n/* x */\n").len(), 1);
+    }
+
+    #[test]
+    fn ending_at_eof_a_last_statement_without_its_semicolon_is_a_statement() {
+        for chunk in 1..12 {
+            let r = std::io::BufReader::with_capacity(
+                chunk,
+                &b"SELECT 1;\n\nSELECT 'a;\nb' -- c\n "[..],
+            );
+            let mut s = Splitter::new(r, 1 << 20).ending_at_eof();
+            let mut got = Vec::new();
+            while let Some(st) = s.next().unwrap() {
+                got.push((st.line, String::from_utf8(st.text.to_vec()).unwrap()));
+            }
+            assert_eq!(
+                got,
+                vec![(1, "SELECT 1;".into()), (3, "SELECT 'a;\nb'".into())],
+                "chunk size {chunk}"
+            );
+            assert!(s.next().unwrap().is_none());
+        }
+        let r = std::io::BufReader::new(&b"SELECT 1; -- only a comment\n"[..]);
+        let mut s = Splitter::new(r, 1 << 20).ending_at_eof();
+        assert_eq!(s.next().unwrap().unwrap().text, b"SELECT 1;");
+        assert!(s.next().unwrap().is_none());
     }
 
     #[test]
