@@ -7,8 +7,8 @@
 
 use crate::output::Output;
 use crate::sink::{Digests, Encrypted};
-use d1_age::{EncryptWriter, Recipients};
 pub use d1_age::Identities;
+use d1_age::{EncryptWriter, Recipients};
 use d1_archive::manifest::{Encryption, Manifest};
 use d1_archive::Field;
 use d1_core::{Error, Result};

@@ -8,11 +8,10 @@ use crate::manifest::{self, Export, Facts};
 use crate::output::{self, Output, Paths};
 use crate::sink::{Digests, Sink};
 use crate::writeback::Writeback;
-use d1_archive::Manifest;
 use d1_core::atomic::AtomicFile;
 use d1_core::error::Context;
 use d1_core::pipe;
-use d1_core::record::{self, Record};
+use d1_core::record::Record;
 use d1_core::retry::{Deadline, Policy};
 use d1_core::time::Utc;
 use d1_core::{msg, Error, ExitCode, Result};
@@ -167,7 +166,7 @@ impl Run {
             fetched_at: now,
             md5_checked: served.etag_md5.is_some(),
         });
-        finish(&self.args, file, &manifest, &digests.stored_sha256)?;
+        crate::finish::finish(&self.args, file, &manifest, &digests.stored_sha256)?;
         Ok(digests)
     }
 
@@ -186,23 +185,6 @@ impl Run {
             digests.stored_sha256
         ));
         Ok(digests)
-    }
-}
-
-/// Puts a fetched dump in place with its checksum and manifest (the dump last) and prints its
-/// record: how every download ends, a signed URL's or an off-site copy's.
-pub fn finish(args: &Args, file: AtomicFile, manifest: &Manifest, sha256: &str) -> Result<()> {
-    let path = d1_archive::set::put_in_place(file, manifest, sha256, args.force)?;
-    let path = path.display().to_string();
-    if args.common.json {
-        let mut m = manifest.to_value();
-        m["path"] = path.into();
-        return record::emit_json(&m);
-    }
-    let field = |v: Option<&str>| v.map_or("-".into(), pipe::safe_field);
-    match manifest.database_id() {
-        Some(id) => record::emit(&[&field(Some(id)), &field(manifest.database_name()), &path]),
-        None => record::emit(&[&path]),
     }
 }
 

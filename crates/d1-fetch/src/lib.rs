@@ -9,6 +9,7 @@ pub mod chunks;
 pub mod download;
 pub mod encrypt;
 pub mod fetch;
+pub mod finish;
 pub mod manifest;
 pub mod metrics;
 pub mod output;

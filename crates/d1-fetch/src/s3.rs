@@ -117,7 +117,7 @@ fn finish(
 ) -> Result<()> {
     manifest.restored_from = Field::Set(url.to_string());
     manifest.restored_at = Field::Set(Utc::now().rfc3339());
-    crate::fetch::finish(args, file, &manifest, sha256)
+    crate::finish::finish(args, file, &manifest, sha256)
 }
 
 /// An encrypted copy: the ciphertext is downloaded into a temporary file beside the target and

@@ -9,6 +9,7 @@ use d1_core::import::{self, ImportAnswer, ImportResult, Init};
 use d1_core::msg::Progress;
 use d1_core::retry::Policy;
 use d1_core::{Error, ExitCode, Kind, Result};
+use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,31 @@ pub struct Done {
     pub etag: String,
     /// What was rewritten for D1's import.
     pub rewritten: crate::rewrite::Counts,
+}
+
+impl Done {
+    /// The server's `result` object (final_bookmark, num_queries, meta), with what d1-import knows
+    /// besides: the database, the file, its md5, whether it was uploaded.
+    pub fn to_json(&self, file: &Path) -> Value {
+        let mut v = match &self.result.raw {
+            Value::Object(_) => self.result.raw.clone(),
+            _ => json!({}),
+        };
+        v["database"] = json!(self.db.uuid);
+        v["database_id"] = json!(self.db.uuid);
+        v["database_name"] = json!(self.db.name);
+        v["file"] = json!(file.display().to_string());
+        v["etag"] = json!(self.etag);
+        v["uploaded"] = json!(self.uploaded);
+        v["compressed"] = json!(self.compressed);
+        let r = &self.rewritten;
+        v["rewritten"] = json!({"split": r.split, "split_into": r.split_into,
+            "transaction_dropped": r.dropped});
+        if v.get("final_bookmark").is_none() {
+            v["final_bookmark"] = json!(self.result.final_bookmark);
+        }
+        v
+    }
 }
 
 /// Imports `file` into the database named `target` (a name or a UUID).

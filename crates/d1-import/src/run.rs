@@ -6,7 +6,6 @@ use crate::restore::{self, Done, Options};
 use d1_core::pipe;
 use d1_core::record;
 use d1_core::{Error, ExitCode, Kind, Result};
-use serde_json::{json, Value};
 use std::path::Path;
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -128,7 +127,7 @@ fn print(done: &Done, file: &Path, json_out: bool) -> Result<()> {
     let r = &done.result;
     let bookmark = r.final_bookmark.as_deref().unwrap_or("-");
     if json_out {
-        record::emit_json(&to_json(done, file))
+        record::emit_json(&done.to_json(file))
     } else {
         let count = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
         record::emit(&[
@@ -139,27 +138,4 @@ fn print(done: &Done, file: &Path, json_out: bool) -> Result<()> {
             &format!("rows_written={}", count(r.rows_written)),
         ])
     }
-}
-
-/// The server's `result` object (final_bookmark, num_queries, meta), with what d1-import knows
-/// besides: the database, the file, its md5, whether it was uploaded.
-pub(crate) fn to_json(done: &Done, file: &Path) -> Value {
-    let mut v = match &done.result.raw {
-        Value::Object(_) => done.result.raw.clone(),
-        _ => json!({}),
-    };
-    v["database"] = json!(done.db.uuid);
-    v["database_id"] = json!(done.db.uuid);
-    v["database_name"] = json!(done.db.name);
-    v["file"] = json!(file.display().to_string());
-    v["etag"] = json!(done.etag);
-    v["uploaded"] = json!(done.uploaded);
-    v["compressed"] = json!(done.compressed);
-    let r = &done.rewritten;
-    v["rewritten"] = json!({"split": r.split, "split_into": r.split_into,
-        "transaction_dropped": r.dropped});
-    if v.get("final_bookmark").is_none() {
-        v["final_bookmark"] = json!(done.result.final_bookmark);
-    }
-    v
 }

@@ -327,7 +327,7 @@ fn print(r: &Rewound, file: &Path, json_out: bool) -> Result<()> {
     if json_out {
         let mut v = match &r.via {
             Via::Import { done, why } => {
-                let mut v = crate::run::to_json(done, file);
+                let mut v = done.to_json(file);
                 v["reason"] = json!(why);
                 v
             }

@@ -147,7 +147,11 @@ mod tests {
         assert_eq!(age(3600 * 5 + 61), "5h 1m");
         assert_eq!(age(40), "40s");
         assert_eq!(age(0), "0s");
-        assert_eq!(age(3 * 86_400 + 1), "3d", "a second more is not worth a word");
+        assert_eq!(
+            age(3 * 86_400 + 1),
+            "3d",
+            "a second more is not worth a word"
+        );
         assert_eq!(age(86_400 + 59), "1d");
     }
 }

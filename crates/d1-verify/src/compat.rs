@@ -21,9 +21,9 @@
 //! INSERTs split), or not.
 
 use crate::excerpt::quote_start;
+use d1_core::{Error, Result};
 use d1_sql::importable::{self, Transaction};
 use d1_sql::lex::{self, Kind as Token};
-use d1_core::{Error, Result};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
