@@ -273,3 +273,18 @@ fn the_shard_and_the_requests_reach_the_json_records_and_the_metrics() {
         "{prom}"
     );
 }
+
+#[test]
+fn an_account_of_more_than_a_thousand_databases_is_listed_whole_in_two_requests() {
+    // A page is a thousand databases: 1,001 take two list requests, and none is left out (the
+    // listing used to stop after 1,000 pages of 100, leaving an account's 100,001st database
+    // out of `--all` without a word).
+    let emu = Emulator::start_empty(&["--seed-count", "1001"]);
+    let o = tool("d1-export-start")
+        .args(["--all", "--dry-run"])
+        .env_from(&emu)
+        .run();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.stdout_lines().len(), 1001, "{}", o.stderr);
+    assert_eq!(emu.requests("list"), 2);
+}

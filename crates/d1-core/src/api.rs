@@ -63,11 +63,18 @@ fn encode(s: &str) -> String {
     out
 }
 
+/// Databases a list page asks for (D1 takes 10 to 10,000): a thousand keeps an account of
+/// 1,000 databases to one request and a page's answer small.
+const PER_PAGE: usize = 1000;
+/// D1's limit is 1,000,000 databases an account, 1,000 pages: a listing that has not ended by
+/// twice that is a server that never gives a short page, an error rather than a silent cut.
+const MAX_PAGES: usize = 2000;
+
 /// Lists databases (all pages), filtered by `name` on the server when given.
 pub fn list_databases(c: &Client, name: Option<&str>) -> Result<Vec<Database>> {
     let mut all = Vec::new();
-    for page in 1..=1000 {
-        let mut url = format!("{}?page={page}&per_page=100", c.d1_url());
+    for page in 1..=MAX_PAGES {
+        let mut url = format!("{}?page={page}&per_page={PER_PAGE}", c.d1_url());
         if let Some(n) = name {
             url.push_str(&format!("&name={}", encode(n)));
         }
@@ -76,11 +83,15 @@ pub fn list_databases(c: &Client, name: Option<&str>) -> Result<Vec<Database>> {
         for it in &items {
             all.push(Database::from_json(it)?);
         }
-        if items.len() < 100 {
-            break;
+        if items.len() < PER_PAGE {
+            return Ok(all);
         }
     }
-    Ok(all)
+    Err(Error::failed(format!(
+        "listing databases: the list had not ended after {MAX_PAGES} pages of {PER_PAGE} \
+         ({} databases); refusing to go on with a list that may be incomplete",
+        all.len()
+    )))
 }
 
 pub fn get_database(c: &Client, uuid: &str) -> Result<Database> {
