@@ -6,7 +6,7 @@ use d1_tests::{make_db, tool, Emulator, Outcome, ACCOUNT};
 use serde_json::{json, Value};
 use std::path::Path;
 
-/// One table per D1 dump quirk (d1-api.md, "Dump format"), plus an untouched one.
+/// One table per D1 dump quirk (docs/d1-emulator.md, "Dump format"), plus an untouched one.
 const QUIRKS_SQL: &str = "
 CREATE TABLE big_int(id INTEGER PRIMARY KEY, i INTEGER);
 INSERT INTO big_int(i) VALUES (9007199254740993), (5);

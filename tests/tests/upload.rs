@@ -2,8 +2,8 @@
 //! by the real pipeline (d1-emulator → d1-fetch → d1-verify). A fault proxy between the tools
 //! and moto injects what moto will not do by itself (tests/src/s3.rs).
 //!
-//! d1-verify writes its verdict into the manifest (contract.md, "verification"); a build where
-//! it does not yet gets it written here, after d1-verify printed OK for the dump.
+//! d1-verify writes its verdict into the manifest (docs/records.md, "The verdict in the manifest");
+//! a build where it does not yet gets it written here, after d1-verify printed OK for the dump.
 
 use d1_tests::s3::{copy_dump, s3_tool, Fault, FaultProxy, Moto, SECRET_KEY};
 use d1_tests::*;
@@ -53,7 +53,8 @@ fn dumps() -> &'static Dumps {
 }
 
 /// The pipeline's first stages for one database: export, d1-fetch, d1-verify (OK), then the
-/// verdict written into the manifest as d1-verify will (contract.md).
+/// verdict written into the manifest as d1-verify will (docs/records.md, "The verdict in the
+/// manifest").
 fn fetch_and_verify(emu: &Emulator, name: &str, out: &Path) -> PathBuf {
     let (id, url) = emu.export_url(name);
     let o = tool("d1-fetch")

@@ -95,7 +95,7 @@ fn source_db(dir: &Path) -> PathBuf {
     path
 }
 
-/// A literal as D1's generator writes it (d1-api.md, "Dump format").
+/// A literal as D1's generator writes it (docs/d1-emulator.md, "Dump format").
 fn literal(v: &Value) -> String {
     match v {
         Value::Null => "NULL".into(),

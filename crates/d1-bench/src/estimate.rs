@@ -1,5 +1,5 @@
-//! How many bytes a value takes in a D1 dump (see d1-api.md, "Dump format"), so the generator
-//! can stop once the dump reaches the requested size without asking the emulator.
+//! How many bytes a value takes in a D1 dump (see docs/d1-emulator.md, "Dump format"), so the
+//! generator can stop once the dump reaches the requested size without asking the emulator.
 
 /// Length of an integer literal.
 pub fn int(v: i64) -> u64 {

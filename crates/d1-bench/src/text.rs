@@ -4,8 +4,8 @@
 //! Long rows of unicode and emoji text, about one INSERT in ten holding a line break (D1's
 //! `replace('…\n…','\n',char(10))` form), integers beyond 2^53 (snowflake ids, counters), four
 //! foreign keys per comment row, a self-reference, a `WITHOUT ROWID` table and a table whose name
-//! has a space. Integers beyond 2^53 come back from a D1 dump rounded (d1-api.md): this shape's
-//! restore is measured, not compared with the original.
+//! has a space. Integers beyond 2^53 come back from a D1 dump rounded (docs/d1-emulator.md): this
+//! shape's restore is measured, not compared with the original.
 
 use crate::estimate;
 use crate::gen::Summary;

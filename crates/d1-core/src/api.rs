@@ -1,5 +1,5 @@
-//! The D1 endpoints the tools use (d1-api.md): databases, query, export. Results are decoded
-//! tolerantly: unknown fields are ignored, missing optional ones are `None`.
+//! The D1 endpoints the tools use (docs/d1-emulator.md): databases, query, export. Results are
+//! decoded tolerantly: unknown fields are ignored, missing optional ones are `None`.
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -222,7 +222,7 @@ impl DumpOptions {
 }
 
 /// Where an export (or import) stands. Anything but `complete` and `error` is still running
-/// (d1-api.md: the reference lists two values, wrangler adds `active`).
+/// (docs/d1-emulator.md, "Export": the reference lists two values, wrangler adds `active`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     Running,
@@ -250,7 +250,7 @@ impl ExportAnswer {
             Some("error") => Status::Error,
             _ => Status::Running,
         };
-        // `success: false` with an error string is a failure, not a retry (d1-api.md).
+        // `success: false` with an error string is a failure, not a retry (docs/d1-emulator.md).
         let failed = v.get("success").and_then(Value::as_bool) == Some(false);
         let inner = v.get("result");
         let inner_s = |k: &str| {

@@ -1,6 +1,7 @@
-//! Files that appear whole or not at all (design.md): written to a temporary name in the target
-//! folder with mode 0600, fsynced, renamed into place, the folder fsynced. On any failure or
-//! signal the temporary file is removed (dropping an uncommitted [`AtomicFile`] removes it).
+//! Files that appear whole or not at all (docs/README.md, "Rules every tool keeps"): written to a
+//! temporary name in the target folder with mode 0600, fsynced, renamed into place, the folder
+//! fsynced. On any failure or signal the temporary file is removed (dropping an uncommitted
+//! [`AtomicFile`] removes it).
 //!
 //! Temporary names are `.NAME.XXXXXX.part` (XXXXXX: 6 random letters and digits). A process
 //! killed outright (SIGKILL, power loss) cannot remove its own: the first atomic write of a run

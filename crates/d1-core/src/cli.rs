@@ -1,5 +1,5 @@
 //! What every binary's `main` shares: the options all tools take, `--help`/`--version`, and
-//! the one place where an outcome becomes an exit code (style.md: thin mains).
+//! the one place where an outcome becomes an exit code (docs/architecture.md: thin mains).
 
 use crate::error::{Error, ExitCode, Kind, Result};
 use crate::retry::{Deadline, Policy};
@@ -78,7 +78,8 @@ impl Common {
                 "the token is not taken from the command line (other users can read it in ps); \
                      set CLOUDFLARE_API_TOKEN or use --token-file",
             )),
-            // Returned as values, written by `main` (style.md: no exit from library code).
+            // Returned as values, written by `main` (docs/architecture.md: no exit from library
+            // code).
             Short('h') | Long("help") => return Err(Error::show(help)),
             Short('V') | Long("version") => {
                 return Err(Error::show(format!(
@@ -165,10 +166,10 @@ pub fn unexpected(arg: Arg) -> Error {
 }
 
 /// Runs a tool: sets its name for messages, installs the signal handlers, prints the final
-/// error (redacted, one line) and exits with the code design.md gives it. `run` returns the
-/// worst outcome of the records it handled, having reported each failure itself. An error that
-/// ends the whole run also goes down the pipe as a failure record (pipe.rs), so that the last
-/// tool of a pipeline under plain `sh` exits with this class, not 0.
+/// error (redacted, one line) and exits with the code docs/README.md gives it ("Exit codes"). `run`
+/// returns the worst outcome of the records it handled, having reported each failure itself. An
+/// error that ends the whole run also goes down the pipe as a failure record (pipe.rs), so that the
+/// last tool of a pipeline under plain `sh` exits with this class, not 0.
 pub fn main(tool: &'static str, run: impl FnOnce() -> Result<ExitCode>) -> ! {
     no_core_dumps();
     crate::msg::set_tool(tool);

@@ -40,7 +40,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_API_BODY: u64 = 64 * 1024 * 1024;
 
 /// The hint a 403 on a D1 endpoint carries: a read-only token's error looks like a wrong
-/// account id (d1-api.md, "Auth").
+/// account id (docs/d1-emulator.md, "Endpoints").
 pub const D1_EDIT_HINT: &str =
     "the API token needs the D1 Edit permission, even for export, and CLOUDFLARE_ACCOUNT_ID must \
      be the account that owns the database: D1 answers a read-only token and a wrong account id \
@@ -153,9 +153,9 @@ impl Client {
     }
 
     /// D1 answers a token without D1 Edit and a wrong account id with the same 403 / 7403
-    /// (d1-api.md, "Auth"). One question to the account's token-verify endpoint tells them
-    /// apart: a token valid for this account lacks the permission; one refused there is for
-    /// another account, or the account id is wrong. Any other answer leaves both causes named.
+    /// (docs/d1-emulator.md, "Endpoints"). One question to the account's token-verify endpoint
+    /// tells them apart: a token valid for this account lacks the permission; one refused there is
+    /// for another account, or the account id is wrong. Any other answer leaves both causes named.
     fn explain_forbidden(&self, e: Error, url: &str) -> Error {
         let Some(account_url) = self.d1_url.strip_suffix("/d1/database") else {
             return e;
@@ -294,7 +294,7 @@ fn send(
     })
 }
 
-/// Maps a non-retryable API error to the exit code design.md gives it.
+/// Maps a non-retryable API error to the exit code docs/README.md gives it ("Exit codes").
 pub fn api_error(api: ApiError) -> Error {
     if crate::busy::is_busy(&api) {
         return Error::temporary(crate::busy::describe(&api));

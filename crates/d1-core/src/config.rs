@@ -1,4 +1,4 @@
-//! Configuration from the environment (design.md, "Configuration"). The token is never taken
+//! Configuration from the environment (docs/README.md, "Environment"). The token is never taken
 //! from argv, which every user on the machine can read in `ps`; `--token-file` is the
 //! alternative to the environment.
 

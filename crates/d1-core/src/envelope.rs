@@ -1,5 +1,5 @@
-//! Cloudflare's JSON envelope (d1-api.md, "Envelope"), decoded into a result or a typed error.
-//! A body that is not JSON (an HTML 502 page from the edge) is an error that says so.
+//! Cloudflare's JSON envelope (docs/d1-emulator.md, "Endpoints"), decoded into a result or a typed
+//! error. A body that is not JSON (an HTML 502 page from the edge) is an error that says so.
 
 use serde_json::Value;
 

@@ -1,5 +1,5 @@
 //! The one error type of the d1-tools, and the one place that maps errors to exit codes
-//! (design.md, "Exit codes": identical in every tool).
+//! (docs/README.md, "Exit codes": the same in every tool).
 
 use std::fmt;
 
@@ -71,7 +71,7 @@ pub struct ExitClass {
     pub meaning: &'static str,
 }
 
-/// THE exit-code table (design.md, "Exit codes": identical in every tool). Every tool's
+/// THE exit-code table (docs/README.md, "Exit codes": the same in every tool). Every tool's
 /// `--help` "Exit status" section is generated from it ([`crate::cli::exit_status`]: a tool
 /// says which codes it returns and why, never what a number means), and docs/README.md's table
 /// and each docs page's exit codes are checked against it (tests/tests/exit_codes.rs). To
@@ -142,7 +142,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The one mapping of kinds to exit codes (design.md, "Exit codes").
+    /// The one mapping of kinds to exit codes (docs/README.md, "Exit codes").
     pub fn exit_code(self) -> ExitCode {
         match self {
             Kind::Usage | Kind::NotFound => ExitCode::Usage,
@@ -222,7 +222,8 @@ impl Error {
         Error::new(Kind::Interrupted, "interrupted")
     }
 
-    /// The reader of our stdout went away (`| head`): the run ends quietly (design.md).
+    /// The reader of our stdout went away (`| head`): the run ends quietly (docs/README.md, "Rules
+    /// every tool keeps").
     pub fn stdout_closed() -> Error {
         Error::new(Kind::StdoutClosed, "standard output closed")
     }

@@ -27,7 +27,8 @@ pub fn check_bookmark(b: &str) -> Result<()> {
 }
 
 /// One line for an export that ended with `status: "error"`: the server's `error`, then its
-/// `messages` that add something (d1-api.md: report `error` and the `messages`).
+/// `messages` that add something (docs/d1-emulator.md, "Export": report `error` and the
+/// `messages`).
 pub fn describe_failure(ans: &ExportAnswer) -> String {
     let error = ans
         .error

@@ -1,6 +1,6 @@
-//! The import endpoint (d1-api.md, "Import"): init, ingest and poll, with their answers decoded
-//! tolerantly. The upload itself goes to the object store's signed URL, not to this API, and
-//! lives with the tool that streams it (d1-import).
+//! The import endpoint (docs/d1-emulator.md, "Import"): init, ingest and poll, with their answers
+//! decoded tolerantly. The upload itself goes to the object store's signed URL, not to this API,
+//! and lives with the tool that streams it (d1-import).
 
 use crate::api::Status;
 use crate::client::Client;

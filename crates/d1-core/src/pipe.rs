@@ -1,4 +1,4 @@
-//! The record loop every reading tool shares (design.md, "Records"). A pipeline such as
+//! The record loop every reading tool shares (docs/records.md). A pipeline such as
 //! `d1-export-start a b | d1-export-wait | d1-fetch -o d/ | d1-verify` usually runs under plain
 //! `sh`, whose exit status is the last tool's: so a failure anywhere travels down the pipe as a
 //! **failure record**, every tool passes it on and counts it, and the last tool exits with the

@@ -1,4 +1,4 @@
-//! Records on stdin/stdout (design.md, "Records"): one per line, fields separated by a space,
+//! Records on stdin/stdout (docs/records.md): one per line, fields separated by a space,
 //! the last field the value the next tool needs, an optional first field the database id.
 
 use crate::error::{Error, Result};
@@ -198,7 +198,8 @@ fn emit_line(line: &str) -> Result<()> {
         })
 }
 
-/// The reader of our stdout went away (`| head`): end quietly (design.md).
+/// The reader of our stdout went away (`| head`): end quietly (docs/README.md, "Rules every tool
+/// keeps").
 pub fn stdout_closed() -> Error {
     Error::stdout_closed()
 }

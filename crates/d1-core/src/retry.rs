@@ -1,5 +1,5 @@
 //! Retries with exponential backoff and jitter, honouring `Retry-After` up to a cap, under one
-//! deadline for the whole operation (design.md, "Rules every tool keeps"). [`run`] is the one
+//! deadline for the whole operation (docs/README.md, "Rules every tool keeps"). [`run`] is the one
 //! retry loop of the tools: the API client, the download and the upload give it one attempt as
 //! a closure and it owns the counting, the waits and the messages.
 

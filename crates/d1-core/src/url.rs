@@ -1,5 +1,5 @@
-//! HTTPS only, except loopback (design.md): a token or a dump must never cross a network in
-//! clear text; plain HTTP is allowed for the emulator on 127.0.0.1.
+//! HTTPS only, except loopback (docs/README.md, "Rules every tool keeps"): a token or a dump must
+//! never cross a network in clear text; plain HTTP is allowed for the emulator on 127.0.0.1.
 
 use crate::error::{Error, Result};
 

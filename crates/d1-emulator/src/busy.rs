@@ -1,6 +1,6 @@
-//! A database that is exporting does not serve queries (d1-api.md), and one whose export just
-//! failed on a virtual table stays locked a while longer (`--export-lock-ms`): what users of D1
-//! hit when a backup job retries at once. Both are refused with the same error. A database that
+//! A database that is exporting does not serve queries (docs/d1-emulator.md), and one whose export
+//! just failed on a virtual table stays locked a while longer (`--export-lock-ms`): what users of
+//! D1 hit when a backup job retries at once. Both are refused with the same error. A database that
 //! is importing is refused the same way with the word "import" ("Imports block the D1 for their
 //! duration", API reference; the wording is the emulator's choice).
 

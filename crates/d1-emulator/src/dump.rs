@@ -1,4 +1,4 @@
-//! D1's SQL dump generator, reproduced byte for byte (see d1-api.md, "Dump format").
+//! D1's SQL dump generator, reproduced byte for byte (see docs/d1-emulator.md, "Dump format").
 //!
 //! Modelled on Cloudflare's `dumpSql` (shipped in miniflare, used by D1 and `wrangler d1 export`),
 //! which itself follows SQLite's shell `.dump`. The quirks are deliberate: integers pass through
@@ -248,7 +248,8 @@ fn write_value(out: &mut String, v: ValueRef<'_>, legacy: bool) {
 
 /// Text literal with D1's newline handling. The placeholders are always `\n` and `\r`, even when
 /// the text already contains those two characters: the restore then turns them into real line
-/// breaks. That is the data-loss quirk d1-api.md asks the emulator to reproduce.
+/// breaks. That is the data-loss quirk the emulator reproduces (docs/d1-emulator.md, "Dump
+/// format").
 fn write_text(out: &mut String, s: &str) {
     if !s.bytes().any(|b| matches!(b, b'\'' | b'\n' | b'\r')) {
         out.push('\'');

@@ -1,8 +1,8 @@
-//! The import endpoint (init, upload through a signed URL, ingest, poll), as d1-api.md and
-//! wrangler's `d1 execute --file` have it. Ingest answers at once and loads the file on a
-//! thread of its own (`load`: one transaction, its own connection), so that a large import is
-//! polled like an export instead of holding one request past every client's timeout; a client
-//! that retries its ingest joins the running import instead of starting a second one.
+//! The import endpoint (init, upload through a signed URL, ingest, poll), as docs/d1-emulator.md
+//! ("Import") and wrangler's `d1 execute --file` have it. Ingest answers at once and loads the file
+//! on a thread of its own (`load`: one transaction, its own connection), so that a large import is
+//! polled like an export instead of holding one request past every client's timeout; a client that
+//! retries its ingest joins the running import instead of starting a second one.
 //!
 //! What the emulator chose where D1 is silent (docs/d1-emulator.md lists it):
 //! - While an import runs, its database answers queries and export starts with a 400/7500

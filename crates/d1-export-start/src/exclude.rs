@@ -3,9 +3,9 @@
 //! which D1 cannot export at all.
 //!
 //! D1's export has no "all but" option, only `dump_options.tables`, a list of names that filters
-//! tables **and** indexes, triggers and views by their own name (d1-api.md, "Dump format"). So
-//! leaving one table out means naming every other schema object: the tables kept, and the
-//! indexes, triggers and views that do not belong to a table left out.
+//! tables **and** indexes, triggers and views by their own name (docs/d1-emulator.md, "Dump
+//! format"). So leaving one table out means naming every other schema object: the tables kept, and
+//! the indexes, triggers and views that do not belong to a table left out.
 
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 
 use d1_core::api::Database;
 
-/// D1's largest database on the paid plan (d1-api.md, "Limits"): 10 GB, decimal.
+/// D1's largest database on the paid plan (docs/d1-export-start.md): 10 GB, decimal.
 pub const D1_LIMIT_BYTES: u64 = 10_000_000_000;
 
 /// Warn above this share of the limit unless `--size-warn-percent` says otherwise.

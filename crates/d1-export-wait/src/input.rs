@@ -17,7 +17,7 @@ pub struct Job {
     pub name: Option<String>,
     /// The bookmark as given, reported in `--json`.
     pub given_bookmark: String,
-    /// The latest bookmark received: always the one sent back (d1-api.md, "Export").
+    /// The latest bookmark received: always the one sent back (docs/d1-emulator.md, "Export").
     pub bookmark: String,
     /// Poll answers received.
     pub polls: u32,

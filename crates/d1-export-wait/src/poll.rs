@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The server holds each poll (long poll) and wrangler polls again at once; this floor only
-/// guards against a server that answers instantly (d1-api.md, "Export").
+/// guards against a server that answers instantly (docs/d1-emulator.md, "Export").
 pub const POLL_FLOOR: Duration = Duration::from_millis(250);
 
 /// The longest wait between two polls of one export. Each poll costs a request of the account's

@@ -9,8 +9,8 @@ use d1_core::{Error, Result};
 use serde_json::Value;
 
 /// User tables only: SQLite's own (`sqlite_sequence`, `sqlite_stat1`) and D1's internal `_cf_*`
-/// tables (which a dump skips too, d1-api.md) exist in databases nobody has written to. `_` is
-/// LIKE's one-character wildcard, so it is escaped: `'_cf_%'` alone would also leave out a
+/// tables (which a dump skips too, docs/d1-emulator.md) exist in databases nobody has written to.
+/// `_` is LIKE's one-character wildcard, so it is escaped: `'_cf_%'` alone would also leave out a
 /// user table named `acf_x`.
 pub const USER_TABLES: &str = "SELECT name FROM sqlite_schema WHERE type='table' \
      AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' \

@@ -1,5 +1,5 @@
-//! One import, start to end (d1-api.md, "Import"): check the target, prepare the file, init,
-//! upload (skipped when the server already has the file), ingest, poll until complete, then
+//! One import, start to end (docs/d1-emulator.md, "Import"): check the target, prepare the file,
+//! init, upload (skipped when the server already has the file), ingest, poll until complete, then
 //! read the tables back and check them against the dump (`outcome`): "complete" is a claim.
 
 use crate::{guard, outcome, source, upload, verify};

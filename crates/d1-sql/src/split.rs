@@ -1,5 +1,6 @@
 //! A streaming SQL statement splitter: reads bytes and yields one complete statement at a time
-//! with the line it starts on, so that a 10 GB dump never sits in memory (design.md, streaming).
+//! with the line it starts on, so that a 10 GB dump never sits in memory (docs/README.md, "Rules
+//! every tool keeps").
 //!
 //! Tokens come from lex.rs, SQLite's lexical rules: a `;` outside strings, quoted names and
 //! comments ends a statement, except inside a `CREATE TRIGGER ... BEGIN ... END;` body, which

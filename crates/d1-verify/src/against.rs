@@ -1,8 +1,8 @@
 //! `--against`: after a dump restored cleanly, compare its fingerprint (fingerprint.rs) with
 //! the live D1 database's, computed by the same SQL through the `query` endpoint. A dump can
 //! load and still be wrong: D1's dump generator rounds integers beyond 2^53, turns -2^63 into
-//! a REAL and rewrites text holding both a newline and the characters `\n` (d1-api.md, "Dump
-//! format"). Only a comparison with the source sees that.
+//! a REAL and rewrites text holding both a newline and the characters `\n` (docs/d1-emulator.md,
+//! "Dump format"). Only a comparison with the source sees that.
 
 use crate::fingerprint::{self, Measure, Schema, Table, MEASURES};
 use crate::quirks::{Kind as QuirkKind, Quirks};

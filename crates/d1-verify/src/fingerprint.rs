@@ -4,9 +4,9 @@
 //! infinite REALs. Only aggregates travel, so a table of any size is one small answer.
 //!
 //! Two constraints shape the SQL:
-//! - D1 answers through JSON, where integers beyond 2^53 lose precision (d1-api.md; the
-//!   emulator does the same). Counts and byte lengths stay far below that; the integer sums
-//!   are returned as TEXT.
+//! - D1 answers through JSON, where integers beyond 2^53 lose precision (docs/d1-verify.md,
+//!   "Comparing with the live database"; the emulator does the same). Counts and byte lengths
+//!   stay far below that; the integer sums are returned as TEXT.
 //! - `sum()` of integers raises "integer overflow" and `total()` is a REAL that cannot see a
 //!   +1 at 2^53 — exactly the change D1's dump makes. So each integer is split into its low
 //!   32 bits (`c & 4294967295`, 0..2^32) and its high part (`c >> 32`, arithmetic,

@@ -1,6 +1,6 @@
-//! D1's data-loss quirks that the dump text alone reveals (d1-api.md, "Real dumps carry
-//! data-loss quirks"): D1's dump generator passes integers through JavaScript numbers, so
-//! integers at or beyond 2^53 may have lost precision and -2^63 comes out as
+//! D1's data-loss quirks that the dump text alone reveals (docs/d1-verify.md, "Warnings: D1
+//! quirks visible in the text"): D1's dump generator passes integers through JavaScript numbers,
+//! so integers at or beyond 2^53 may have lost precision and -2^63 comes out as
 //! `-9223372036854776000` (which SQLite reads back as a REAL); an infinite REAL is written
 //! `9e999` (current) or `Infinity` (older, and it does not load back).
 

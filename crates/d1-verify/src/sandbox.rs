@@ -1,7 +1,7 @@
-//! The connection a dump is restored into. The dump is untrusted input (design.md: restoring
-//! must not touch the file system), so besides a statement gate in restore.rs there are
-//! SQLite's own guards: defensive mode, untrusted schema, no attached databases, extension
-//! loading left off, and an authorizer that denies whatever a D1 dump never does.
+//! The connection a dump is restored into. The dump is untrusted input (docs/d1-verify.md,
+//! "Sandbox": restoring must not touch the file system), so besides a statement gate in restore.rs
+//! there are SQLite's own guards: defensive mode, untrusted schema, no attached databases,
+//! extension loading left off, and an authorizer that denies whatever a D1 dump never does.
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{config::DbConfig, Connection, OpenFlags};

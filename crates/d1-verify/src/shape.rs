@@ -5,7 +5,7 @@
 //! sandbox's authorizer (sandbox.rs) and the CPU and memory budget (limits.rs), which also
 //! cover trigger bodies, which run later.
 //!
-//! D1's dump (d1-api.md, "Dump format") holds `PRAGMA defer_foreign_keys=TRUE;`, `CREATE
+//! D1's dump (docs/d1-emulator.md, "Dump format") holds `PRAGMA defer_foreign_keys=TRUE;`, `CREATE
 //! TABLE/INDEX/TRIGGER/VIEW`, `INSERT INTO "t" [("c",...)] VALUES(...);`, `DELETE FROM
 //! sqlite_sequence;` and `ANALYZE sqlite_schema;`. `sqlite3 .dump` adds `PRAGMA foreign_keys=OFF;`,
 //! `BEGIN TRANSACTION;` and `COMMIT;`.
