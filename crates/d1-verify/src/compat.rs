@@ -17,8 +17,8 @@
 //!
 //! Without `--d1-compat` each is a warning (stderr and `--json`'s `d1_compat`); with it the
 //! first one fails the dump: `line N: will not import into D1: <why>`. Each says whether
-//! d1-import's rewrite fixes it (d1-sql's importable.rs: transaction control but ROLLBACK dropped, long
-//! INSERTs split), or not.
+//! d1-import's rewrite fixes it (d1-sql's importable.rs: transaction control but ROLLBACK
+//! dropped, long INSERTs split), or not.
 
 use crate::excerpt::quote_start;
 use d1_core::{Error, Result};
